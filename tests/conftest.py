@@ -1,0 +1,171 @@
+"""Fixtures shared by every test: a busybox rootfs, the probe, and a CLI runner.
+
+Kernel tests (marked ``kernel``, everything under tests/kernel/, or any test using
+``busybox_rootfs`` or ``rootless``) must run as an unprivileged user with a
+subordinate ID range; as root they fail with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HELPERS = REPO_ROOT / "helpers"
+KERNEL_FIXTURES = frozenset({"busybox_rootfs", "rootless"})
+ROOT_MESSAGE = (
+    "kernel tests must run as an unprivileged user with a subordinate ID range, not as root; "
+    "run: runuser -u USER -- tox -e tests (see docs/testing.md)"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    kernel_dir = Path(__file__).parent / "kernel"
+    for item in items:
+        if kernel_dir in item.path.parents:
+            item.add_marker(pytest.mark.kernel)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if os.geteuid() != 0:
+        return
+    uses_kernel = KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("kernel") is not None or uses_kernel:
+        # A root run would pass for the wrong reasons, so it must not look green.
+        pytest.fail(ROOT_MESSAGE, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def probe_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """helpers/probe.c compiled statically, so it runs in any rootfs."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc not found; run: sudo helpers/setup-host", pytrace=False)
+    out = tmp_path_factory.mktemp("probe") / "probe"
+    result = subprocess.run(
+        ["gcc", "-static", "-O2", "-o", str(out), str(HELPERS / "probe.c")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"cannot build the probe:\n{result.stderr}", pytrace=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def _busybox_template(tmp_path_factory: pytest.TempPathFactory, probe_binary: Path) -> Path:
+    root = tmp_path_factory.mktemp("busybox-template") / "rootfs"
+    subprocess.run(
+        [
+            sys.executable,
+            str(HELPERS / "mkrootfs-busybox"),
+            str(root),
+            "--probe",
+            str(probe_binary),
+        ],
+        check=True,
+    )
+    return root
+
+
+@pytest.fixture
+def busybox_rootfs(_busybox_template: Path, tmp_path: Path) -> Path:
+    """A fresh, writable busybox rootfs with /probe; see helpers/mkrootfs-busybox."""
+    root = tmp_path / "rootfs"
+    # cp -a keeps the symlinks and modes and is quicker than building anew.
+    subprocess.run(["cp", "-a", str(_busybox_template), str(root)], check=True)
+    return root
+
+
+class RootlessCLI:
+    """Runs ``python -m rootless`` from this checkout with private XDG roots."""
+
+    def __init__(self, base: Path) -> None:
+        self.data_home = base / "data"
+        self.config_home = base / "config"
+        self.cache_home = base / "cache"
+        self.runtime_dir = base / "runtime"
+        for path in (self.data_home, self.config_home, self.cache_home):
+            path.mkdir(parents=True)
+        self.runtime_dir.mkdir(mode=0o700)
+        self.runtime_dir.chmod(0o700)  # mkdir's mode is masked by the umask
+        pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        self.env: dict[str, str] = {
+            **os.environ,
+            "PYTHONPATH": pythonpath,
+            "XDG_DATA_HOME": str(self.data_home),
+            "XDG_CONFIG_HOME": str(self.config_home),
+            "XDG_CACHE_HOME": str(self.cache_home),
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+        }
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "rootless", *args]
+
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = 60,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            cwd=REPO_ROOT,
+            env={**self.env, **(env or {})},
+        )
+
+
+@pytest.fixture
+def rootless(tmp_path: Path) -> RootlessCLI:
+    """Call as ``rootless("run", "--rm", ...)``; ``.env`` and the XDG paths are attributes."""
+    return RootlessCLI(tmp_path / "xdg")
+
+
+def _mentions(path: Path, token: bytes) -> bool:
+    for name in ("cmdline", "environ"):
+        try:
+            if token in (path / name).read_bytes():
+                return True
+        except OSError:  # gone, or not ours to read
+            continue
+    return False
+
+
+def find_processes_with_token(token: str, wait: float = 0.0) -> list[int]:
+    """PIDs whose command line or environment contains token, other than this process.
+
+    With wait > 0, polls until none is left or wait seconds pass: a process killed by
+    PDEATHSIG or a dying PID namespace vanishes shortly after its parent, not at once.
+    """
+    needle = token.encode()
+    deadline = time.monotonic() + wait
+    while True:
+        found = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and int(entry.name) != os.getpid() and _mentions(entry, needle)
+        ]
+        if not found or time.monotonic() >= deadline:
+            return sorted(found)
+        time.sleep(0.05)
+
+
+@pytest.fixture(name="find_processes_with_token")
+def _find_processes_with_token() -> Callable[..., list[int]]:
+    """The find_processes_with_token function, for tests to call."""
+    return find_processes_with_token
