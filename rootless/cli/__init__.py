@@ -1,0 +1,70 @@
+"""The ``rootless`` command: parse arguments, make one library call, return an exit code.
+
+Only the module of the verb being run is imported, so ``rootless --help`` and
+light verbs stay fast; heavy libraries are imported by the code that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rootless import __version__
+
+# verb -> (module, one-line help)
+VERBS = {
+    "run": ("rootless.cli.run", "run a command in a new container"),
+    "unshare": ("rootless.cli.unshare", "run a command in the user's rootless user namespace"),
+    "info": ("rootless.cli.info", "show the host's rootless capabilities and configuration"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rootless",
+        description="A rootless, daemonless OCI container engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"rootless version {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    for verb, (module, help_text) in VERBS.items():
+        if only is not None and verb != only:
+            sub.add_parser(verb, help=help_text)
+            continue
+        mod = importlib.import_module(module)
+        p = sub.add_parser(
+            verb, help=help_text, description=help_text, add_help=getattr(mod, "ADD_HELP", True)
+        )
+        mod.add_arguments(p)
+        p.set_defaults(handler=mod.main)
+    return parser
+
+
+def _first_verb(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in VERBS else None
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rootless.errors import RootlessError
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_first_verb(args_list))
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as e:
+        # argparse exits 2 on bad usage; Podman reports usage errors as 125.
+        return 125 if e.code == 2 else int(e.code or 0)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args))
+    except RootlessError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,185 @@
+"""User-namespace ID maps: plan them from /etc/subuid and /etc/subgid, apply them.
+
+Container root is the user's own ID; container IDs 1..N are the user's subordinate
+range. Without a range, a single-ID map is used (only container root exists) and a
+warning names the fix. Mapping more than one ID needs the setuid helpers
+newuidmap/newgidmap from Debian's ``uidmap`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from collections.abc import Sequence
+
+import attrs
+
+from rootless.errors import IDMapError
+
+
+@attrs.frozen
+class IDRange:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@attrs.frozen
+class IDMapPlan:
+    uid_map: tuple[IDRange, ...]
+    gid_map: tuple[IDRange, ...]
+    # True when only the user's own IDs are mapped (no subordinate range).
+    single: bool
+    warning: str | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(r.size for r in self.uid_map)
+
+
+@attrs.frozen
+class SubIDFiles:
+    subuid: str = "/etc/subuid"
+    subgid: str = "/etc/subgid"
+
+    @classmethod
+    def from_env(cls) -> SubIDFiles:
+        # Tests point these at temporary files to show the no-range fallback.
+        return cls(
+            os.environ.get("ROOTLESS_SUBUID_FILE", "/etc/subuid"),
+            os.environ.get("ROOTLESS_SUBGID_FILE", "/etc/subgid"),
+        )
+
+
+def parse_subid(text: str, user: str, uid: int) -> list[tuple[int, int]]:
+    """The (start, count) ranges of ``user`` (by name or numeric ID) in a subid file."""
+    ranges = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        if len(parts) != 3 or parts[0] not in (user, str(uid)):
+            continue
+        try:
+            start, count = int(parts[1]), int(parts[2])
+        except ValueError:
+            continue
+        if count > 0:
+            ranges.append((start, count))
+    return ranges
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+    except OSError as e:
+        raise IDMapError(f"cannot read {path}: {e.strerror}") from None
+
+
+def plan_idmap(
+    uid: int,
+    gid: int,
+    user: str,
+    subuid_text: str,
+    subgid_text: str,
+    files: SubIDFiles = SubIDFiles(),
+) -> IDMapPlan:
+    """Pure: the maps for ``user`` given the contents of the subid files."""
+    subuids = parse_subid(subuid_text, user, uid)
+    subgids = parse_subid(subgid_text, user, uid)
+    if not subuids or not subgids:
+        missing = files.subuid if not subuids else files.subgid
+        return IDMapPlan(
+            uid_map=(IDRange(0, uid, 1),),
+            gid_map=(IDRange(0, gid, 1),),
+            single=True,
+            warning=(
+                f'no subordinate ID range for user "{user}" in {missing}; only root is '
+                "mapped inside containers, so images with other users will fail; fix: "
+                f"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"
+            ),
+        )
+
+    def build(own: int, ranges: Sequence[tuple[int, int]]) -> tuple[IDRange, ...]:
+        out = [IDRange(0, own, 1)]
+        next_id = 1
+        for start, count in ranges:
+            out.append(IDRange(next_id, start, count))
+            next_id += count
+        return tuple(out)
+
+    return IDMapPlan(uid_map=build(uid, subuids), gid_map=build(gid, subgids), single=False)
+
+
+def current_user_plan(files: SubIDFiles | None = None) -> IDMapPlan:
+    files = files or SubIDFiles.from_env()
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    return plan_idmap(uid, gid, user, _read(files.subuid), _read(files.subgid), files)
+
+
+def _map_args(ranges: Sequence[IDRange]) -> list[str]:
+    return [str(v) for r in ranges for v in (r.container_id, r.host_id, r.size)]
+
+
+def apply_idmap(pid: int, plan: IDMapPlan) -> None:
+    """Write the maps of process ``pid`` (which has just unshared its user namespace)."""
+    if plan.single:
+        _write_proc(pid, "setgroups", "deny")
+        _write_proc(pid, "uid_map", _map_text(plan.uid_map))
+        _write_proc(pid, "gid_map", _map_text(plan.gid_map))
+        return
+    helpers = []
+    for name, ranges in (("newuidmap", plan.uid_map), ("newgidmap", plan.gid_map)):
+        exe = shutil.which(name)
+        if exe is None:
+            raise IDMapError(
+                f"cannot map IDs: {name} not found in PATH",
+                hint="install it: sudo apt-get install uidmap",
+            )
+        helpers.append((name, exe, ranges))
+    # Run both helpers at once: each is a setuid exec, the slowest part of mapping.
+    running = []
+    for name, exe, ranges in helpers:
+        r, w = os.pipe()
+        pid_h = os.posix_spawn(
+            exe,
+            [name, str(pid), *_map_args(ranges)],
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, w, 2), (os.POSIX_SPAWN_CLOSE, r)],
+        )
+        os.close(w)
+        running.append((name, pid_h, r))
+    errors = []
+    for name, pid_h, r in running:
+        with os.fdopen(r, "rb") as f:
+            err = f.read(4096).decode(errors="replace").strip()
+        status = os.waitpid(pid_h, 0)[1]
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.append(f"{name} failed: {err or 'exit status ' + str(status)}")
+    if errors:
+        raise IDMapError(
+            "cannot map IDs: " + "; ".join(errors),
+            hint="check your ranges in /etc/subuid and /etc/subgid (sudo helpers/setup-host USER)",
+        )
+
+
+def _map_text(ranges: Sequence[IDRange]) -> str:
+    return "".join(f"{r.container_id} {r.host_id} {r.size}\n" for r in ranges)
+
+
+def _write_proc(pid: int, name: str, text: str) -> None:
+    path = f"/proc/{pid}/{name}"
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise IDMapError(f"cannot write {path}: {e.strerror}") from None

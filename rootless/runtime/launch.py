@@ -1,0 +1,280 @@
+"""Start a container from a spec and supervise it in the foreground.
+
+Process model (see docs/architecture.md)::
+
+    rootless (supervisor, this process)
+      └─ stage 1: unshares the user namespace, waits for newuidmap/newgidmap,
+         unshares the other namespaces, forks PID 1, waits for it and exits
+         with its status (128+N for a signal)
+           └─ container PID 1 (stage 2, runtime/init.py): mounts, pivot_root,
+              credentials, seccomp, exec
+
+Every link dies with the one above it (PR_SET_PDEATHSIG), and PID 1's death ends
+its PID namespace, so killing the supervisor, even with SIGKILL, leaves nothing.
+The supervisor runs without an event loop: fork happens before any thread
+exists, and importing trio would cost ~100 ms of start latency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import sys
+import termios
+import tty
+from collections.abc import Iterator
+from typing import NoReturn
+
+import attrs
+
+from rootless.errors import ContainerStartError, RootlessError
+from rootless.runtime.idmap import IDMapPlan
+from rootless.runtime.userns import fork_in_userns
+from rootless.runtime.spec import Spec
+from rootless.sys import namespaces as ns
+from rootless.sys import process
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)  # fmt: skip
+
+
+@attrs.frozen
+class LaunchOptions:
+    idmap: IDMapPlan
+    interactive: bool = False
+    seccomp_program: bytes | None = None
+
+
+@attrs.define
+class Started:
+    stage1_pid: int
+    init_pid: int
+    tty_master: int | None
+
+
+def exit_code(status: int) -> int:
+    """Podman's convention: the exit code, or 128+N when killed by signal N."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _namespace_flags(spec: Spec) -> int:
+    flags = 0
+    for kind in ("mount", "uts", "ipc", "cgroup", "network", "pid"):
+        if spec.linux.has_namespace(kind):
+            flags |= ns.NAMESPACE_FLAGS[kind]
+    return flags
+
+
+@contextlib.contextmanager
+def _fds() -> Iterator[dict[str, int]]:
+    """The pipes between supervisor and stages; all CLOEXEC so no exec'd program inherits them."""
+    fds: dict[str, int] = {}
+    try:
+        for name in ("pid", "error"):
+            fds[f"{name}_r"], fds[f"{name}_w"] = os.pipe2(os.O_CLOEXEC)
+        yield fds
+    finally:
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def start(spec: Spec, opts: LaunchOptions) -> Started:
+    """Fork the container; return once its command has been exec'd.
+
+    Raises the error the container's init reported (125/126/127) after reaping it.
+    """
+    from rootless.runtime.init import InitFds, report_and_exit, run_init
+
+    tty_parent = tty_child = None
+    if spec.process.terminal:
+        tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with _fds() as fds:
+
+        def stage1() -> NoReturn:
+            for sig in (*FORWARDED_SIGNALS, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+                signal.signal(sig, signal.SIG_IGN)
+            alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
+            init_pid = os.fork()
+            if init_pid == 0:
+                os.close(alive_w)
+                init_fds = InitFds(
+                    error_w=fds["error_w"],
+                    alive_r=alive_r,
+                    tty_sock=tty_child.fileno() if tty_child else None,
+                    stdin_null=not opts.interactive,
+                )
+                run_init(spec, init_fds, opts.seccomp_program, opts.idmap.single)
+            os.write(fds["pid_w"], f"{init_pid}\n".encode())
+            # Keep only alive_w: its closing, when we die, tells PID 1.
+            process.close_fds_from(3, keep=frozenset({alive_w}))
+            devnull = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os._exit(exit_code(os.waitpid(init_pid, 0)[1]))
+
+        pid = fork_in_userns(
+            opts.idmap,
+            stage1,
+            unshare_flags=_namespace_flags(spec),
+            on_child_error=lambda e: report_and_exit(fds["error_w"], e),
+        )
+        for name in ("pid_w", "error_w"):
+            os.close(fds.pop(name))
+        if tty_child is not None:
+            tty_child.close()
+        try:
+            line = _read_line(fds["pid_r"])
+            if not line:
+                raise _init_error(fds["error_r"], pid)
+            init_pid = int(line)
+            master = None
+            if tty_parent is not None:
+                master = _receive_fd(tty_parent)
+                tty_parent.close()
+            # EOF on the error pipe: the command was exec'd (the pipe is CLOEXEC).
+            error = _read_all(fds["error_r"])
+            if error:
+                if master is not None:
+                    os.close(master)
+                raise _decode_error(error, pid)
+            return Started(pid, init_pid, master)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            raise
+
+
+def _read_line(fd: int) -> str:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            return ""
+        buf += chunk
+    return buf.decode().strip()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _receive_fd(sock: socket.socket) -> int | None:
+    _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+    return fds[0] if fds else None
+
+
+def _decode_error(raw: bytes, pid: int) -> RootlessError:
+    from rootless import errors
+
+    code_text, _, message = raw.decode(errors="replace").partition("\n")
+    cls = {126: errors.CommandNotExecutable, 127: errors.CommandNotFound}.get(
+        int(code_text) if code_text.isdigit() else 125, ContainerStartError
+    )
+    return cls(message)
+
+
+def _init_error(error_r: int, pid: int) -> RootlessError:
+    raw = _read_all(error_r)
+    if raw:
+        return _decode_error(raw, pid)
+    status = os.waitpid(pid, 0)[1]
+    return ContainerStartError(f"container setup died unexpectedly (status {exit_code(status)})")
+
+
+class _SignalForwarder:
+    """Forward the supervisor's signals to the container's PID 1."""
+
+    def __init__(self, target: int, tty_master: int | None) -> None:
+        self.target = target
+        self.tty_master = tty_master
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> _SignalForwarder:
+        for sig in FORWARDED_SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._forward)
+        if self.tty_master is not None:
+            self.previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
+            self._resize(signal.SIGWINCH, None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def _forward(self, sig: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.target, sig)
+
+    def _resize(self, sig: int, frame: object) -> None:
+        assert self.tty_master is not None
+        for fd in (0, 1, 2):
+            if os.isatty(fd):
+                with contextlib.suppress(OSError):
+                    process.set_winsize(self.tty_master, *process.get_winsize(fd))
+                return
+
+
+def run_foreground(spec: Spec, opts: LaunchOptions) -> int:
+    """Start the container, relay signals (and the terminal with -t), return its exit code."""
+    started = start(spec, opts)
+    with _SignalForwarder(started.init_pid, started.tty_master):
+        if started.tty_master is not None:
+            _pump_terminal(started.tty_master, opts.interactive)
+        status = os.waitpid(started.stage1_pid, 0)[1]
+    return exit_code(status)
+
+
+def forward_signals_while_waiting(pid: int) -> int:
+    """Wait for child ``pid``, forwarding our signals to it; its wait status."""
+    with _SignalForwarder(pid, None):
+        return os.waitpid(pid, 0)[1]
+
+
+def _pump_terminal(master: int, interactive: bool) -> None:
+    """Copy between our stdin/stdout and the container's pty until it closes."""
+    stdin = sys.stdin.fileno()
+    stdout = sys.stdout.fileno()
+    saved = None
+    if interactive and os.isatty(stdin):
+        saved = termios.tcgetattr(stdin)
+        tty.setraw(stdin)
+    try:
+        readers = [master, stdin] if interactive else [master]
+        while True:
+            ready = select.select(readers, [], [])[0]
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every holder of the pty's other side is gone
+                    data = b""
+                if not data:
+                    return
+                _write_all(stdout, data)
+            if stdin in ready:
+                data = os.read(stdin, 65536)
+                if not data:
+                    readers.remove(stdin)
+                    _write_all(master, b"\x04")  # EOF on the terminal: send ^D
+                else:
+                    _write_all(master, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        os.close(master)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

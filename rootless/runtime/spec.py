@@ -1,0 +1,252 @@
+"""The supported subset of the OCI runtime-spec config (config.json) as attrs data.
+
+Reading and writing keep OCI's JSON names, so a bundle written here can be read by
+runc/crun and vice versa for the fields both understand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from rootless._atomic import atomic_write
+from rootless.errors import ConfigError
+
+OCI_VERSION = "1.1.0"
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+MASKED_PATHS = (
+    "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/fs/selinux", "/sys/dev/block", "/sys/devices/virtual/powercap",
+)  # fmt: skip
+READONLY_PATHS = (
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)  # fmt: skip
+
+NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
+
+
+@attrs.frozen
+class User:
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple[int, ...] = ()
+    umask: int | None = None
+
+
+@attrs.frozen
+class Rlimit:
+    type: str  # "RLIMIT_NOFILE"
+    soft: int
+    hard: int
+
+
+@attrs.frozen
+class Capabilities:
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Process:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = (f"PATH={DEFAULT_PATH}",)
+    cwd: str = "/"
+    user: User = User()
+    terminal: bool = False
+    capabilities: Capabilities = Capabilities()
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = True
+
+
+@attrs.frozen
+class Mount:
+    destination: str
+    type: str = "bind"
+    source: str = ""
+    options: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Root:
+    path: str
+    readonly: bool = False
+
+
+@attrs.frozen
+class IDMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@attrs.frozen
+class Namespace:
+    type: str
+    path: str | None = None
+
+
+@attrs.frozen
+class Linux:
+    namespaces: tuple[Namespace, ...] = tuple(Namespace(t) for t in NAMESPACES)
+    uid_mappings: tuple[IDMapping, ...] = ()
+    gid_mappings: tuple[IDMapping, ...] = ()
+    masked_paths: tuple[str, ...] = MASKED_PATHS
+    readonly_paths: tuple[str, ...] = READONLY_PATHS
+    # None: unconfined; "default": the shipped profile; a mapping: an OCI seccomp object.
+    seccomp: str | Mapping[str, Any] | None = "default"
+
+    def has_namespace(self, kind: str) -> bool:
+        return any(ns.type == kind and ns.path is None for ns in self.namespaces)
+
+
+@attrs.frozen
+class Spec:
+    process: Process
+    root: Root
+    hostname: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    linux: Linux = Linux()
+    annotations: Mapping[str, str] = attrs.field(factory=dict)
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+
+def _idmaps(items: tuple[IDMapping, ...]) -> list[dict[str, int]]:
+    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.size} for m in items]
+
+
+def to_dict(spec: Spec) -> dict[str, Any]:
+    p = spec.process
+    user: dict[str, Any] = {"uid": p.user.uid, "gid": p.user.gid}
+    if p.user.additional_gids:
+        user["additionalGids"] = list(p.user.additional_gids)
+    if p.user.umask is not None:
+        user["umask"] = p.user.umask
+    process: dict[str, Any] = {
+        "terminal": p.terminal,
+        "user": user,
+        "args": list(p.args),
+        "env": list(p.env),
+        "cwd": p.cwd,
+        "capabilities": {k: list(v) for k, v in attrs.asdict(p.capabilities).items()},
+        "rlimits": [{"type": r.type, "soft": r.soft, "hard": r.hard} for r in p.rlimits],
+        "noNewPrivileges": p.no_new_privileges,
+    }
+    linux: dict[str, Any] = {
+        "namespaces": [
+            {"type": ns.type, **({"path": ns.path} if ns.path else {})}
+            for ns in spec.linux.namespaces
+        ],
+        "uidMappings": _idmaps(spec.linux.uid_mappings),
+        "gidMappings": _idmaps(spec.linux.gid_mappings),
+        "maskedPaths": list(spec.linux.masked_paths),
+        "readonlyPaths": list(spec.linux.readonly_paths),
+    }
+    seccomp = spec.linux.seccomp
+    if seccomp == "default":
+        from rootless.runtime.seccomp import default_profile
+
+        seccomp = default_profile()
+    if seccomp is not None:
+        linux["seccomp"] = dict(seccomp)  # type: ignore[arg-type]
+    out: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": spec.root.path, "readonly": spec.root.readonly},
+        "mounts": [
+            {"destination": m.destination, "type": m.type, "source": m.source,
+             "options": list(m.options)}
+            for m in spec.mounts
+        ],  # fmt: skip
+        "linux": linux,
+    }
+    if spec.hostname is not None:
+        out["hostname"] = spec.hostname
+    if spec.annotations:
+        out["annotations"] = dict(spec.annotations)
+    return out
+
+
+def from_dict(data: Mapping[str, Any], *, source: str = "config.json") -> Spec:
+    try:
+        p = data["process"]
+        u = p.get("user", {})
+        caps = p.get("capabilities", {})
+        linux = data.get("linux", {})
+        process = Process(
+            args=tuple(p["args"]),
+            env=tuple(p.get("env", ())),
+            cwd=p.get("cwd", "/"),
+            user=User(
+                uid=int(u.get("uid", 0)),
+                gid=int(u.get("gid", 0)),
+                additional_gids=tuple(int(g) for g in u.get("additionalGids", ())),
+                umask=u.get("umask"),
+            ),
+            terminal=bool(p.get("terminal", False)),
+            capabilities=Capabilities(
+                **{k: tuple(caps.get(k, ())) for k in attrs.fields_dict(Capabilities)}
+            ),
+            rlimits=tuple(
+                Rlimit(r["type"], int(r["soft"]), int(r["hard"])) for r in p.get("rlimits", ())
+            ),
+            no_new_privileges=bool(p.get("noNewPrivileges", False)),
+        )
+        return Spec(
+            process=process,
+            root=Root(data["root"]["path"], bool(data["root"].get("readonly", False))),
+            hostname=data.get("hostname"),
+            mounts=tuple(
+                Mount(m["destination"], m.get("type", "bind"), m.get("source", ""),
+                      tuple(m.get("options", ())))
+                for m in data.get("mounts", ())
+            ),  # fmt: skip
+            linux=Linux(
+                namespaces=tuple(
+                    Namespace(ns["type"], ns.get("path")) for ns in linux.get("namespaces", ())
+                ),
+                uid_mappings=tuple(
+                    IDMapping(m["containerID"], m["hostID"], m["size"])
+                    for m in linux.get("uidMappings", ())
+                ),
+                gid_mappings=tuple(
+                    IDMapping(m["containerID"], m["hostID"], m["size"])
+                    for m in linux.get("gidMappings", ())
+                ),
+                masked_paths=tuple(linux.get("maskedPaths", ())),
+                readonly_paths=tuple(linux.get("readonlyPaths", ())),
+                seccomp=linux.get("seccomp"),
+            ),
+            annotations=dict(data.get("annotations", {})),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(
+            f"invalid OCI runtime config {source}: {type(e).__name__}: {e}",
+            hint="see the OCI runtime-spec config.md for the expected shape",
+        ) from None
+
+
+def load(path: str | Path) -> Spec:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not valid JSON: {e}") from None
+    return from_dict(data, source=str(path))
+
+
+def save(spec: Spec, path: str | Path) -> None:
+    atomic_write(Path(path), json.dumps(to_dict(spec), indent=2).encode())

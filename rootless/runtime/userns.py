@@ -1,0 +1,86 @@
+"""Fork a child into a new user namespace mapped with the user's ID ranges.
+
+The handshake: the child unshares its user namespace and says so on a pipe; the
+parent (still outside, with the user's own credentials) maps the IDs with
+newuidmap/newgidmap and answers; only then does the child go on, as root of the
+namespace. Must be called before any thread exists (it forks and runs Python in
+the child).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+from typing import NoReturn
+
+from rootless.errors import IDMapError
+from rootless.runtime.idmap import IDMapPlan, apply_idmap
+from rootless.sys import namespaces as ns
+from rootless.sys import process
+
+
+def fork_in_userns(
+    idmap: IDMapPlan,
+    child: Callable[[], NoReturn],
+    *,
+    unshare_flags: int = 0,
+    on_child_error: Callable[[BaseException], NoReturn] | None = None,
+) -> int:
+    """Fork; the child runs ``child()`` as root of a new, mapped user namespace.
+
+    ``unshare_flags`` are unshared in the child after the mapping (a mount namespace,
+    say). Returns the child's PID once it has been mapped. The child gets SIGKILL if
+    this process dies.
+    """
+    parent = os.getpid()
+    up_r, up_w = os.pipe2(os.O_CLOEXEC)
+    down_r, down_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(up_r)
+            os.close(down_w)
+            process.set_pdeathsig(signal.SIGKILL)
+            if os.getppid() != parent:
+                os._exit(137)
+            ns.unshare(ns.CLONE_NEWUSER)
+            os.write(up_w, b"U")
+            if os.read(down_r, 1) != b"G":
+                os._exit(125)
+            os.close(up_w)
+            os.close(down_r)
+            if unshare_flags:
+                ns.unshare(unshare_flags)
+            child()
+        except BaseException as e:
+            if on_child_error is not None:
+                on_child_error(e)
+            os._exit(125)
+    os.close(up_w)
+    os.close(down_r)
+    try:
+        if os.read(up_r, 1) != b"U":
+            raise _ChildFailed()
+        apply_idmap(pid, idmap)
+        os.write(down_w, b"G")
+        return pid
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(up_r)
+        os.close(down_w)
+
+
+class _ChildFailed(IDMapError):
+    def __init__(self) -> None:
+        super().__init__(
+            "cannot create a user namespace",
+            hint="check that unprivileged user namespaces are enabled "
+            "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0)",
+        )
