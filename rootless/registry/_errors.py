@@ -1,0 +1,74 @@
+"""Registry failures turned into ImageError messages (pure)."""
+
+from __future__ import annotations
+
+import json
+
+from rootless.errors import ImageError
+
+
+def error_details(body: bytes) -> str:
+    """``CODE: message`` pairs from a distribution-spec error body, or a trimmed text body."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("errors"), list):
+        parts = []
+        for err in doc["errors"]:
+            if isinstance(err, dict):
+                code, msg = str(err.get("code", "")), str(err.get("message", ""))
+                parts.append(f"{code}: {msg}" if code and msg else code or msg)
+        return "; ".join(p for p in parts if p)
+    text = body.decode("utf-8", "replace").strip()
+    return " ".join(text.split())[:200]
+
+
+def status_error(
+    action: str, host: str, status: int, body: bytes, *, user: str | None = None
+) -> ImageError:
+    """The error for a registry answer with an unexpected status.
+
+    *action* says what failed (``cannot pull manifest docker.io/library/busybox:latest``),
+    *user* is the user whose credentials were sent, if any.
+    """
+    details = error_details(body)
+    why = f" ({details})" if details else ""
+    if status == 401:
+        if user is not None:
+            return ImageError(
+                f'{action}: unauthorized: {host} rejected the credentials of user "{user}"{why}',
+                hint=f"check the password and run: rootless login {host}",
+            )
+        return ImageError(
+            f"{action}: unauthorized: {host} requires authentication{why}",
+            hint=f"run: rootless login {host}",
+        )
+    if status == 403:
+        return ImageError(f"{action}: access denied by {host}{why}")
+    if status == 404:
+        return ImageError(f"{action}: not found on {host}{why}", hint="check the name and tag")
+    if status == 429:
+        return ImageError(f"{action}: {host} says too many requests{why}", hint="retry later")
+    return ImageError(f"{action}: {host} answered HTTP {status}{why}")
+
+
+def connect_error(host: str, exc: BaseException, *, tls_verify: bool) -> ImageError:
+    """The error for a registry that cannot be reached at all."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
+        return ImageError(
+            f"cannot connect to registry {host}: connection refused",
+            hint="check that the registry is running and the host and port are right",
+        )
+    if "ssl" in text or "certificate" in text:
+        hint = "for a registry without TLS pass --tls-verify=false" if tls_verify else None
+        return ImageError(f"cannot connect to registry {host}: TLS failed: {exc}", hint=hint)
+    if "name or service not known" in text or "name resolution" in text:
+        return ImageError(f"cannot connect to registry {host}: unknown host")
+    return ImageError(f"cannot connect to registry {host}: {exc or type(exc).__name__}")

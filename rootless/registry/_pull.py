@@ -1,0 +1,244 @@
+"""Pulling: manifest (through an index to one platform), config and layers into the store."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import attrs
+
+from rootless.errors import ImageError
+from rootless.registry import _media
+from rootless.registry._client import DEFAULT_RETRY, RegistryClient, RetryPolicy, read_capped
+from rootless.registry._media import Descriptor, Platform
+from rootless.registry._platform import choose_manifest, host_platform
+from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
+from rootless.registry._store import (
+    BlobStore,
+    ImageReference,
+    describe,
+    digest_of,
+    hasher,
+    save_bytes,
+)
+from rootless.registry.authfile import AuthFiles, Credentials, lookup
+
+if TYPE_CHECKING:
+    import httpx
+
+MANIFEST_CAP = 4 << 20
+CONFIG_CAP = 8 << 20
+DEFAULT_PARALLEL = 3
+_CHUNK = 1 << 16
+
+
+@attrs.frozen
+class PulledImage:
+    """What a pull put into the store (blobs only; nothing is unpacked)."""
+
+    registry: str
+    repository: str
+    manifest_digest: str
+    manifest_media_type: str
+    manifest: bytes = attrs.field(repr=False)
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    index_digest: str | None = None  # set when the reference named an index
+    platform: Platform | None = None  # the platform chosen from that index
+
+
+def scope_pull(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+async def fetch_manifest(
+    client: RegistryClient, repository: str, reference: str, where: str
+) -> tuple[bytes, str, str]:
+    """GET a manifest by tag or digest; returns (body, media type, verified digest)."""
+    action = f"cannot pull manifest {where}"
+    resp = await client.send(
+        "GET",
+        f"/v2/{repository}/manifests/{reference}",
+        scope=scope_pull(repository),
+        action=action,
+        headers={"Accept": _media.ACCEPT},
+    )
+    if resp.status_code != 200:
+        raise await client.fail(resp, action)
+    content_type = resp.headers.get("content-type", "")
+    header_digest = resp.headers.get("docker-content-digest", "")
+    body = await read_capped(
+        resp,
+        MANIFEST_CAP,
+        lambda: ImageError(
+            f"{action}: manifest is larger than the {MANIFEST_CAP >> 20} MiB limit",
+            hint="the registry may be hostile or broken",
+        ),
+    )
+    want = reference if reference.startswith(("sha256:", "sha512:")) else header_digest
+    algorithm = want.partition(":")[0] if want.startswith("sha512:") else "sha256"
+    digest = digest_of(body, algorithm)
+    if want and want.startswith(f"{algorithm}:") and digest != want:
+        raise ImageError(f"{action}: digest mismatch: expected {want}, received {digest}")
+    media_type = _media.media_type_of(content_type, body)
+    if media_type not in _media.SUPPORTED_TYPES:
+        raise _media.unsupported(media_type, where)
+    return body, media_type, digest
+
+
+async def fetch_blob(
+    client: RegistryClient,
+    repository: str,
+    desc: Descriptor,
+    store: BlobStore,
+    *,
+    kind: str,
+    progress: ProgressCallback,
+    cap: int | None = None,
+) -> None:
+    """Stream one blob into the store, verifying size and digest; restarts after a drop."""
+    import httpx
+    import trio
+
+    where = f"{client.registry}/{repository}"
+    action = f"cannot pull {kind} {desc.digest} from {where}"
+    if store.has_blob(desc.digest):
+        progress(ProgressEvent(kind, desc.digest, Phase.EXISTS, desc.size, desc.size))
+        return
+    if cap is not None and desc.size > cap:
+        raise ImageError(f"{action}: {kind} of {desc.size} bytes is over the {cap >> 20} MiB limit")
+    for attempt in range(client.retry.attempts):
+        done = 0
+        progress(ProgressEvent(kind, desc.digest, Phase.START, 0, desc.size))
+        resp = await client.send(
+            "GET",
+            f"/v2/{repository}/blobs/{desc.digest}",
+            scope=scope_pull(repository),
+            action=action,
+            headers={"Accept-Encoding": "identity"},
+        )
+        if resp.status_code != 200:
+            raise await client.fail(resp, action)
+        try:
+            with store.blob_writer(desc.digest, desc.size) as writer:
+                h = hasher(desc.digest)
+                async for chunk in resp.aiter_raw(_CHUNK):
+                    done += len(chunk)
+                    if done > desc.size:
+                        raise ImageError(
+                            f"{action}: digest mismatch: more than the {desc.size} bytes expected"
+                        )
+                    h.update(chunk)
+                    writer.write(chunk)
+                    progress(ProgressEvent(kind, desc.digest, Phase.ADVANCE, done, desc.size))
+                if done < desc.size:
+                    raise ImageError(f"{action}: truncated: received {done} of {desc.size} bytes")
+                received = f"{desc.digest.partition(':')[0]}:{h.hexdigest()}"
+                if received != desc.digest:
+                    raise ImageError(f"{action}: digest mismatch: received {received}")
+        except httpx.TransportError as exc:
+            if attempt + 1 == client.retry.attempts:
+                raise ImageError(
+                    f"{action}: truncated: received {done} of {desc.size} bytes"
+                    f" before the connection dropped ({exc or type(exc).__name__})"
+                ) from None
+            progress(ProgressEvent(kind, desc.digest, Phase.RETRY, done, desc.size))
+            await trio.sleep(client.retry.delay(attempt))
+            continue
+        finally:
+            await resp.aclose()
+        progress(ProgressEvent(kind, desc.digest, Phase.DONE, desc.size, desc.size))
+        return
+
+
+async def run_bounded(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> None:
+    """Run *jobs* concurrently, at most *limit* at a time; the first ImageError cancels the rest."""
+    import trio
+
+    limiter = trio.CapacityLimiter(max(1, limit))
+    failures: list[ImageError] = []
+
+    async def run(job: Callable[[], Awaitable[None]], cancel: trio.CancelScope) -> None:
+        async with limiter:
+            try:
+                await job()
+            except ImageError as exc:
+                failures.append(exc)
+                cancel.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for job in jobs:
+            nursery.start_soon(run, job, nursery.cancel_scope)
+    if failures:
+        raise failures[0]
+
+
+def _credentials(
+    ref: ImageReference, credentials: Credentials | None, auth_files: AuthFiles | None
+) -> Credentials | None:
+    if credentials is not None:
+        return credentials
+    return lookup(auth_files or AuthFiles.from_env(), ref.registry, ref.repository)
+
+
+async def pull_image(
+    ref: ImageReference,
+    store: BlobStore,
+    *,
+    platform: Platform | None = None,
+    progress: ProgressCallback | None = None,
+    tls_verify: bool = True,
+    credentials: Credentials | None = None,
+    auth_files: AuthFiles | None = None,
+    max_parallel: int = DEFAULT_PARALLEL,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> PulledImage:
+    """Fetch *ref*'s manifest (choosing *platform* from an index), config and layers.
+
+    Manifests, the index, the config and the layers all land in *store* as verified
+    blobs. Credentials default to the auth files' entry for the registry.
+    """
+    report = progress or ignore_progress
+    repo, where = ref.repository, describe(ref)
+    creds = _credentials(ref, credentials, auth_files)
+    async with RegistryClient(
+        ref.registry, credentials=creds, tls_verify=tls_verify, transport=transport, retry=retry
+    ) as client:
+        body, media_type, digest = await fetch_manifest(
+            client, repo, ref.digest or ref.tag or "latest", where
+        )
+        index_digest, chosen = None, None
+        if media_type in _media.INDEX_TYPES:
+            index = _media.parse_index(body, media_type)
+            chosen = platform or host_platform()
+            entry = choose_manifest(index.manifests, chosen, where)
+            save_bytes(store, digest, body)
+            index_digest = digest
+            child = f"{ref.registry}/{repo}@{entry.digest}"
+            body, media_type, digest = await fetch_manifest(client, repo, entry.digest, child)
+            if media_type not in _media.MANIFEST_TYPES:
+                raise _media.unsupported(media_type, child)
+        manifest = _media.parse_manifest(body, media_type)
+        save_bytes(store, digest, body)
+        report(ProgressEvent("manifest", digest, Phase.DONE, len(body), len(body)))
+
+        def job(desc: Descriptor, kind: str, cap: int | None) -> Callable[[], Awaitable[None]]:
+            return lambda: fetch_blob(
+                client, repo, desc, store, kind=kind, progress=report, cap=cap
+            )
+
+        jobs = [job(manifest.config, "config", CONFIG_CAP)]
+        jobs += [job(layer, "layer", None) for layer in dict.fromkeys(manifest.layers)]
+        await run_bounded(jobs, max_parallel)
+    return PulledImage(
+        registry=ref.registry,
+        repository=repo,
+        manifest_digest=digest,
+        manifest_media_type=media_type,
+        manifest=body,
+        config=manifest.config,
+        layers=manifest.layers,
+        index_digest=index_digest,
+        platform=chosen,
+    )

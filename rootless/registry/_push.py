@@ -1,0 +1,222 @@
+"""Pushing: blobs (existence check, cross-repository mount, monolithic or chunked upload)
+and then the manifest (and, for an index, each child manifest first)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from rootless.errors import ImageError
+from rootless.registry import _media
+from rootless.registry._client import DEFAULT_RETRY, Body, RegistryClient, RetryPolicy
+from rootless.registry._media import Descriptor
+from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
+from rootless.registry._pull import DEFAULT_PARALLEL, MANIFEST_CAP, _credentials, run_bounded
+from rootless.registry._store import BlobStore, ImageReference, describe, digest_of
+from rootless.registry.authfile import AuthFiles, Credentials
+
+if TYPE_CHECKING:
+    import httpx
+
+_READ = 1 << 16
+_OCTETS = "application/octet-stream"
+
+
+def scope_push(repository: str, mount_from: str | None = None) -> str:
+    scope = f"repository:{repository}:pull,push"
+    return f"{scope} repository:{mount_from}:pull" if mount_from else scope
+
+
+def _file_body(
+    path: str | os.PathLike[str], size: int, on_read: Callable[[int], None]
+) -> Callable[[], AsyncIterator[bytes]]:
+    """A replayable streamed request body reading a store blob."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        done = 0
+        with open(path, "rb") as blob:
+            while done < size:
+                data = blob.read(min(_READ, size - done))
+                if not data:
+                    raise ImageError(f"cannot push {path}: the store blob is shorter than {size}")
+                done += len(data)
+                on_read(done)
+                yield data
+
+    return chunks
+
+
+class _Pusher:
+    def __init__(
+        self,
+        client: RegistryClient,
+        repository: str,
+        store: BlobStore,
+        progress: ProgressCallback,
+        mount_from: str | None,
+        chunk_size: int | None,
+    ) -> None:
+        self.client = client
+        self.repo = repository
+        self.store = store
+        self.progress = progress
+        self.mount_from = mount_from
+        self.chunk_size = chunk_size
+        self.where = f"{client.registry}/{repository}"
+        self.scope = scope_push(repository, mount_from)
+
+    async def _expect(self, resp: httpx.Response, statuses: tuple[int, ...], action: str) -> None:
+        if resp.status_code not in statuses:
+            raise await self.client.fail(resp, action)
+        await resp.aclose()
+
+    def _location(self, resp: httpx.Response, action: str) -> httpx.URL:
+        location = resp.headers.get("location")
+        if not location:
+            raise ImageError(f"{action}: {self.client.host} sent no upload location")
+        return resp.url.join(location)
+
+    async def blob(self, desc: Descriptor, kind: str) -> None:
+        digest, size = desc.digest, desc.size
+        action = f"cannot push {kind} {digest} to {self.where}"
+        head = await self.client.send(
+            "HEAD", f"/v2/{self.repo}/blobs/{digest}", scope=self.scope, action=action
+        )
+        await head.aclose()
+        if head.status_code == 200:
+            self.progress(ProgressEvent(kind, digest, Phase.EXISTS, size, size))
+            return
+        if head.status_code != 404:
+            raise await self.client.fail(head, action)
+        path = self.store.blob_path(digest)
+        params = f"?mount={digest}&from={self.mount_from}" if self.mount_from else ""
+        resp = await self.client.send(
+            "POST", f"/v2/{self.repo}/blobs/uploads/{params}", scope=self.scope, action=action
+        )
+        if resp.status_code == 201 and self.mount_from:
+            await resp.aclose()
+            self.progress(ProgressEvent(kind, digest, Phase.MOUNTED, size, size))
+            return
+        if resp.status_code != 202:
+            raise await self.client.fail(resp, action)
+        await resp.aclose()
+        location = self._location(resp, action)
+        self.progress(ProgressEvent(kind, digest, Phase.START, 0, size))
+
+        def advance(offset: int) -> Callable[[int], None]:
+            return lambda done: self.progress(
+                ProgressEvent(kind, digest, Phase.ADVANCE, offset + done, size)
+            )
+
+        body: Body = None
+        headers = {"Content-Type": _OCTETS, "Content-Length": "0"}
+        if self.chunk_size:
+            with open(path, "rb") as blob:
+                offset = 0
+                while offset < size:
+                    data = blob.read(min(self.chunk_size, size - offset))
+                    if not data:
+                        raise ImageError(f"{action}: the store blob is shorter than {size}")
+                    resp = await self.client.send(
+                        "PATCH",
+                        location,
+                        scope=self.scope,
+                        action=action,
+                        headers={
+                            "Content-Type": _OCTETS,
+                            "Content-Length": str(len(data)),
+                            "Content-Range": f"{offset}-{offset + len(data) - 1}",
+                        },
+                        body=data,
+                    )
+                    await self._expect(resp, (202,), action)
+                    location = self._location(resp, action)
+                    offset += len(data)
+                    advance(0)(offset)
+        else:
+            body = _file_body(path, size, advance(0))
+            headers["Content-Length"] = str(size)
+        resp = await self.client.send(
+            "PUT",
+            location.copy_add_param("digest", digest),
+            scope=self.scope,
+            action=action,
+            headers=headers,
+            body=body,
+        )
+        await self._expect(resp, (201, 204), action)
+        self.progress(ProgressEvent(kind, digest, Phase.DONE, size, size))
+
+    async def manifest(self, body: bytes, media_type: str, target: str, max_parallel: int) -> str:
+        """Push the blobs a manifest (or an index's manifests) needs, then the manifest itself."""
+        digest = digest_of(body)
+        if media_type in _media.INDEX_TYPES:
+            for child in _media.parse_index(body, media_type).manifests:
+                with open(self.store.blob_path(child.digest), "rb") as f:
+                    child_body = f.read(MANIFEST_CAP + 1)
+                if digest_of(child_body) != child.digest:
+                    raise ImageError(f"cannot push {child.digest}: the stored manifest differs")
+                await self.manifest(child_body, child.media_type, child.digest, max_parallel)
+        elif media_type in _media.MANIFEST_TYPES:
+            manifest = _media.parse_manifest(body, media_type)
+
+            def job(desc: Descriptor, kind: str) -> Callable[[], Awaitable[None]]:
+                return lambda: self.blob(desc, kind)
+
+            jobs = [job(manifest.config, "config")]
+            jobs += [job(layer, "layer") for layer in dict.fromkeys(manifest.layers)]
+            await run_bounded(jobs, max_parallel)
+        else:
+            raise _media.unsupported(media_type, f"{self.where}:{target}")
+        action = f"cannot push manifest {self.where}:{target}"
+        resp = await self.client.send(
+            "PUT",
+            f"/v2/{self.repo}/manifests/{target}",
+            scope=self.scope,
+            action=action,
+            headers={"Content-Type": media_type},
+            body=body,
+        )
+        echoed = resp.headers.get("docker-content-digest", digest)
+        await self._expect(resp, (201, 200, 204), action)
+        if echoed != digest:
+            raise ImageError(f"{action}: digest mismatch: sent {digest}, registry has {echoed}")
+        self.progress(ProgressEvent("manifest", digest, Phase.DONE, len(body), len(body)))
+        return digest
+
+
+async def push_image(
+    ref: ImageReference,
+    store: BlobStore,
+    manifest: bytes,
+    media_type: str,
+    *,
+    progress: ProgressCallback | None = None,
+    tls_verify: bool = True,
+    credentials: Credentials | None = None,
+    auth_files: AuthFiles | None = None,
+    mount_from: str | None = None,
+    chunk_size: int | None = None,
+    max_parallel: int = DEFAULT_PARALLEL,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> str:
+    """Push *manifest* (an image manifest or an index) and every blob it needs to *ref*.
+
+    Blobs come from *store*; for an index, its child manifests must be in the store too.
+    *mount_from* names a repository of the same registry to mount blobs from;
+    *chunk_size* switches to chunked uploads (PATCH) of that many bytes.
+    Returns the manifest's digest.
+    """
+    if ref.digest and ref.digest != digest_of(manifest):
+        raise ImageError(f"cannot push {describe(ref)}: the manifest's digest differs")
+    creds = _credentials(ref, credentials, auth_files)
+    async with RegistryClient(
+        ref.registry, credentials=creds, tls_verify=tls_verify, transport=transport, retry=retry
+    ) as client:
+        pusher = _Pusher(
+            client, ref.repository, store, progress or ignore_progress, mount_from, chunk_size
+        )
+        target = ref.digest or ref.tag or "latest"
+        return await pusher.manifest(manifest, media_type, target, max_parallel)
