@@ -562,13 +562,15 @@ def _valid_program(data: bytes) -> bool:
     return 0 < len(data) <= 8 * BPF_MAXINSNS and len(data) % 8 == 0
 
 
-def default_program(arch: str | None = None, *, cache_dir: Path | None = None) -> bytes:
+def default_program(
+    arch: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
+) -> bytes:
     """The compiled default profile, from the on-disk cache when it is current.
 
     A cache that cannot be written (read-only home) only costs a compile per start.
     """
     target = resolve_arch(arch)
-    cache = default_cache_dir() if cache_dir is None else cache_dir
+    cache = default_cache_dir() if cache_dir is None else Path(cache_dir)
     path = cache / f"{target.name}-{_cache_key(target)}.bpf"
     try:
         cached = path.read_bytes()
