@@ -55,11 +55,17 @@ def status_error(
 
 def connect_error(host: str, exc: BaseException, *, tls_verify: bool) -> ImageError:
     """The error for a registry that cannot be reached at all."""
+    # httpx wraps httpcore wraps trio, whose connect error is caused by a group of OSErrors.
     chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and len(chain) < 10:
+    todo: list[BaseException] = [exc]
+    while todo and len(chain) < 20:
+        cur = todo.pop()
         chain.append(cur)
-        cur = cur.__cause__ or cur.__context__
+        if isinstance(cur, BaseExceptionGroup):
+            todo.extend(cur.exceptions)
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is not None:
+            todo.append(nxt)
     text = " ".join(str(e) for e in chain).lower()
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
         return ImageError(

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 MANIFEST_CAP = 4 << 20
 CONFIG_CAP = 8 << 20
 DEFAULT_PARALLEL = 3
-_CHUNK = 1 << 16
 
 
 @attrs.frozen
@@ -122,7 +121,7 @@ async def fetch_blob(
         try:
             with store.blob_writer(desc.digest, desc.size) as writer:
                 h = hasher(desc.digest)
-                async for chunk in resp.aiter_raw(_CHUNK):
+                async for chunk in resp.aiter_raw():
                     done += len(chunk)
                     if done > desc.size:
                         raise ImageError(
