@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sys
+from typing import NoReturn
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,12 +31,16 @@ def main(args: argparse.Namespace) -> int:
         warn(idmap.warning)
     env = dict(os.environ, ROOTLESS_UNSHARE="1")
 
-    def child() -> None:  # type: ignore[misc]
+    def child() -> NoReturn:
+        exe = shutil.which(command[0], path=env.get("PATH"))
+        if exe is None:
+            print(f"Error: {command[0]}: command not found", file=sys.stderr)
+            os._exit(127)
         try:
-            os.execvpe(command[0], command, env)
+            os.execve(exe, command, env)
         except OSError as e:
-            print(f"Error: cannot run {command[0]}: {e.strerror}", file=__import__("sys").stderr)
-            os._exit(127 if isinstance(e, FileNotFoundError) else 126)
+            print(f"Error: cannot run {command[0]}: {e.strerror}", file=sys.stderr)
+            os._exit(126)
 
-    pid = fork_in_userns(idmap, child, unshare_flags=CLONE_NEWNS)  # type: ignore[arg-type]
+    pid = fork_in_userns(idmap, child, unshare_flags=CLONE_NEWNS)
     return exit_code(forward_signals_while_waiting(pid))
