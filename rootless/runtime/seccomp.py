@@ -191,7 +191,7 @@ def _u64(value: Any, source: str, where: str) -> int:
 
 def _action(entry: Mapping[str, Any], key: str, errno_key: str, source: str, where: str) -> int:
     name = entry.get(key)
-    if name not in _ACTIONS:
+    if not isinstance(name, str) or name not in _ACTIONS:
         raise _fail(
             source,
             f"{where} has unknown action {name!r}",
@@ -215,7 +215,7 @@ def _condition(arg: Any, source: str, where: str) -> ArgCondition:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 5:
         raise _fail(source, f"{where} has index {index!r}", "syscall arguments are numbered 0 to 5")
     op = arg.get("op")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise _fail(
             source, f"{where} has unknown op {op!r}", "use one of " + ", ".join(sorted(OPS))
         )
@@ -268,11 +268,16 @@ def parse_profile(data: Any, *, source: str = "the profile") -> SeccompProfile:
     if "defaultAction" not in data:
         raise _fail(source, "defaultAction is missing", 'add "defaultAction": "SCMP_ACT_ERRNO"')
     default_ret = _action(data, "defaultAction", "defaultErrnoRet", source, "defaultAction")
-    arches = list(data.get("architectures") or [])
-    for entry in data.get("archMap") or []:
-        arches += [entry.get("architecture"), *(entry.get("subArchitectures") or [])]
+    arches = data.get("architectures") or []
+    arch_map = data.get("archMap") or []
+    if not isinstance(arches, list) or not isinstance(arch_map, list):
+        raise _fail(source, "architectures/archMap is not a list", 'write ["SCMP_ARCH_X86_64"]')
+    for entry in arch_map:
+        if not isinstance(entry, Mapping):
+            raise _fail(source, "an archMap entry is not an object", "remove archMap")
+        arches = [*arches, entry.get("architecture"), *(entry.get("subArchitectures") or [])]
     for arch in arches:
-        if arch not in KNOWN_ARCHES:
+        if not isinstance(arch, str) or arch not in KNOWN_ARCHES:
             raise _fail(
                 source,
                 f"unknown architecture {arch!r}",
@@ -280,7 +285,7 @@ def parse_profile(data: Any, *, source: str = "the profile") -> SeccompProfile:
             )
     flags = 0
     for flag in data.get("flags") or []:
-        if flag not in FILTER_FLAGS:
+        if not isinstance(flag, str) or flag not in FILTER_FLAGS:
             raise _fail(source, f"unknown flag {flag!r}", "use one of " + ", ".join(FILTER_FLAGS))
         flags |= FILTER_FLAGS[flag]
     syscalls = data.get("syscalls") or []

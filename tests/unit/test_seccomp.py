@@ -444,6 +444,18 @@ def test_load_profile_file_round_trip(tmp_path: Path) -> None:
             {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1},
             "defaultErrnoRet -1",
         ),
+        ({"defaultAction": ["SCMP_ACT_ALLOW"]}, "unknown action"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": "SCMP_ARCH_X86_64"}, "not a list"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "flags": [["x"]]}, "unknown flag"),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {"names": ["read"], "action": "SCMP_ACT_LOG", "args": [{"index": 0, "op": []}]}
+                ],
+            },
+            "unknown op",
+        ),
     ],
 )
 def test_bad_profiles_are_config_errors_naming_the_file(
