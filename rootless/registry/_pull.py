@@ -172,7 +172,7 @@ async def run_bounded(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> 
         raise failures[0]
 
 
-def _credentials(
+def resolve_credentials(
     ref: ImageReference, credentials: Credentials | None, auth_files: AuthFiles | None
 ) -> Credentials | None:
     if credentials is not None:
@@ -200,7 +200,7 @@ async def pull_image(
     """
     report = progress or ignore_progress
     repo, where = ref.repository, describe(ref)
-    creds = _credentials(ref, credentials, auth_files)
+    creds = resolve_credentials(ref, credentials, auth_files)
     async with RegistryClient(
         ref.registry, credentials=creds, tls_verify=tls_verify, transport=transport, retry=retry
     ) as client:

@@ -12,7 +12,7 @@ from rootless.registry import _media
 from rootless.registry._client import DEFAULT_RETRY, Body, RegistryClient, RetryPolicy
 from rootless.registry._media import Descriptor
 from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
-from rootless.registry._pull import DEFAULT_PARALLEL, MANIFEST_CAP, _credentials, run_bounded
+from rootless.registry._pull import DEFAULT_PARALLEL, MANIFEST_CAP, resolve_credentials, run_bounded
 from rootless.registry._store import BlobStore, ImageReference, describe, digest_of
 from rootless.registry.authfile import AuthFiles, Credentials
 
@@ -211,7 +211,7 @@ async def push_image(
     """
     if ref.digest and ref.digest != digest_of(manifest):
         raise ImageError(f"cannot push {describe(ref)}: the manifest's digest differs")
-    creds = _credentials(ref, credentials, auth_files)
+    creds = resolve_credentials(ref, credentials, auth_files)
     async with RegistryClient(
         ref.registry, credentials=creds, tls_verify=tls_verify, transport=transport, retry=retry
     ) as client:

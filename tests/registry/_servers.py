@@ -109,8 +109,10 @@ class TokenService:
         self.key = root / "token.key"
         self.cert = root / "token.crt"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-            + ["-subj", "/CN=token-issuer", "-keyout", str(self.key), "-out", str(self.cert)],
+            [
+                *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+                *("-subj", "/CN=token-issuer", "-keyout", str(self.key), "-out", str(self.cert)),
+            ],
             check=True,
             capture_output=True,
         )
@@ -124,7 +126,9 @@ class TokenService:
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
-        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
         signature = subprocess.run(
             ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
             input=signing_input.encode(),
@@ -146,7 +150,11 @@ class TokenService:
         for scope in scopes:
             kind, name, actions = scope.split(":")
             wanted = actions.split(",")
-            granted = wanted if user else [a for a in wanted if name.startswith("public/") and a == "pull"]
+            granted = (
+                wanted
+                if user
+                else [a for a in wanted if name.startswith("public/") and a == "pull"]
+            )
             access.append({"type": kind, "name": name, "actions": granted})
         now = int(time.time())
         claims = {

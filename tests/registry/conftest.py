@@ -55,9 +55,11 @@ def token_registry(tmp_path: Path) -> Iterator[TokenRegistry]:
         )
         send(h, status, body)
 
-    with serve({"GET /token": token}) as auth_host:
-        with run_registry(root, tokens.yaml(f"http://{auth_host}/token")) as host:
-            yield TokenRegistry(host, tokens)
+    with (
+        serve({"GET /token": token}) as auth_host,
+        run_registry(root, tokens.yaml(f"http://{auth_host}/token")) as host,
+    ):
+        yield TokenRegistry(host, tokens)
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ import pytest
 from rootless.errors import ImageError
 from rootless.image.reference import parse_reference
 from rootless.registry import AuthFiles, Credentials, login, logout, pull_image, push_image
-from tests.registry._images import make_image, make_store, read_blob, sha256, small_layer, store_image
+from tests.registry._images import (
+    make_image,
+    make_store,
+    read_blob,
+    sha256,
+    small_layer,
+    store_image,
+)
 from tests.registry.conftest import PASSWORD, USER, TokenRegistry
 
 
@@ -31,7 +38,9 @@ async def test_login_checks_then_saves(basic_registry: str, auth_files: AuthFile
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     doc = json.loads(path.read_text())
     assert doc == {
-        "auths": {basic_registry: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}
+        "auths": {
+            basic_registry: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+        }
     }
     assert [p.name for p in path.parent.iterdir()] == ["auth.json", "auth.json.lock"]
 
@@ -46,7 +55,7 @@ async def test_login_with_wrong_password(basic_registry: str, auth_files: AuthFi
     with pytest.raises(ImageError) as err:
         await login(basic_registry, USER, "wrong", tls_verify=False, auth_files=auth_files)
     assert str(err.value) == (
-        f'cannot log in to {basic_registry}: unauthorized: {basic_registry} rejected the '
+        f"cannot log in to {basic_registry}: unauthorized: {basic_registry} rejected the "
         f'credentials of user "{USER}" (UNAUTHORIZED: authentication required); '
         f"check the password and run: rootless login {basic_registry}"
     )
@@ -89,7 +98,9 @@ async def test_bearer_token_flow(token_registry: TokenRegistry, store: Any, tmp_
     store_image(store, image)
     creds = Credentials(USER, PASSWORD)
     ref = parse_reference(f"{host}/public/app:1")
-    await push_image(ref, store, image.manifest, image.media_type, tls_verify=False, credentials=creds)
+    await push_image(
+        ref, store, image.manifest, image.media_type, tls_verify=False, credentials=creds
+    )
     # One token for the whole push, fetched with the credentials, cached for every blob.
     assert tokens.requests == [{"user": USER, "scopes": ["repository:public/app:pull,push"]}]
 
@@ -106,7 +117,9 @@ async def test_bearer_token_flow(token_registry: TokenRegistry, store: Any, tmp_
         private, store, image.manifest, image.media_type, tls_verify=False, credentials=creds
     )
     with pytest.raises(ImageError) as err:
-        await pull_image(private, make_store(tmp_path / "anon"), tls_verify=False, auth_files=anonymous)
+        await pull_image(
+            private, make_store(tmp_path / "anon"), tls_verify=False, auth_files=anonymous
+        )
     assert str(err.value).startswith(
         f"cannot pull manifest {host}/private/app:1: unauthorized: {host} requires authentication"
     )

@@ -19,7 +19,9 @@ FAST = RetryPolicy(attempts=3, backoff=0.01)
 Handler = http.server.BaseHTTPRequestHandler
 
 
-def _fake(image: Any, layer_body: bytes | None = None, *, length: int | None = None) -> dict[str, Any]:
+def _fake(
+    image: Any, layer_body: bytes | None = None, *, length: int | None = None
+) -> dict[str, Any]:
     """Routes serving *image* under test/img:v1, with the layer replaced by *layer_body*."""
     layer = image.layers[0]
 
@@ -46,7 +48,10 @@ def _fake(image: Any, layer_body: bytes | None = None, *, length: int | None = N
 async def _pull_error(host: str, store: Any, tag: str = "v1", **kwargs: Any) -> str:
     with pytest.raises(ImageError) as err:
         await pull_image(
-            parse_reference(f"{host}/test/img:{tag}"), store, tls_verify=False, retry=FAST,
+            parse_reference(f"{host}/test/img:{tag}"),
+            store,
+            tls_verify=False,
+            retry=FAST,
             **kwargs,
         )
     return str(err.value)
@@ -65,7 +70,8 @@ async def test_digest_mismatch(store: Any, tmp_path: Path) -> None:
         message = await _pull_error(host, store)
     layer = sha256(image.layers[0])
     assert message == (
-        f"cannot pull layer {layer} from {host}/test/img: digest mismatch: received {sha256(bytes(wrong))}"
+        f"cannot pull layer {layer} from {host}/test/img: "
+        f"digest mismatch: received {sha256(bytes(wrong))}"
     )
     assert not store.has_blob(layer)
     _no_partial_blobs(store, tmp_path)
@@ -132,7 +138,10 @@ async def test_manifest_digest_mismatch_by_digest(store: Any) -> None:
     def manifest(h: Handler) -> None:
         send(h, 200, image.manifest, {"Content-Type": image.media_type})
 
-    routes = {"GET /v2/": lambda h: send(h, 200, b"{}"), f"GET /v2/test/img/manifests/{bogus}": manifest}
+    routes = {
+        "GET /v2/": lambda h: send(h, 200, b"{}"),
+        f"GET /v2/test/img/manifests/{bogus}": manifest,
+    }
     with serve(routes) as host, pytest.raises(ImageError) as err:
         await pull_image(parse_reference(f"{host}/test/img@{bogus}"), store, tls_verify=False)
     assert str(err.value) == (
@@ -232,8 +241,11 @@ async def test_redirect_to_another_host_drops_credentials(store: Any, tmp_path: 
         events: list[ProgressEvent] = []
         with serve(routes) as host:
             await pull_image(
-                parse_reference(f"{host}/test/img:v1"), store, tls_verify=False,
-                credentials=Credentials("bob", "pw"), progress=events.append,
+                parse_reference(f"{host}/test/img:v1"),
+                store,
+                tls_verify=False,
+                credentials=Credentials("bob", "pw"),
+                progress=events.append,
             )
     assert seen["registry"] is not None and seen["registry"].startswith("Basic ")
     assert seen["storage"] is None

@@ -73,7 +73,10 @@ async def test_pull_by_digest(registry: str, store: Any, tmp_path: Path) -> None
     image = make_image([small_layer("by digest")], docker=True)
     store_image(store, image)
     await push_image(
-        parse_reference(f"{registry}/test/d:x"), store, image.manifest, image.media_type,
+        parse_reference(f"{registry}/test/d:x"),
+        store,
+        image.manifest,
+        image.media_type,
         tls_verify=False,
     )
     fresh = make_store(tmp_path / "fresh")
@@ -94,7 +97,10 @@ async def test_index_with_two_platforms(registry: str, store: Any, tmp_path: Pat
     ref = parse_reference(f"{registry}/test/multi:latest")
     assert await push_image(ref, store, index, OCI_INDEX, tls_verify=False) == sha256(index)
 
-    for platform, image in ((Platform("linux", "arm64", "v8"), arm), (Platform("linux", "amd64"), amd)):
+    for platform, image in (
+        (Platform("linux", "arm64", "v8"), arm),
+        (Platform("linux", "amd64"), amd),
+    ):
         fresh = make_store(tmp_path / str(platform).replace("/", "-"))
         pulled = await pull_image(ref, fresh, platform=platform, tls_verify=False)
         assert pulled.index_digest == sha256(index)
@@ -106,7 +112,9 @@ async def test_index_with_two_platforms(registry: str, store: Any, tmp_path: Pat
 
     with pytest.raises(ImageError) as err:
         await pull_image(
-            ref, make_store(tmp_path / "s390x"), platform=Platform("linux", "s390x"),
+            ref,
+            make_store(tmp_path / "s390x"),
+            platform=Platform("linux", "s390x"),
             tls_verify=False,
         )
     assert str(err.value) == (
@@ -115,7 +123,9 @@ async def test_index_with_two_platforms(registry: str, store: Any, tmp_path: Pat
     )
 
 
-async def test_chunked_upload_and_cross_repo_mount(registry: str, store: Any, tmp_path: Path) -> None:
+async def test_chunked_upload_and_cross_repo_mount(
+    registry: str, store: Any, tmp_path: Path
+) -> None:
     image = make_image([busybox_layer("chunked")])
     store_image(store, image)
     first = parse_reference(f"{registry}/test/chunked:1")
@@ -129,8 +139,13 @@ async def test_chunked_upload_and_cross_repo_mount(registry: str, store: Any, tm
     events: list[ProgressEvent] = []
     second = parse_reference(f"{registry}/other/copy:1")
     await push_image(
-        second, store, image.manifest, image.media_type, tls_verify=False,
-        mount_from="test/chunked", progress=events.append,
+        second,
+        store,
+        image.manifest,
+        image.media_type,
+        tls_verify=False,
+        mount_from="test/chunked",
+        progress=events.append,
     )
     phases = {e.digest: e.phase for e in events if e.kind in ("layer", "config")}
     assert set(phases.values()) == {Phase.MOUNTED}
@@ -144,7 +159,11 @@ async def test_push_skips_blobs_the_registry_has(registry: str, store: Any) -> N
     await push_image(ref, store, image.manifest, image.media_type, tls_verify=False)
     events: list[ProgressEvent] = []
     await push_image(
-        ref.with_tag("2"), store, image.manifest, image.media_type, tls_verify=False,
+        ref.with_tag("2"),
+        store,
+        image.manifest,
+        image.media_type,
+        tls_verify=False,
         progress=events.append,
     )
     assert {e.phase for e in events if e.kind != "manifest"} == {Phase.EXISTS}
