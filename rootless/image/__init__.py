@@ -1,0 +1,1 @@
+"""Image model and store: references, manifests, blobs, layers and root filesystems."""

@@ -1,0 +1,418 @@
+"""Unpack one layer tar stream into an empty directory, safely.
+
+The layer directory ends up in the form kernel overlayfs expects from a lower
+layer mounted with ``userxattr`` inside a user namespace:
+
+- a whiteout ``dir/.wh.NAME`` becomes a character device 0/0 at ``dir/NAME``
+  (any user may create that device since Linux 5.8);
+- an opaque marker ``dir/.wh..wh..opq`` becomes the xattr ``user.overlay.opaque=y``
+  on ``dir`` and is also listed in :class:`LayerInfo`, so the copy driver can
+  apply it without reading xattrs.
+
+Safety: every entry is created relative to an fd of its parent directory, opened
+one component at a time with ``O_NOFOLLOW`` (see ``_fsops``), so no entry can be
+written through a symlink; names that are absolute or contain ``..`` are refused,
+as are hardlinks to anything outside the layer, device nodes, and streams larger
+than the configured caps. Overlay metadata xattrs in the archive are dropped so a
+layer cannot forge whiteouts, redirects or opaque markers through them.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import attrs
+
+from rootless.errors import ImageError
+from rootless.image._decompress import TarStream
+from rootless.image._fsops import DirTree, NotADir, Parts, kind_of
+
+OPAQUE_XATTR = "user.overlay.opaque"
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+_CHUNK = 1 << 20
+# tarfile copies its whole buffer on every header read, so keep it small.
+_TAR_BUF = 1 << 16
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# xattr namespaces a layer may not set: overlay's own metadata, and trusted.* which
+# an unprivileged user can never set anyway.
+_FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
+
+
+@attrs.frozen
+class UnpackOptions:
+    """Policy for one unpack.
+
+    ``preserve_owner``: lchown every entry to the uid/gid in the archive. Only
+    possible inside the user namespace, where those ids map to the user's
+    subordinate range. Without it everything belongs to the user running the unpack.
+    """
+
+    preserve_owner: bool = False
+    max_bytes: int = 32 << 30  # decompressed tar stream and file contents, each
+    max_entries: int = 1_000_000
+
+
+@attrs.frozen
+class LayerInfo:
+    """What an unpack produced; stored as ``layer.json`` beside the layer's ``diff``."""
+
+    diff_id: str  # sha256 of the uncompressed tar stream
+    compression: str  # "gzip", "zstd" or "" (detected, not declared)
+    size: int  # bytes of regular file contents
+    entries: int
+    opaque_dirs: tuple[str, ...] = ()  # "" is the layer root
+
+    def to_json(self) -> bytes:
+        return json.dumps(attrs.asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> LayerInfo:
+        raw = json.loads(data)
+        return cls(
+            raw["diff_id"],
+            raw["compression"],
+            raw["size"],
+            raw["entries"],
+            tuple(raw["opaque_dirs"]),
+        )
+
+
+@attrs.define
+class _DirMeta:
+    mode: int = 0o755
+    mtime_ns: int = 0
+    uid: int = 0
+    gid: int = 0
+    xattrs: dict[str, bytes] = attrs.Factory(dict)
+
+
+def unpack_layer(
+    source: BinaryIO,
+    dest: Path,
+    options: UnpackOptions = UnpackOptions(),
+    *,
+    what: str = "",
+) -> LayerInfo:
+    """Unpack the layer read from ``source`` (gzip, zstd or plain tar) into empty ``dest``.
+
+    ``what`` names the layer in error messages (its blob digest). On error the
+    caller removes ``dest``: an unpack is never resumed.
+    """
+    return _Unpacker(source, dest, options, what or "stream").run()
+
+
+class _Unpacker:
+    def __init__(self, source: BinaryIO, dest: Path, options: UnpackOptions, what: str) -> None:
+        self.stream = TarStream(source, limit=options.max_bytes, what=what)
+        self.options = options
+        self.what = what
+        self.dirs: dict[Parts, _DirMeta] = {}
+        self.opaque: list[str] = []
+        self.size = 0
+        self.entries = 0
+        self.tree = DirTree(dest, on_mkdir=self._implicit_dir)
+
+    def refuse(self, name: str, why: str) -> ImageError:
+        return ImageError(f"refusing layer {self.what}: entry {name!r} {why}")
+
+    def _implicit_dir(self, parts: Parts) -> None:
+        self.dirs.setdefault(parts, _DirMeta())
+
+    def run(self) -> LayerInfo:
+        with self.tree:
+            try:
+                with tarfile.open(
+                    fileobj=cast(BinaryIO, self.stream), mode="r|", bufsize=_TAR_BUF
+                ) as archive:
+                    for member in archive:
+                        self.count()
+                        self.entry(archive, member)
+            except tarfile.TarError as exc:
+                raise ImageError(
+                    f"cannot read layer {self.what}: bad tar archive ({exc})"
+                ) from None
+            diff_id = self.stream.drain()
+            self.finish_dirs()
+        return LayerInfo(
+            diff_id, self.stream.compression, self.size, self.entries, tuple(sorted(self.opaque))
+        )
+
+    def count(self) -> None:
+        self.entries += 1
+        if self.entries > self.options.max_entries:
+            raise ImageError(
+                f"refusing layer {self.what}: more than {self.options.max_entries} entries",
+                hint="raise the unpack entry limit if the image is trusted",
+            )
+
+    def split(self, name: str) -> Parts:
+        if name.startswith("/"):
+            raise self.refuse(name, "is an absolute path")
+        parts = tuple(p for p in name.split("/") if p not in ("", "."))
+        if ".." in parts:
+            raise self.refuse(name, "leaves the layer directory ('..')")
+        if any("\0" in p for p in parts):
+            raise self.refuse(name, "has a NUL byte in its name")
+        return parts
+
+    def parent_fd(self, name: str, parts: Parts) -> int:
+        try:
+            return self.tree.fd(parts[:-1])
+        except NotADir as exc:
+            raise self.refuse(
+                name, f"would be written through {exc.path!r}, which is {exc.kind}"
+            ) from None
+
+    def entry(self, archive: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        name = m.name
+        parts = self.split(name)
+        if not parts:
+            if not m.isdir():
+                raise self.refuse(name, "is the layer root but not a directory")
+            self.dirs[()] = self.dir_meta(m)
+            return
+        base = parts[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            self.whiteout(name, parts)
+            return
+        parent = self.parent_fd(name, parts)
+        try:
+            if m.isreg():
+                self.regular(archive, m, parent, parts)
+            elif m.isdir():
+                self.directory(m, parent, parts)
+            elif m.issym():
+                self.symlink(m, parent, parts)
+            elif m.islnk():
+                self.hardlink(m, parent, parts)
+            elif m.isfifo():
+                self.fifo(m, parent, parts)
+            elif m.ischr() or m.isblk():
+                raise self.refuse(
+                    name,
+                    "is a device node; layers unpacked without privilege cannot hold devices",
+                )
+            else:
+                raise self.refuse(name, f"has an unsupported tar type {m.type!r}")
+        except ImageError:
+            raise
+        except OSError as exc:
+            raise ImageError(
+                f"cannot unpack layer {self.what}: entry {name!r}: {exc.strerror}"
+            ) from None
+
+    def replace(self, parts: Parts) -> None:
+        """Make room for a new entry at ``parts``: a later tar entry replaces an earlier one."""
+        self.tree.remove(parts)
+        self.dirs.pop(parts, None)
+
+    # -- entry types -------------------------------------------------------
+
+    def regular(
+        self, archive: tarfile.TarFile, m: tarfile.TarInfo, parent: int, parts: Parts
+    ) -> None:
+        self.size += m.size
+        if self.size > self.options.max_bytes:
+            raise ImageError(
+                f"refusing layer {self.what}: its files hold more than "
+                f"{self.options.max_bytes} bytes",
+                hint="raise the unpack size limit if the image is trusted",
+            )
+        try:
+            fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
+        except FileExistsError:
+            self.replace(parts)
+            fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
+        try:
+            if m.size:
+                data = archive.extractfile(m)
+                assert data is not None  # a regular member always has a file object
+                while chunk := data.read(_CHUNK):
+                    os.write(fd, chunk)
+            if self.options.preserve_owner:
+                self.chown(m.name, m.uid, m.gid, lambda: os.fchown(fd, m.uid, m.gid))
+            os.fchmod(fd, m.mode & 0o7777)
+            self.set_xattrs(fd, m.name, self.xattrs(m))
+            os.utime(fd, ns=(_mtime_ns(m), _mtime_ns(m)))
+        finally:
+            os.close(fd)
+
+    def directory(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+        try:
+            os.mkdir(parts[-1], 0o700, dir_fd=parent)
+        except FileExistsError:
+            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                self.replace(parts)
+                os.mkdir(parts[-1], 0o700, dir_fd=parent)
+        self.dirs[parts] = self.dir_meta(m)
+
+    def symlink(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+        # The target is stored as given and never followed here.
+        try:
+            os.symlink(m.linkname, parts[-1], dir_fd=parent)
+        except FileExistsError:
+            self.replace(parts)
+            os.symlink(m.linkname, parts[-1], dir_fd=parent)
+        self.link_meta(m, parent, parts)
+
+    def hardlink(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+        target = self.split(m.linkname)
+        if not target:
+            raise self.refuse(m.name, "is a hardlink to the layer root")
+        try:
+            tparent = self.tree.fd(target[:-1], create=False)
+            st = os.stat(target[-1], dir_fd=tparent, follow_symlinks=False)
+        except (FileNotFoundError, NotADir):
+            raise self.refuse(
+                m.name, f"is a hardlink to {m.linkname!r}, which is not an earlier entry"
+            ) from None
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+            raise self.refuse(m.name, f"is a hardlink to {m.linkname!r}, {kind_of(st.st_mode)}")
+        if st.st_mode & 0o7777 == 0 and stat.S_ISCHR(st.st_mode):
+            raise self.refuse(m.name, "is a hardlink to a whiteout")
+        try:
+            os.link(
+                target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
+            )
+        except FileExistsError:
+            if target == parts:
+                return
+            self.replace(parts)
+            os.link(
+                target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
+            )
+
+    def fifo(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+        try:
+            os.mkfifo(parts[-1], 0o600, dir_fd=parent)
+        except FileExistsError:
+            self.replace(parts)
+            os.mkfifo(parts[-1], 0o600, dir_fd=parent)
+        # fchmodat cannot refuse symlinks; the name was created just above by us.
+        os.chmod(parts[-1], m.mode & 0o7777, dir_fd=parent)
+        self.link_meta(m, parent, parts)
+
+    def whiteout(self, name: str, parts: Parts) -> None:
+        base = parts[-1]
+        if base == OPAQUE_MARKER:
+            fd = self.open_dir(name, parts[:-1])
+            try:
+                os.setxattr(fd, OPAQUE_XATTR, b"y")
+            except OSError as exc:
+                raise ImageError(
+                    f"cannot unpack layer {self.what}: cannot mark {'/'.join(parts[:-1])!r} "
+                    f"opaque: {exc.strerror}",
+                    hint="the storage directory must be on a file system with user xattrs",
+                ) from None
+            finally:
+                os.close(fd)
+            self.opaque.append("/".join(parts[:-1]))
+            return
+        if base.startswith(WHITEOUT_PREFIX * 2):
+            return  # aufs bookkeeping (.wh..wh.plnk, ...), meaningless here
+        hidden = base[len(WHITEOUT_PREFIX) :]
+        if hidden in ("", ".", ".."):
+            raise self.refuse(name, "is a whiteout of nothing")
+        parent = self.parent_fd(name, parts)
+        target = (*parts[:-1], hidden)
+        self.replace(target)
+        try:
+            os.mknod(hidden, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=parent)
+        except OSError as exc:
+            raise ImageError(
+                f"cannot unpack layer {self.what}: cannot create whiteout for "
+                f"{'/'.join(target)!r}: {exc.strerror}",
+                hint="whiteouts need Linux 5.8 or later",
+            ) from None
+
+    # -- metadata ----------------------------------------------------------
+
+    def open_dir(self, name: str, parts: Parts) -> int:
+        """A readable fd of directory ``parts`` (created if missing)."""
+        try:
+            path_fd = self.tree.fd(parts)
+        except NotADir as exc:
+            raise self.refuse(
+                name, f"would be written through {exc.path!r}, which is {exc.kind}"
+            ) from None
+        return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
+
+    def dir_meta(self, m: tarfile.TarInfo) -> _DirMeta:
+        return _DirMeta(m.mode & 0o7777, _mtime_ns(m), m.uid, m.gid, self.xattrs(m))
+
+    def link_meta(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+        if self.options.preserve_owner:
+            self.chown(
+                m.name,
+                m.uid,
+                m.gid,
+                lambda: os.chown(parts[-1], m.uid, m.gid, dir_fd=parent, follow_symlinks=False),
+            )
+        mtime = _mtime_ns(m)
+        os.utime(parts[-1], ns=(mtime, mtime), dir_fd=parent, follow_symlinks=False)
+
+    def chown(self, name: str, uid: int, gid: int, do: Callable[[], None]) -> None:
+        try:
+            do()
+        except OSError as exc:
+            raise ImageError(
+                f"cannot unpack layer {self.what}: cannot give entry {name!r} "
+                f"owner {uid}:{gid}: {exc.strerror}",
+                hint="owners are kept only inside the user namespace, for ids its map covers",
+            ) from None
+
+    def xattrs(self, m: tarfile.TarInfo) -> dict[str, bytes]:
+        found = {}
+        for key, value in m.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                xname = key[len("SCHILY.xattr.") :]
+                if not xname.startswith(_FORBIDDEN_XATTRS):
+                    found[xname] = value.encode("utf-8", "surrogateescape")
+        return found
+
+    def set_xattrs(self, fd: int, name: str, xattrs: dict[str, bytes]) -> None:
+        for key, value in xattrs.items():
+            try:
+                os.setxattr(fd, key, value)
+            except OSError as exc:
+                # Where the kernel does not permit it (security.* outside the user
+                # namespace, a file system without xattrs) the attribute is dropped.
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.EINVAL):
+                    raise
+
+    def finish_dirs(self) -> None:
+        """Apply directory modes, owners and times last, deepest first.
+
+        Directories stay 0700 while entries are written into them (a 0555 directory
+        would refuse its own children) and their times would move with each child.
+        """
+        for parts in sorted(self.dirs, key=len, reverse=True):
+            meta = self.dirs[parts]
+            try:
+                path_fd = self.tree.fd(parts, create=False)
+            except (FileNotFoundError, NotADir):
+                continue  # replaced by a later entry
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
+            try:
+                name = "/".join(parts) or "."
+                if self.options.preserve_owner:
+                    uid, gid = meta.uid, meta.gid
+                    self.chown(name, uid, gid, lambda: os.fchown(fd, uid, gid))  # noqa: B023
+                os.fchmod(fd, meta.mode)
+                self.set_xattrs(fd, name, meta.xattrs)
+                os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
+            finally:
+                os.close(fd)
+
+
+def _mtime_ns(m: tarfile.TarInfo) -> int:
+    return int(m.mtime * 1_000_000_000)
