@@ -25,7 +25,9 @@ def cgroup_info(root: str = "/sys/fs/cgroup") -> dict[str, Any]:
     hybrid = os.path.isdir(os.path.join(root, "unified"))
     version = "v2" if unified else ("hybrid" if hybrid else "v1")
     own = _read("/proc/self/cgroup") or ""
-    v2_path = next((line.split("::", 1)[1] for line in own.splitlines() if line.startswith("0::")), "")
+    v2_path = next(
+        (line.split("::", 1)[1] for line in own.splitlines() if line.startswith("0::")), ""
+    )
     base = root if unified else os.path.join(root, "unified")
     delegated = bool(v2_path) and os.access(os.path.join(base, v2_path.lstrip("/")), os.W_OK)
     return {"version": version, "delegated": delegated}
@@ -73,9 +75,15 @@ def collect() -> dict[str, Any]:
             "data": str(paths.data),
             "runtime": str(paths.runtime),
             "config": str(paths.config),
-            "drivers": [d for d, ok in (("overlay", True),
-                                        ("fuse-overlayfs", bool(helpers["fuse-overlayfs"])),
-                                        ("copy", True)) if ok],  # fmt: skip
+            "drivers": [
+                d
+                for d, ok in (
+                    ("overlay", True),
+                    ("fuse-overlayfs", bool(helpers["fuse-overlayfs"])),
+                    ("copy", True),
+                )
+                if ok
+            ],
         },
     }
 

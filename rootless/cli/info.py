@@ -7,8 +7,7 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", default="text", choices=("text", "json"),
-                   help="output format")  # fmt: skip
+    p.add_argument("-f", "--format", default="text", choices=("text", "json"), help="output format")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ import platform
 from rootless.cli._common import warn
 from rootless.errors import ConfigError
 
-
 ADD_HELP = False  # -h is --hostname, as in Podman
 
 
@@ -17,26 +16,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
-                   help="set an environment variable (K alone takes the host's value)")
-    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
-                   help="read K=V lines from FILE")
+    p.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="set an environment variable (K alone takes the host's value)",
+    )
+    p.add_argument(
+        "--env-file", action="append", default=[], metavar="FILE", help="read K=V lines from FILE"
+    )
     p.add_argument("-w", "--workdir", metavar="DIR", help="working directory inside the container")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]", help="user (name or UID) and group")
     p.add_argument("-h", "--hostname", help="container hostname")
     p.add_argument("--cap-add", action="append", default=[], metavar="CAP")
     p.add_argument("--cap-drop", action="append", default=[], metavar="CAP")
-    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
-                   help="seccomp=unconfined|FILE, no-new-privileges[=true|false], label=disable")
+    p.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="seccomp=unconfined|FILE, no-new-privileges[=true|false], label=disable",
+    )
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:OPTS]")
-    p.add_argument("--network", "--net", default="private", metavar="MODE",
-                   help="none (only lo, the default for now) or host")
+    p.add_argument(
+        "--network",
+        "--net",
+        default="private",
+        metavar="MODE",
+        help="none (only lo, the default for now) or host",
+    )
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
-    p.add_argument("--rootfs", metavar="DIR", required=True,
-                   help="run from this root filesystem directory")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD",
-                   help="command and arguments")
+    p.add_argument(
+        "--rootfs", metavar="DIR", required=True, help="run from this root filesystem directory"
+    )
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD", help="command and arguments")
     p.add_argument("--help", action="help", help="show this help and exit")
 
 
@@ -66,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
             raise ConfigError(f"cannot read env file {path}: {e.strerror}") from None
     env_lines.extend(args.env)
 
-    seccomp, nnp = _security_opts(args.security_opt)
+    seccomp_choice, nnp = _security_opts(args.security_opt)
+    seccomp, program = _seccomp(seccomp_choice)
     idmap = current_user_plan()
     if idmap.warning:
         warn(idmap.warning)
@@ -93,12 +110,12 @@ def main(args: argparse.Namespace) -> int:
     )
     container_id = os.urandom(32).hex()
     spec = plan_spec(req, idmap, container_id=container_id)
-    program = _seccomp_program(seccomp)
     return run_foreground(spec, LaunchOptions(idmap, args.interactive, program))
 
 
-def _security_opts(opts: list[str]) -> tuple[str | dict[str, object] | None, bool]:
-    seccomp: str | dict[str, object] | None = "default"
+def _security_opts(opts: list[str]) -> tuple[str | None, bool]:
+    """(seccomp: "default", None for unconfined, or a profile path; no_new_privileges)."""
+    seccomp: str | None = "default"
     nnp = True
     for opt in opts:
         key, sep, value = opt.partition("=" if "=" in opt else ":")
@@ -116,15 +133,16 @@ def _security_opts(opts: list[str]) -> tuple[str | dict[str, object] | None, boo
     return seccomp, nnp
 
 
-def _seccomp_program(seccomp: object) -> bytes | None:
+def _seccomp(choice: str | None) -> tuple[str | dict[str, object] | None, bytes | None]:
+    """The spec's seccomp entry and the compiled program for it."""
     from rootless.runtime import seccomp as sc
 
-    if seccomp is None:
-        return None
-    if seccomp == "default":
-        return sc.default_program()
-    assert isinstance(seccomp, str)
-    return sc.compile_profile(sc.load_profile_file(seccomp), platform.machine())
+    if choice is None:
+        return None, None
+    if choice == "default":
+        return "default", sc.default_program()
+    profile = sc.load_profile_file(choice)
+    return profile, sc.compile_profile(profile, platform.machine())
 
 
 def _resolve_user(spec: str | None, rootfs: str):  # type: ignore[no-untyped-def]

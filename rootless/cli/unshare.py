@@ -14,8 +14,9 @@ from typing import NoReturn
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD",
-                   help="command to run (default: $SHELL)")  # fmt: skip
+    p.add_argument(
+        "command", nargs=argparse.REMAINDER, metavar="CMD", help="command to run (default: $SHELL)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

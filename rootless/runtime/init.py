@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import stat
+from typing import NoReturn
 
 import attrs
 
@@ -43,7 +44,7 @@ class InitFds:
     stdin_null: bool  # without -i the container's stdin is /dev/null
 
 
-def report_and_exit(error_w: int, err: BaseException) -> None:
+def report_and_exit(error_w: int, err: BaseException) -> NoReturn:
     if isinstance(err, RootlessError):
         code, msg = err.exit_code, str(err)
     else:
@@ -54,7 +55,9 @@ def report_and_exit(error_w: int, err: BaseException) -> None:
         os._exit(code)
 
 
-def run_init(spec: Spec, fds: InitFds, seccomp_program: bytes | None, single_idmap: bool) -> None:
+def run_init(
+    spec: Spec, fds: InitFds, seccomp_program: bytes | None, single_idmap: bool
+) -> NoReturn:
     try:
         process.set_pdeathsig(signal.SIGKILL)
         _check_parent(fds.alive_r)
@@ -164,8 +167,9 @@ def _mask_and_protect(spec: Spec) -> None:
         if not os.path.exists(path):
             continue
         sysmount.mount(path, path, None, sysmount.MS_BIND | sysmount.MS_REC, None)
-        sysmount.bind_remount(path, sysmount.MS_RDONLY | sysmount.MS_NOSUID |
-                              sysmount.MS_NODEV | sysmount.MS_NOEXEC)  # fmt: skip
+        sysmount.bind_remount(
+            path, sysmount.MS_RDONLY | sysmount.MS_NOSUID | sysmount.MS_NODEV | sysmount.MS_NOEXEC
+        )
 
 
 def _setup_stdio(fds: InitFds) -> None:
@@ -249,14 +253,15 @@ def _switch_user(spec: Spec, single_idmap: bool) -> None:
     process.set_keepcaps(False)
     if user.umask is not None:
         os.umask(user.umask)
-    process.capset(caps.mask(c.effective, last), caps.mask(c.permitted, last),
-                   caps.mask(c.inheritable, last))  # fmt: skip
+    process.capset(
+        caps.mask(c.effective, last), caps.mask(c.permitted, last), caps.mask(c.inheritable, last)
+    )
     process.ambient_clear()
     for name in c.ambient:
         process.ambient_raise(caps.CAP_NUMBER[caps.normalize(name)])
 
 
-def _exec(spec: Spec) -> None:
+def _exec(spec: Spec) -> NoReturn:
     args = spec.process.args
     env = dict(e.split("=", 1) for e in spec.process.env if "=" in e)
     try:

@@ -18,6 +18,7 @@ exists, and importing trio would cost ~100 ms of start latency.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
@@ -32,13 +33,19 @@ import attrs
 
 from rootless.errors import ContainerStartError, RootlessError
 from rootless.runtime.idmap import IDMapPlan
-from rootless.runtime.userns import fork_in_userns
 from rootless.runtime.spec import Spec
+from rootless.runtime.userns import fork_in_userns
 from rootless.sys import namespaces as ns
 from rootless.sys import process
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                     signal.SIGUSR1, signal.SIGUSR2)  # fmt: skip
+FORWARDED_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 
 
 @attrs.frozen
@@ -122,7 +129,7 @@ def start(spec: Spec, opts: LaunchOptions) -> Started:
             opts.idmap,
             stage1,
             unshare_flags=_namespace_flags(spec),
-            on_child_error=lambda e: report_and_exit(fds["error_w"], e),
+            on_child_error=functools.partial(report_and_exit, fds["error_w"]),
         )
         for name in ("pid_w", "error_w"):
             os.close(fds.pop(name))

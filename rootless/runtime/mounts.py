@@ -22,8 +22,12 @@ _FLAG_OPTIONS = {
     "relatime": (m.MS_RELATIME, True),
     "strictatime": (m.MS_STRICTATIME, True),
 }
-_PROPAGATION = {"private": m.MS_PRIVATE, "rprivate": m.MS_PRIVATE | m.MS_REC,
-                "slave": m.MS_SLAVE, "rslave": m.MS_SLAVE | m.MS_REC}  # fmt: skip
+_PROPAGATION = {
+    "private": m.MS_PRIVATE,
+    "rprivate": m.MS_PRIVATE | m.MS_REC,
+    "slave": m.MS_SLAVE,
+    "rslave": m.MS_SLAVE | m.MS_REC,
+}
 # Accepted for compatibility; SELinux relabeling and idmapped binds do not apply here.
 _IGNORED = {"z", "Z", "shared", "rshared", "U", "copy", "nocopy", "defaults"}
 
@@ -79,8 +83,9 @@ def plan_mount(mnt: Mount) -> MountCall:
             )
         first = m.MS_BIND | (m.MS_REC if recursive else 0)
         return MountCall(mnt.source, None, first, None, True, flags, propagation)
-    return MountCall(mnt.source or mnt.type, mnt.type, flags, ",".join(data) or None,
-                     False, 0, propagation)  # fmt: skip
+    return MountCall(
+        mnt.source or mnt.type, mnt.type, flags, ",".join(data) or None, False, 0, propagation
+    )
 
 
 def default_mounts(*, own_network: bool) -> tuple[Mount, ...]:
@@ -97,22 +102,25 @@ def default_mounts(*, own_network: bool) -> tuple[Mount, ...]:
     return (
         Mount("/proc", "proc", "proc", ("nosuid", "noexec", "nodev")),
         Mount("/dev", "tmpfs", "tmpfs", ("nosuid", "strictatime", "mode=755", "size=65536k")),
-        Mount("/dev/pts", "devpts", "devpts",
-              ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620")),
-        Mount("/dev/shm", "tmpfs", "shm",
-              ("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")),
+        Mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"),
+        ),
+        Mount(
+            "/dev/shm", "tmpfs", "shm", ("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")
+        ),
         Mount("/dev/mqueue", "mqueue", "mqueue", ("nosuid", "noexec", "nodev")),
         sys_mount,
-    )  # fmt: skip
+    )
 
 
 def parse_volume(text: str) -> Mount:
     """``-v HOSTDIR:CTRDIR[:OPTIONS]`` for host paths (named volumes come with the store)."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise ConfigError(
-            f'invalid volume "{text}"', hint="use -v HOSTDIR:CTRDIR[:ro|rw|z|Z]"
-        )
+        raise ConfigError(f'invalid volume "{text}"', hint="use -v HOSTDIR:CTRDIR[:ro|rw|z|Z]")
     host, ctr = parts[0], parts[1]
     if not host.startswith("/"):
         raise ConfigError(
@@ -124,6 +132,8 @@ def parse_volume(text: str) -> Mount:
     opts = [o for o in parts[2].split(",") if o] if len(parts) == 3 else []
     for o in opts:
         if o not in ("ro", "rw", "z", "Z", "nosuid", "nodev", "noexec", "rbind", "bind"):
-            raise ConfigError(f'invalid volume "{text}": unknown option "{o}"',
-                              hint="options are ro, rw, z, Z, nosuid, nodev, noexec")  # fmt: skip
+            raise ConfigError(
+                f'invalid volume "{text}": unknown option "{o}"',
+                hint="options are ro, rw, z, Z, nosuid, nodev, noexec",
+            )
     return Mount(ctr, "bind", host, ("rbind", *opts))

@@ -34,7 +34,7 @@ class RunRequest:
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     workdir: str = "/"
-    user: User = User()
+    user: User = attrs.Factory(User)
     home: str = "/root"
     hostname: str | None = None
     terminal: bool = False
@@ -82,9 +82,9 @@ def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
         effective=bounding if root_user else (),
         permitted=bounding if root_user else (),
     )
-    namespaces = tuple(
-        Namespace(t) for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")
-    ) + ((Namespace("network"),) if own_network else ())
+    namespaces = tuple(Namespace(t) for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")) + (
+        (Namespace("network"),) if own_network else ()
+    )
     limits = {r.type: r for r in default_rlimits()}
     limits.update({r.type: r for r in req.ulimits})
     return Spec(
@@ -134,12 +134,23 @@ def parse_env_lines(lines: Sequence[str], environ: Mapping[str, str]) -> list[tu
 
 
 _ULIMIT_NAMES = {
-    "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
-    "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE",
-    "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC",
-    "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME",
-    "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK", "as": "RLIMIT_AS",
-}  # fmt: skip
+    "core": "RLIMIT_CORE",
+    "cpu": "RLIMIT_CPU",
+    "data": "RLIMIT_DATA",
+    "fsize": "RLIMIT_FSIZE",
+    "locks": "RLIMIT_LOCKS",
+    "memlock": "RLIMIT_MEMLOCK",
+    "msgqueue": "RLIMIT_MSGQUEUE",
+    "nice": "RLIMIT_NICE",
+    "nofile": "RLIMIT_NOFILE",
+    "nproc": "RLIMIT_NPROC",
+    "rss": "RLIMIT_RSS",
+    "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME",
+    "sigpending": "RLIMIT_SIGPENDING",
+    "stack": "RLIMIT_STACK",
+    "as": "RLIMIT_AS",
+}
 
 
 def parse_ulimit(text: str) -> Rlimit:

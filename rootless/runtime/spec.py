@@ -21,13 +21,27 @@ OCI_VERSION = "1.1.0"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 MASKED_PATHS = (
-    "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-    "/sys/fs/selinux", "/sys/dev/block", "/sys/devices/virtual/powercap",
-)  # fmt: skip
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+    "/sys/devices/virtual/powercap",
+)
 READONLY_PATHS = (
-    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-)  # fmt: skip
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
 
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
 
@@ -165,10 +179,14 @@ def to_dict(spec: Spec) -> dict[str, Any]:
         "process": process,
         "root": {"path": spec.root.path, "readonly": spec.root.readonly},
         "mounts": [
-            {"destination": m.destination, "type": m.type, "source": m.source,
-             "options": list(m.options)}
+            {
+                "destination": m.destination,
+                "type": m.type,
+                "source": m.source,
+                "options": list(m.options),
+            }
             for m in spec.mounts
-        ],  # fmt: skip
+        ],
         "linux": linux,
     }
     if spec.hostname is not None:
@@ -208,10 +226,14 @@ def from_dict(data: Mapping[str, Any], *, source: str = "config.json") -> Spec:
             root=Root(data["root"]["path"], bool(data["root"].get("readonly", False))),
             hostname=data.get("hostname"),
             mounts=tuple(
-                Mount(m["destination"], m.get("type", "bind"), m.get("source", ""),
-                      tuple(m.get("options", ())))
+                Mount(
+                    m["destination"],
+                    m.get("type", "bind"),
+                    m.get("source", ""),
+                    tuple(m.get("options", ())),
+                )
                 for m in data.get("mounts", ())
-            ),  # fmt: skip
+            ),
             linux=Linux(
                 namespaces=tuple(
                     Namespace(ns["type"], ns.get("path")) for ns in linux.get("namespaces", ())

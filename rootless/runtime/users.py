@@ -63,7 +63,7 @@ def resolve_user(spec: str, passwd_text: str, group_text: str) -> ResolvedUser:
         entry = next((p for p in passwd if p.name == user_part), None)
         if entry is None:
             raise ConfigError(
-                f'unable to find user {user_part}: no matching entries in passwd file',
+                f"unable to find user {user_part}: no matching entries in passwd file",
                 hint="use a numeric UID or a user that exists in the image's /etc/passwd",
             )
         uid = entry.uid

@@ -26,7 +26,9 @@ NAMESPACE_FLAGS = {
 def unshare(flags: int) -> None:
     hint = None
     if flags & CLONE_NEWUSER:
-        hint = "check that unprivileged user namespaces are enabled (sysctl user.max_user_namespaces)"
+        hint = (
+            "check that unprivileged user namespaces are enabled (sysctl user.max_user_namespaces)"
+        )
     call("unshare", flags, hint=hint)
 
 

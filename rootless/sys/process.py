@@ -79,9 +79,11 @@ def capget() -> tuple[int, int, int]:
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     call("capget", ctypes.byref(header), data)
-    return tuple(  # type: ignore[return-value]
-        getattr(data[0], f) | (getattr(data[1], f) << 32)
-        for f in ("effective", "permitted", "inheritable")
+    lo, hi = data[0], data[1]
+    return (
+        lo.effective | hi.effective << 32,
+        lo.permitted | hi.permitted << 32,
+        lo.inheritable | hi.inheritable << 32,
     )
 
 

@@ -63,12 +63,19 @@ def test_bad_usage_is_125(rootless):
 
 
 def test_cli_start_does_not_import_heavy_modules(rootless):
-    code = ("import sys; from rootless.cli import main; main(['info', '--format', 'json']);"
-            "print([m for m in ('trio', 'httpx', 'pyroute2', 'rich') if m in sys.modules])")  # fmt: skip
+    code = (
+        "import sys; from rootless.cli import main; main(['info', '--format', 'json']);"
+        "print([m for m in ('trio', 'httpx', 'pyroute2', 'rich') if m in sys.modules])"
+    )
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=rootless.env, cwd=REPO_ROOT)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=rootless.env,
+        cwd=REPO_ROOT,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"

@@ -50,20 +50,36 @@ def test_pid_namespace_only_own_processes(rootless, busybox_rootfs):
 
 def test_hostname_env_cwd_user(rootless, busybox_rootfs):
     r = run(
-        rootless, busybox_rootfs, "sh", "-c", "hostname; echo $FOO $BAR; pwd; id -u; id -g; id -G",
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "hostname; echo $FOO $BAR; pwd; id -u; id -g; id -G",
         opts=("--hostname", "box", "-e", "FOO=foo", "-e", "BAR", "-w", "/work/dir", "-u", "app"),
         env={"BAR": "from-host"},
     )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:6] == ["box", "foo from-host", "/work/dir", "1000", "1000",
-                                        "1000 2000"]  # fmt: skip
+    assert r.stdout.split("\n")[:6] == [
+        "box",
+        "foo from-host",
+        "/work/dir",
+        "1000",
+        "1000",
+        "1000 2000",
+    ]
 
 
 def test_env_file_and_numeric_user(rootless, busybox_rootfs, tmp_path):
     env_file = tmp_path / "env"
     env_file.write_text("# comment\nA=1\nB=two words\n")
-    r = run(rootless, busybox_rootfs, "sh", "-c", 'echo "$A|$B"; id -u; id -g',
-            opts=("--env-file", str(env_file), "-u", "1234:4321"))  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        'echo "$A|$B"; id -u; id -g',
+        opts=("--env-file", str(env_file), "-u", "1234:4321"),
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1|two", "words", "1234", "4321"]
 
@@ -101,10 +117,14 @@ def test_missing_command_is_125(rootless, busybox_rootfs):
 def test_sigkilled_command_is_137(rootless, busybox_rootfs, find_processes_with_token):
     token = f"tok-{uuid.uuid4().hex}"
     proc = subprocess.Popen(
-        rootless.command("run", "--rm", "--rootfs", str(busybox_rootfs), "sh", "-c",
-                         f"sleep 1000; : {token}"),
-        env=rootless.env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        rootless.command(
+            "run", "--rm", "--rootfs", str(busybox_rootfs), "sh", "-c", f"sleep 1000; : {token}"
+        ),
+        env=rootless.env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         sleeper = _wait_for_container_pid(find_processes_with_token, token, proc)
         os.kill(sleeper, signal.SIGKILL)
@@ -131,8 +151,13 @@ def _wait_for_container_pid(find, token: str, proc: subprocess.Popen) -> int:  #
 
 
 def test_security_status(rootless, busybox_rootfs):
-    r = run(rootless, busybox_rootfs, "sh", "-c", "grep -E '^(NoNewPrivs|Seccomp|Cap...):' "
-            "/proc/self/status")  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "grep -E '^(NoNewPrivs|Seccomp|Cap...):' /proc/self/status",
+    )
     assert r.returncode == 0, r.stderr
     status = dict(line.split(":\t") for line in r.stdout.strip().split("\n"))
     assert status["NoNewPrivs"] == "1"
@@ -147,22 +172,44 @@ def test_blocked_syscalls_fail_with_eperm(rootless, busybox_rootfs):
     r = run(rootless, busybox_rootfs, "/probe", "syscalls")
     assert r.returncode == 0, r.stderr
     result = dict(line.split("=") for line in r.stdout.split())
-    for name in ("keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
-                 "io_uring_setup", "kexec_load", "open_by_handle_at", "init_module", "reboot"):
-        assert result[name] == "EPERM", (name, result)  # fmt: skip
+    for name in (
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "kexec_load",
+        "open_by_handle_at",
+        "init_module",
+        "reboot",
+    ):
+        assert result[name] == "EPERM", (name, result)
     assert result["clone3"] == "ENOSYS"
 
 
 def test_seccomp_unconfined(rootless, busybox_rootfs):
-    r = run(rootless, busybox_rootfs, "sh", "-c", "grep Seccomp: /proc/self/status",
-            opts=("--security-opt", "seccomp=unconfined"))  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status",
+        opts=("--security-opt", "seccomp=unconfined"),
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["Seccomp:", "0"]
 
 
 def test_cap_add_and_drop(rootless, busybox_rootfs):
-    r = run(rootless, busybox_rootfs, "/probe", "caps",
-            opts=("--cap-drop", "all", "--cap-add", "NET_ADMIN"))  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "/probe",
+        "caps",
+        opts=("--cap-drop", "all", "--cap-add", "NET_ADMIN"),
+    )
     assert r.returncode == 0, r.stderr
     assert f"CapEff={1 << 12:016x}" in r.stdout
 
@@ -173,8 +220,13 @@ def test_non_root_user_has_no_capabilities(rootless, busybox_rootfs):
 
 
 def test_masked_paths(rootless, busybox_rootfs):
-    r = run(rootless, busybox_rootfs, "sh", "-c",
-            "wc -c < /proc/keys; wc -c < /proc/timer_list; ls -A /sys/firmware | wc -l")  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "wc -c < /proc/keys; wc -c < /proc/timer_list; ls -A /sys/firmware | wc -l",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0", "0", "0"]
 
@@ -196,16 +248,33 @@ def test_sys_is_readonly(rootless, busybox_rootfs):
 
 
 def test_devices(rootless, busybox_rootfs):
-    r = run(rootless, busybox_rootfs, "sh", "-c",
-            "ls /dev; head -c 4 /dev/zero | wc -c; echo hi > /dev/null; "
-            "grep -E ' /dev/(pts|shm|mqueue) ' /proc/mounts | cut -d' ' -f3")  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "ls /dev; head -c 4 /dev/zero | wc -c; echo hi > /dev/null; "
+        "grep -E ' /dev/(pts|shm|mqueue) ' /proc/mounts | cut -d' ' -f3",
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout.split()
-    for dev in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue",
-                "ptmx", "fd", "stdin"):
-        assert dev in out, dev  # fmt: skip
+    for dev in (
+        "null",
+        "zero",
+        "full",
+        "random",
+        "urandom",
+        "tty",
+        "pts",
+        "shm",
+        "mqueue",
+        "ptmx",
+        "fd",
+        "stdin",
+    ):
+        assert dev in out, dev
     assert "4" in out
-    assert ["devpts", "tmpfs", "mqueue"] == out[-3:]
+    assert out[-3:] == ["devpts", "tmpfs", "mqueue"]
 
 
 def test_only_standard_fds_are_open(rootless, busybox_rootfs):
@@ -228,8 +297,14 @@ def test_workdir_symlink_cannot_escape(rootless, busybox_rootfs):
 
 
 def test_network_none_has_only_lo_up(rootless, busybox_rootfs):
-    r = run(rootless, busybox_rootfs, "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags",
-            opts=("--network", "none"))  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "ls /sys/class/net; cat /sys/class/net/lo/flags",
+        opts=("--network", "none"),
+    )
     assert r.returncode == 0, r.stderr
     names, flags = r.stdout.split()
     assert names == "lo"
@@ -246,10 +321,15 @@ def test_read_only_rootfs_and_volume(rootless, busybox_rootfs, tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     (shared / "in.txt").write_text("from host\n")
-    r = run(rootless, busybox_rootfs, "sh", "-c",
-            "cat /data/in.txt; echo out > /data/out.txt; touch /x || echo ro-root;"
-            " echo no > /ro/f || echo ro-vol",
-            opts=("--read-only", "-v", f"{shared}:/data", "-v", f"{shared}:/ro:ro"))  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo out > /data/out.txt; touch /x || echo ro-root;"
+        " echo no > /ro/f || echo ro-vol",
+        opts=("--read-only", "-v", f"{shared}:/data", "-v", f"{shared}:/ro:ro"),
+    )
     assert r.stdout.split() == ["from", "host", "ro-root", "ro-vol"], r.stderr
     assert (shared / "out.txt").read_text() == "out\n"
     assert (shared / "out.txt").stat().st_uid == os.getuid()
@@ -268,10 +348,22 @@ def test_stdin_only_with_interactive(rootless, busybox_rootfs):
 def test_kill_9_of_supervisor_leaves_nothing(rootless, busybox_rootfs, find_processes_with_token):
     token = f"tok-{uuid.uuid4().hex}"
     proc = subprocess.Popen(
-        rootless.command("run", "--rm", "-e", f"TOKEN={token}", "--rootfs", str(busybox_rootfs),
-                         "sh", "-c", "sleep 1000 & sleep 1001; :"),
-        env=rootless.env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        rootless.command(
+            "run",
+            "--rm",
+            "-e",
+            f"TOKEN={token}",
+            "--rootfs",
+            str(busybox_rootfs),
+            "sh",
+            "-c",
+            "sleep 1000 & sleep 1001; :",
+        ),
+        env=rootless.env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_container_pid(find_processes_with_token, token, proc)
         time.sleep(0.2)
@@ -287,10 +379,20 @@ def test_kill_9_of_supervisor_leaves_nothing(rootless, busybox_rootfs, find_proc
 def test_sigterm_is_forwarded(rootless, busybox_rootfs, find_processes_with_token):
     token = f"tok-{uuid.uuid4().hex}"
     proc = subprocess.Popen(
-        rootless.command("run", "--rm", "--rootfs", str(busybox_rootfs), "sh", "-c",
-                         f"trap 'echo got-term; exit 3' TERM; : {token}; while :; do sleep 0.1; done"),
-        env=rootless.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        rootless.command(
+            "run",
+            "--rm",
+            "--rootfs",
+            str(busybox_rootfs),
+            "sh",
+            "-c",
+            f"trap 'echo got-term; exit 3' TERM; : {token}; while :; do sleep 0.1; done",
+        ),
+        env=rootless.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_container_pid(find_processes_with_token, token, proc)
         time.sleep(0.2)
@@ -306,8 +408,13 @@ def test_sigterm_is_forwarded(rootless, busybox_rootfs, find_processes_with_toke
 def test_missing_subordinate_range_falls_back_to_single_map(rootless, busybox_rootfs, tmp_path):
     empty = tmp_path / "empty-subid"
     empty.write_text("")
-    r = run(rootless, busybox_rootfs, "cat", "/proc/self/uid_map",
-            env={"ROOTLESS_SUBUID_FILE": str(empty), "ROOTLESS_SUBGID_FILE": str(empty)})  # fmt: skip
+    r = run(
+        rootless,
+        busybox_rootfs,
+        "cat",
+        "/proc/self/uid_map",
+        env={"ROOTLESS_SUBUID_FILE": str(empty), "ROOTLESS_SUBGID_FILE": str(empty)},
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0", str(os.getuid()), "1"]
     assert "no subordinate ID range" in r.stderr and "usermod --add-subuids" in r.stderr
@@ -325,8 +432,15 @@ def test_tty(rootless, busybox_rootfs):
 
     pid, master = pty.fork()
     if pid == 0:
-        os.execve(rootless.command()[0], [*rootless.command("run", "--rm", "-t", "--rootfs",
-                  str(busybox_rootfs), "/probe", "tty")], rootless.env)  # fmt: skip
+        os.execve(
+            rootless.command()[0],
+            [
+                *rootless.command(
+                    "run", "--rm", "-t", "--rootfs", str(busybox_rootfs), "/probe", "tty"
+                )
+            ],
+            rootless.env,
+        )
     out = b""
     while True:
         try:
@@ -341,3 +455,25 @@ def test_tty(rootless, busybox_rootfs):
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "isatty0=1" in text and "isatty1=1" in text
     assert "ttyname=/dev/pts/0" in text
+
+
+def test_seccomp_profile_file(rootless, busybox_rootfs, tmp_path):
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW",'
+        ' "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+    )
+    opts = ("--security-opt", f"seccomp={profile}")
+    r = run(rootless, busybox_rootfs, "mkdir", "/tmp/x", opts=opts)
+    assert r.returncode == 1
+    assert "Operation not permitted" in r.stderr
+    r = run(rootless, busybox_rootfs, "touch", "/tmp/x", opts=opts)
+    assert r.returncode == 0, r.stderr
+
+
+def test_bad_seccomp_profile_file_is_125(rootless, busybox_rootfs, tmp_path):
+    profile = tmp_path / "bad.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_DENY"}')
+    r = run(rootless, busybox_rootfs, "true", opts=("--security-opt", f"seccomp={profile}"))
+    assert r.returncode == 125
+    assert str(profile) in r.stderr and "SCMP_ACT_DENY" in r.stderr

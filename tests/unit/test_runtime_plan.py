@@ -29,8 +29,11 @@ def test_parse_subid_by_name_and_uid():
 def test_plan_idmap_with_ranges():
     plan = plan_idmap(1000, 1000, "ana", SUBUID, SUBUID)
     assert not plan.single and plan.warning is None
-    assert plan.uid_map == (IDRange(0, 1000, 1), IDRange(1, 100000, 65536),
-                            IDRange(65537, 500000, 5))  # fmt: skip
+    assert plan.uid_map == (
+        IDRange(0, 1000, 1),
+        IDRange(1, 100000, 65536),
+        IDRange(65537, 500000, 5),
+    )
     assert plan.size == 65542
 
 
@@ -38,12 +41,15 @@ def test_plan_idmap_without_range_warns_with_the_fix():
     plan = plan_idmap(1002, 1002, "dora", SUBUID, SUBUID)
     assert plan.single
     assert plan.uid_map == (IDRange(0, 1002, 1),)
-    assert plan.warning and "/etc/subuid" in plan.warning and "usermod --add-subuids" in plan.warning
+    assert (
+        plan.warning and "/etc/subuid" in plan.warning and "usermod --add-subuids" in plan.warning
+    )
 
 
 def test_default_capabilities_match_podman():
-    assert caps.plan_capabilities() == tuple(f"CAP_{c}" for c in caps.CAPABILITIES
-                                             if c in caps.DEFAULT_CAPABILITIES)  # fmt: skip
+    assert caps.plan_capabilities() == tuple(
+        f"CAP_{c}" for c in caps.CAPABILITIES if c in caps.DEFAULT_CAPABILITIES
+    )
     assert caps.mask(caps.plan_capabilities()) == 0x800405FB
 
 
@@ -67,7 +73,9 @@ def test_plan_mount_bind_readonly_needs_a_remount():
 
 
 def test_plan_mount_filesystem_keeps_data_options():
-    call = mounts.plan_mount(spec.Mount("/dev", "tmpfs", "tmpfs", ("nosuid", "mode=755", "size=1k")))
+    call = mounts.plan_mount(
+        spec.Mount("/dev", "tmpfs", "tmpfs", ("nosuid", "mode=755", "size=1k"))
+    )
     assert not call.bind and call.fstype == "tmpfs"
     assert call.flags == m.MS_NOSUID and call.data == "mode=755,size=1k"
 
@@ -86,17 +94,24 @@ def test_default_mounts_bind_sys_for_host_network():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("/a:/b", spec.Mount("/b", "bind", "/a", ("rbind",))),
-     ("/a:/b:ro,Z", spec.Mount("/b", "bind", "/a", ("rbind", "ro", "Z")))],
-)  # fmt: skip
+    [
+        ("/a:/b", spec.Mount("/b", "bind", "/a", ("rbind",))),
+        ("/a:/b:ro,Z", spec.Mount("/b", "bind", "/a", ("rbind", "ro", "Z"))),
+    ],
+)
 def test_parse_volume(text, expected):
     assert mounts.parse_volume(text) == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("/a", "invalid volume"), ("rel:/b", "not absolute"), ("/a:b", "not absolute"),
-    ("/a:/b:bogus", 'unknown option "bogus"'),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/a", "invalid volume"),
+        ("rel:/b", "not absolute"),
+        ("/a:b", "not absolute"),
+        ("/a:/b:bogus", 'unknown option "bogus"'),
+    ],
+)
 def test_parse_volume_errors(text, message):
     with pytest.raises(ConfigError, match=message):
         mounts.parse_volume(text)
@@ -131,8 +146,12 @@ def test_plan_spec_rejects_unknown_network():
 
 
 def test_spec_json_round_trip(tmp_path):
-    s = _plan(env=(("A", "1"),), volumes=(spec.Mount("/d", "bind", "/h", ("rbind", "ro")),),
-              seccomp=None, ulimits=(spec.Rlimit("RLIMIT_NOFILE", 10, 20),))  # fmt: skip
+    s = _plan(
+        env=(("A", "1"),),
+        volumes=(spec.Mount("/d", "bind", "/h", ("rbind", "ro")),),
+        seccomp=None,
+        ulimits=(spec.Rlimit("RLIMIT_NOFILE", 10, 20),),
+    )
     spec.save(s, tmp_path / "config.json")
     data = json.loads((tmp_path / "config.json").read_text())
     assert data["ociVersion"] == spec.OCI_VERSION
@@ -149,7 +168,7 @@ def test_spec_with_default_seccomp_writes_the_profile():
 def test_spec_load_errors_name_the_file(tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text("{")
-    with pytest.raises(ConfigError, match="config.json is not valid JSON"):
+    with pytest.raises(ConfigError, match=r"config\.json is not valid JSON"):
         spec.load(bad)
     bad.write_text('{"process": {}}')
     with pytest.raises(ConfigError, match="invalid OCI runtime config"):
@@ -160,14 +179,17 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n
 GROUP = "root:x:0:\napp:x:1001:\nextra:x:2000:app,bob\nother:x:3000:bob\n"
 
 
-@pytest.mark.parametrize(("text", "uid", "gid", "extra", "home"), [
-    ("app", 1000, 1001, (2000,), "/home/app"),
-    ("1000", 1000, 1001, (2000,), "/home/app"),
-    ("app:other", 1000, 3000, (), "/home/app"),
-    ("4242", 4242, 0, (), "/"),
-    ("4242:77", 4242, 77, (), "/"),
-    ("root", 0, 0, (), "/root"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "uid", "gid", "extra", "home"),
+    [
+        ("app", 1000, 1001, (2000,), "/home/app"),
+        ("1000", 1000, 1001, (2000,), "/home/app"),
+        ("app:other", 1000, 3000, (), "/home/app"),
+        ("4242", 4242, 0, (), "/"),
+        ("4242:77", 4242, 77, (), "/"),
+        ("root", 0, 0, (), "/root"),
+    ],
+)
 def test_resolve_user(text, uid, gid, extra, home):
     r = resolve_user(text, PASSWD, GROUP)
     assert (r.user.uid, r.user.gid, r.user.additional_gids, r.home) == (uid, gid, extra, home)
