@@ -98,6 +98,8 @@ def _prepare_rootfs(rootfs: str, spec: Spec) -> None:
     if not os.path.isdir(rootfs):
         raise ConfigError(f"rootfs {spec.root.path} is not a directory")
     sysmount.mount("", "/", None, sysmount.MS_REC | sysmount.MS_PRIVATE, None)
+    if spec.root.overlay:
+        sysmount.mount("overlay", rootfs, "overlay", 0, spec.root.overlay)
     sysmount.mount(rootfs, rootfs, None, sysmount.MS_BIND | sysmount.MS_REC, None)
     for mnt in spec.mounts:
         _mount_one(rootfs, mnt)

@@ -94,6 +94,13 @@ class Mount:
 class Root:
     path: str
     readonly: bool = False
+    # overlayfs mount options ("lowerdir=...,upperdir=...,workdir=...,userxattr") when the
+    # root must be mounted inside the container's user namespace first (an extension:
+    # written to config.json as the annotation OVERLAY_ANNOTATION).
+    overlay: str | None = None
+
+
+OVERLAY_ANNOTATION = "io.rootless.rootfs.overlay"
 
 
 @attrs.frozen
@@ -191,8 +198,11 @@ def to_dict(spec: Spec) -> dict[str, Any]:
     }
     if spec.hostname is not None:
         out["hostname"] = spec.hostname
-    if spec.annotations:
-        out["annotations"] = dict(spec.annotations)
+    annotations = dict(spec.annotations)
+    if spec.root.overlay:
+        annotations[OVERLAY_ANNOTATION] = spec.root.overlay
+    if annotations:
+        out["annotations"] = annotations
     return out
 
 
@@ -223,7 +233,11 @@ def from_dict(data: Mapping[str, Any], *, source: str = "config.json") -> Spec:
         )
         return Spec(
             process=process,
-            root=Root(data["root"]["path"], bool(data["root"].get("readonly", False))),
+            root=Root(
+                data["root"]["path"],
+                bool(data["root"].get("readonly", False)),
+                data.get("annotations", {}).get(OVERLAY_ANNOTATION),
+            ),
             hostname=data.get("hostname"),
             mounts=tuple(
                 Mount(
@@ -250,7 +264,9 @@ def from_dict(data: Mapping[str, Any], *, source: str = "config.json") -> Spec:
                 readonly_paths=tuple(linux.get("readonlyPaths", ())),
                 seccomp=linux.get("seccomp"),
             ),
-            annotations=dict(data.get("annotations", {})),
+            annotations={
+                k: v for k, v in data.get("annotations", {}).items() if k != OVERLAY_ANNOTATION
+            },
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(

@@ -12,6 +12,7 @@ Usable from synchronous code and, through ``trio.to_thread.run_sync``, from trio
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -91,10 +92,8 @@ class UsernsWorker:
 
     def close(self) -> None:
         if self._proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 self._in.close()
-            except OSError:
-                pass
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

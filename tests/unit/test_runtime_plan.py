@@ -160,6 +160,18 @@ def test_spec_json_round_trip(tmp_path):
     assert spec.load(tmp_path / "config.json") == s
 
 
+def test_overlay_root_round_trips_as_an_annotation(tmp_path):
+    s = _plan()
+    s = spec.Spec(
+        process=s.process,
+        root=spec.Root("/merged", overlay="lowerdir=/l,upperdir=/u,workdir=/w,userxattr"),
+        annotations={"a": "b"},
+    )
+    data = spec.to_dict(s)
+    assert data["annotations"][spec.OVERLAY_ANNOTATION].startswith("lowerdir=/l")
+    assert spec.from_dict(data) == s
+
+
 def test_spec_with_default_seccomp_writes_the_profile():
     data = spec.to_dict(_plan())
     assert data["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
