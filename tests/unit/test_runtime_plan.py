@@ -165,6 +165,7 @@ def test_overlay_root_round_trips_as_an_annotation(tmp_path):
     s = spec.Spec(
         process=s.process,
         root=spec.Root("/merged", overlay="lowerdir=/l,upperdir=/u,workdir=/w,userxattr"),
+        linux=spec.Linux(seccomp=None),
         annotations={"a": "b"},
     )
     data = spec.to_dict(s)
