@@ -19,6 +19,7 @@ from rootless.image.reference import validate_digest
 
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
+_KIND_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 
 @attrs.frozen
@@ -186,7 +187,7 @@ def _get(doc: Mapping[str, Any], key: str, kind: type, what: str, default: Any =
     if value is None and default is None:
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ImageError(f"invalid {what}: {key!r} must be a {kind.__name__}")
+        raise ImageError(f"invalid {what}: {key!r} must be {_KIND_NAMES[kind]}")
     return value
 
 

@@ -265,7 +265,12 @@ class _Unpacker:
         self.link_meta(m, parent, parts)
 
     def hardlink(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
-        target = self.split(m.linkname)
+        try:
+            target = self.split(m.linkname)
+        except ImageError:
+            raise self.refuse(
+                m.name, f"is a hardlink to {m.linkname!r}, outside the layer directory"
+            ) from None
         if not target:
             raise self.refuse(m.name, "is a hardlink to the layer root")
         try:
