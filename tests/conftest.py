@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -169,3 +169,47 @@ def find_processes_with_token(token: str, wait: float = 0.0) -> list[int]:
 def _find_processes_with_token() -> Callable[..., list[int]]:
     """The find_processes_with_token function, for tests to call."""
     return find_processes_with_token
+
+
+@pytest.fixture(scope="session")
+def image_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One docker-registry for the session's image tests; yields "127.0.0.1:<port>"."""
+    from tests.registry._servers import run_registry
+
+    with run_registry(tmp_path_factory.mktemp("image-registry")) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def busybox_image(
+    image_registry: str, _busybox_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A busybox image (the busybox rootfs plus /probe) in image_registry; its reference.
+
+    Config: Cmd ["sh"], Env PATH and IMAGE_VAR=from-image, WorkingDir /home, and a second
+    layer that deletes /etc/motd (a whiteout) and adds /home/app owned by app (1000).
+    """
+    from tests.testimages import push_layout, tar_rootfs, write_layout
+
+    base = tmp_path_factory.mktemp("busybox-image")
+    rootfs = base / "rootfs"
+    subprocess.run(["cp", "-a", str(_busybox_template), str(rootfs)], check=True)
+    (rootfs / "etc" / "motd").write_text("hello\n")
+    top = base / "top"
+    (top / "home" / "app").mkdir(parents=True)
+    (top / "home" / "app" / "note").write_text("app's file\n")
+    (top / "etc").mkdir()
+    (top / "etc" / ".wh.motd").write_text("")
+    layers = [
+        tar_rootfs(rootfs),
+        tar_rootfs(top, owners={"home/app": (1000, 1000), "home/app/note": (1000, 1000)}),
+    ]
+    config = {
+        "Cmd": ["sh"],
+        "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IMAGE_VAR=from-image"],
+        "WorkingDir": "/home",
+    }
+    layout = write_layout(base / "layout", layers, config)
+    ref = f"{image_registry}/library/busybox:latest"
+    push_layout(layout, ref)
+    return ref

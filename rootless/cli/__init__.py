@@ -18,6 +18,7 @@ VERBS = {
     "run": ("rootless.cli.run", "run a command in a new container"),
     "unshare": ("rootless.cli.unshare", "run a command in the user's rootless user namespace"),
     "info": ("rootless.cli.info", "show the host's rootless capabilities and configuration"),
+    "pull": ("rootless.cli.pull", "pull an image from a registry"),
 }
 
 

@@ -2,8 +2,55 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rootless.registry import ProgressEvent
 
 
 def warn(message: str) -> None:
     print(f"WARN: {message}", file=sys.stderr)
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    from rootless.errors import ConfigError
+
+    raise ConfigError(f'invalid boolean "{text}"', hint="use true or false")
+
+
+def tls_verify_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tls-verify",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help="require HTTPS with a verified certificate (default: true unless "
+        "registries.conf marks the registry insecure)",
+    )
+
+
+def progress_for(quiet: bool) -> Callable[[ProgressEvent], None] | None:
+    """Progress on stderr: bars on a terminal, plain lines otherwise, nothing when quiet."""
+    if quiet:
+        return None
+    try:
+        from rootless.cli._progress import make_progress
+    except ImportError:
+        return _plain_progress
+    return make_progress(sys.stderr)  # type: ignore[no-any-return]
+
+
+def _plain_progress(event: ProgressEvent) -> None:
+    if event.phase.name in ("DONE", "EXISTS", "MOUNTED") and event.kind in ("layer", "config"):
+        what = "blob" if event.kind == "layer" else "config"
+        print(f"Copying {what} {event.digest[:19]} done", file=sys.stderr)

@@ -84,3 +84,54 @@ class _ChildFailed(IDMapError):
             hint="check that unprivileged user namespaces are enabled "
             "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0)",
         )
+
+
+IN_USERNS_ENV = "ROOTLESS_IN_USERNS"
+
+
+def in_userns() -> bool:
+    """True inside a process started by run_in_userns (or `rootless unshare`)."""
+    return os.environ.get(IN_USERNS_ENV) == "1"
+
+
+def run_in_userns(fn: Callable[[], int], idmap: IDMapPlan | None = None) -> int:
+    """Run ``fn`` in a forked child that is root of the user's mapped user namespace.
+
+    This is how verbs that write files owned by subordinate IDs (pull, rmi, load)
+    work, as Podman does: the whole operation runs inside the namespace. The child
+    reports a RootlessError itself and exits with its code; the parent forwards
+    signals and returns the child's exit code. Call before any thread exists.
+    """
+    import sys
+
+    from rootless.errors import RootlessError
+    from rootless.runtime.idmap import current_user_plan
+    from rootless.runtime.launch import exit_code, forward_signals_while_waiting
+    from rootless.sys.namespaces import CLONE_NEWNS
+
+    if in_userns():
+        return fn()
+
+    def child() -> NoReturn:
+        os.environ[IN_USERNS_ENV] = "1"
+        code = 125
+        try:
+            code = fn()
+        except RootlessError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            code = e.exit_code
+        except KeyboardInterrupt:
+            code = 130
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def report(e: BaseException) -> NoReturn:
+        print(f"Error: {e}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(getattr(e, "exit_code", 125))
+
+    plan = idmap or current_user_plan()
+    pid = fork_in_userns(plan, child, unshare_flags=CLONE_NEWNS, on_child_error=report)
+    return exit_code(forward_signals_while_waiting(pid))
