@@ -63,7 +63,7 @@ def make_tar(entries: Sequence[Entry], compression: str = "") -> bytes:
             tf.addfile(e.info, io.BytesIO(e.data) if e.info.type == tarfile.REGTYPE else None)
     raw = buf.getvalue()
     if compression == "gzip":
-        return gzip.compress(raw)
+        return gzip.compress(raw, mtime=0)  # reproducible across processes
     if compression == "zstd":
         return zstandard.ZstdCompressor().compress(raw)
     return raw
