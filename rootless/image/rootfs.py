@@ -256,12 +256,13 @@ def _copy_meta(src: int | str, dst: int, st: os.stat_result) -> None:
     with contextlib.suppress(PermissionError):  # outside the user namespace: the user owns it
         os.fchown(dst, st.st_uid, st.st_gid)
     os.fchmod(dst, stat.S_IMODE(st.st_mode))
-    for key in os.listxattr(src, follow_symlinks=False):
+    nofollow = isinstance(src, str)  # an fd cannot be combined with follow_symlinks
+    for key in os.listxattr(src, follow_symlinks=not nofollow):
         # Overlay metadata (the opaque marker included) means nothing in a flat copy.
         if key.startswith(_FORBIDDEN_XATTRS):
             continue
         try:
-            os.setxattr(dst, key, os.getxattr(src, key, follow_symlinks=False))
+            os.setxattr(dst, key, os.getxattr(src, key, follow_symlinks=not nofollow))
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.EINVAL):
                 raise
