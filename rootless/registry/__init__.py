@@ -1,6 +1,8 @@
 """Registry client for the OCI distribution spec: pull, push, login.
 
 Importing this package is cheap: httpx and trio are imported only when a request is made.
+Manifests, configs, descriptors and platforms are the image model's
+(``rootless.image.manifest``); media types are in ``rootless.image.mediatypes``.
 
 Public API::
 
@@ -8,46 +10,36 @@ Public API::
     push_image(ref, store, manifest, media_type, *, progress, tls_verify, ...) -> str
     login(registry, username, password, *, tls_verify, auth_files)
     logout(registry, *, auth_files)
+    tls_verify_for(registry, flag, conf=None) -> bool
 """
 
+from rootless.image.manifest import Platform
 from rootless.registry._client import RegistryClient, RetryPolicy
 from rootless.registry._login import login, logout
-from rootless.registry._media import (
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    Descriptor,
-    Platform,
-)
-from rootless.registry._platform import host_platform, parse_platform
 from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent
 from rootless.registry._pull import PulledImage, pull_image
 from rootless.registry._push import push_image
-from rootless.registry._store import BlobStore, ImageReference
+from rootless.registry._store import BlobStore
+from rootless.registry._tls import tls_verify_for
 from rootless.registry.authfile import AuthFiles, Credentials
 
+# Kept for rootless/cli/pull.py until it calls Platform.parse itself.
+parse_platform = Platform.parse
+
 __all__ = [
-    "DOCKER_MANIFEST",
-    "DOCKER_MANIFEST_LIST",
-    "OCI_INDEX",
-    "OCI_MANIFEST",
     "AuthFiles",
     "BlobStore",
     "Credentials",
-    "Descriptor",
-    "ImageReference",
     "Phase",
-    "Platform",
     "ProgressCallback",
     "ProgressEvent",
     "PulledImage",
     "RegistryClient",
     "RetryPolicy",
-    "host_platform",
     "login",
     "logout",
     "parse_platform",
     "pull_image",
     "push_image",
+    "tls_verify_for",
 ]

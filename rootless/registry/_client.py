@@ -27,11 +27,13 @@ import attrs
 from rootless.errors import ImageError
 from rootless.registry._challenge import Challenge, parse_challenge
 from rootless.registry._errors import connect_error, status_error
-from rootless.registry.authfile import Credentials
+from rootless.registry.authfile import AuthFiles, Credentials, lookup
 
 if TYPE_CHECKING:
     import httpx
     import trio
+
+    from rootless.image.reference import Reference
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -332,3 +334,24 @@ class RegistryClient:
         if resp.status_code != 200:
             raise await self.fail(resp, action)
         await resp.aclose()
+
+
+def open_client(
+    ref: Reference,
+    *,
+    credentials: Credentials | None,
+    auth_files: AuthFiles | None,
+    tls_verify: bool,
+    transport: httpx.AsyncBaseTransport | None,
+    retry: RetryPolicy,
+) -> RegistryClient:
+    """A client for *ref*'s registry with *credentials*, else those the auth files hold."""
+    if credentials is None:
+        credentials = lookup(auth_files or AuthFiles.from_env(), ref.registry, ref.repository)
+    return RegistryClient(
+        ref.registry,
+        credentials=credentials,
+        tls_verify=tls_verify,
+        transport=transport,
+        retry=retry,
+    )

@@ -8,20 +8,29 @@ from typing import TYPE_CHECKING
 import attrs
 
 from rootless.errors import ImageError
-from rootless.registry import _media
-from rootless.registry._client import DEFAULT_RETRY, RegistryClient, RetryPolicy, read_capped
-from rootless.registry._media import Descriptor, Platform
-from rootless.registry._platform import choose_manifest, host_platform
-from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
-from rootless.registry._store import (
-    BlobStore,
-    ImageReference,
-    describe,
-    digest_of,
-    hasher,
-    save_bytes,
+from rootless.image import mediatypes as mt
+from rootless.image.manifest import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    choose_platform,
+    host_platform,
+    parse_config,
+    parse_manifest,
 )
-from rootless.registry.authfile import AuthFiles, Credentials, lookup
+from rootless.image.reference import Reference
+from rootless.registry._client import (
+    DEFAULT_RETRY,
+    RegistryClient,
+    RetryPolicy,
+    open_client,
+    read_capped,
+)
+from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
+from rootless.registry._store import BlobStore, digest_of, hasher, read_small_blob, save_bytes
+from rootless.registry.authfile import AuthFiles, Credentials
 
 if TYPE_CHECKING:
     import httpx
@@ -29,21 +38,19 @@ if TYPE_CHECKING:
 MANIFEST_CAP = 4 << 20
 CONFIG_CAP = 8 << 20
 DEFAULT_PARALLEL = 3
+_ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
 
 
 @attrs.frozen
 class PulledImage:
     """What a pull put into the store (blobs only; nothing is unpacked)."""
 
-    registry: str
-    repository: str
+    reference: Reference  # as pulled from (after any registries.conf rewrite)
     manifest_digest: str
-    manifest_media_type: str
-    manifest: bytes = attrs.field(repr=False)
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
+    manifest: Manifest
+    config: ImageConfig
     index_digest: str | None = None  # set when the reference named an index
-    platform: Platform | None = None  # the platform chosen from that index
+    platform: Platform | None = None  # the platform of the entry chosen from that index
 
 
 def scope_pull(repository: str) -> str:
@@ -52,15 +59,15 @@ def scope_pull(repository: str) -> str:
 
 async def fetch_manifest(
     client: RegistryClient, repository: str, reference: str, where: str
-) -> tuple[bytes, str, str]:
-    """GET a manifest by tag or digest; returns (body, media type, verified digest)."""
+) -> tuple[bytes, Manifest | Index, str]:
+    """GET a manifest by tag or digest; returns (body, parsed, verified digest)."""
     action = f"cannot pull manifest {where}"
     resp = await client.send(
         "GET",
         f"/v2/{repository}/manifests/{reference}",
         scope=scope_pull(repository),
         action=action,
-        headers={"Accept": _media.ACCEPT},
+        headers={"Accept": _ACCEPT},
     )
     if resp.status_code != 200:
         raise await client.fail(resp, action)
@@ -79,10 +86,11 @@ async def fetch_manifest(
     digest = digest_of(body, algorithm)
     if want and want.startswith(f"{algorithm}:") and digest != want:
         raise ImageError(f"{action}: digest mismatch: expected {want}, received {digest}")
-    media_type = _media.media_type_of(content_type, body)
-    if media_type not in _media.SUPPORTED_TYPES:
-        raise _media.unsupported(media_type, where)
-    return body, media_type, digest
+    try:
+        parsed = parse_manifest(body, content_type)
+    except ImageError as exc:
+        raise ImageError(f"{action}: {exc.message}", hint=exc.hint) from None
+    return body, parsed, digest
 
 
 async def fetch_blob(
@@ -99,8 +107,7 @@ async def fetch_blob(
     import httpx
     import trio
 
-    where = f"{client.registry}/{repository}"
-    action = f"cannot pull {kind} {desc.digest} from {where}"
+    action = f"cannot pull {kind} {desc.digest} from {client.registry}/{repository}"
     if store.has_blob(desc.digest):
         progress(ProgressEvent(kind, desc.digest, Phase.EXISTS, desc.size, desc.size))
         return
@@ -172,16 +179,14 @@ async def run_bounded(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> 
         raise failures[0]
 
 
-def resolve_credentials(
-    ref: ImageReference, credentials: Credentials | None, auth_files: AuthFiles | None
-) -> Credentials | None:
-    if credentials is not None:
-        return credentials
-    return lookup(auth_files or AuthFiles.from_env(), ref.registry, ref.repository)
+def blobs_of(manifest: Manifest) -> list[tuple[Descriptor, str]]:
+    """The config and the layers, each once, with their kind ("config" or "layer")."""
+    layers = {layer.digest: layer for layer in manifest.layers}
+    return [(manifest.config, "config"), *((layer, "layer") for layer in layers.values())]
 
 
 async def pull_image(
-    ref: ImageReference,
+    ref: Reference,
     store: BlobStore,
     *,
     platform: Platform | None = None,
@@ -199,45 +204,46 @@ async def pull_image(
     blobs. Credentials default to the auth files' entry for the registry.
     """
     report = progress or ignore_progress
-    repo, where = ref.repository, describe(ref)
-    creds = resolve_credentials(ref, credentials, auth_files)
-    async with RegistryClient(
-        ref.registry, credentials=creds, tls_verify=tls_verify, transport=transport, retry=retry
+    repo, where = ref.repository, str(ref)
+    async with open_client(
+        ref,
+        credentials=credentials,
+        auth_files=auth_files,
+        tls_verify=tls_verify,
+        transport=transport,
+        retry=retry,
     ) as client:
-        body, media_type, digest = await fetch_manifest(
+        body, parsed, digest = await fetch_manifest(
             client, repo, ref.digest or ref.tag or "latest", where
         )
         index_digest, chosen = None, None
-        if media_type in _media.INDEX_TYPES:
-            index = _media.parse_index(body, media_type)
-            chosen = platform or host_platform()
-            entry = choose_manifest(index.manifests, chosen, where)
+        if isinstance(parsed, Index):
+            try:
+                entry = choose_platform(parsed, platform or host_platform())
+            except ImageError as exc:
+                raise ImageError(f"cannot pull {where}: {exc.message}", hint=exc.hint) from None
             save_bytes(store, digest, body)
-            index_digest = digest
-            child = f"{ref.registry}/{repo}@{entry.digest}"
-            body, media_type, digest = await fetch_manifest(client, repo, entry.digest, child)
-            if media_type not in _media.MANIFEST_TYPES:
-                raise _media.unsupported(media_type, child)
-        manifest = _media.parse_manifest(body, media_type)
+            index_digest, chosen = digest, entry.platform
+            child = f"{ref.name}@{entry.digest}"
+            body, parsed, digest = await fetch_manifest(client, repo, entry.digest, child)
+            if not isinstance(parsed, Manifest):
+                raise ImageError(f"cannot pull manifest {child}: an index inside an index")
+        manifest = parsed
         save_bytes(store, digest, body)
         report(ProgressEvent("manifest", digest, Phase.DONE, len(body), len(body)))
 
-        def job(desc: Descriptor, kind: str, cap: int | None) -> Callable[[], Awaitable[None]]:
+        def job(desc: Descriptor, kind: str) -> Callable[[], Awaitable[None]]:
+            cap = CONFIG_CAP if kind == "config" else None
             return lambda: fetch_blob(
                 client, repo, desc, store, kind=kind, progress=report, cap=cap
             )
 
-        jobs = [job(manifest.config, "config", CONFIG_CAP)]
-        jobs += [job(layer, "layer", None) for layer in dict.fromkeys(manifest.layers)]
-        await run_bounded(jobs, max_parallel)
-    return PulledImage(
-        registry=ref.registry,
-        repository=repo,
-        manifest_digest=digest,
-        manifest_media_type=media_type,
-        manifest=body,
-        config=manifest.config,
-        layers=manifest.layers,
-        index_digest=index_digest,
-        platform=chosen,
-    )
+        await run_bounded([job(d, kind) for d, kind in blobs_of(manifest)], max_parallel)
+    try:
+        config = parse_config(read_small_blob(store, manifest.config.digest, CONFIG_CAP))
+    except ImageError as exc:
+        raise ImageError(
+            f"cannot pull config {manifest.config.digest} from {ref.name}: {exc.message}",
+            hint=exc.hint,
+        ) from None
+    return PulledImage(ref, digest, manifest, config, index_digest, chosen)

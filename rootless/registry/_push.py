@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from rootless.errors import ImageError
-from rootless.registry import _media
-from rootless.registry._client import DEFAULT_RETRY, Body, RegistryClient, RetryPolicy
-from rootless.registry._media import Descriptor
+from rootless.image.manifest import Descriptor, Index, parse_manifest
+from rootless.image.reference import Reference
+from rootless.registry._client import DEFAULT_RETRY, Body, RegistryClient, RetryPolicy, open_client
 from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
-from rootless.registry._pull import DEFAULT_PARALLEL, MANIFEST_CAP, resolve_credentials, run_bounded
-from rootless.registry._store import BlobStore, ImageReference, describe, digest_of
+from rootless.registry._pull import DEFAULT_PARALLEL, MANIFEST_CAP, blobs_of, run_bounded
+from rootless.registry._store import BlobStore, digest_of, read_small_blob
 from rootless.registry.authfile import AuthFiles, Credentials
 
 if TYPE_CHECKING:
@@ -151,25 +151,24 @@ class _Pusher:
     async def manifest(self, body: bytes, media_type: str, target: str, max_parallel: int) -> str:
         """Push the blobs a manifest (or an index's manifests) needs, then the manifest itself."""
         digest = digest_of(body)
-        if media_type in _media.INDEX_TYPES:
-            for child in _media.parse_index(body, media_type).manifests:
-                with open(self.store.blob_path(child.digest), "rb") as f:
-                    child_body = f.read(MANIFEST_CAP + 1)
+        sep = "@" if target.startswith(("sha256:", "sha512:")) else ":"
+        action = f"cannot push manifest {self.where}{sep}{target}"
+        try:
+            parsed = parse_manifest(body, media_type)
+        except ImageError as exc:
+            raise ImageError(f"{action}: {exc.message}", hint=exc.hint) from None
+        if isinstance(parsed, Index):
+            for child in parsed.manifests:
+                child_body = read_small_blob(self.store, child.digest, MANIFEST_CAP)
                 if digest_of(child_body) != child.digest:
-                    raise ImageError(f"cannot push {child.digest}: the stored manifest differs")
+                    raise ImageError(f"{action}: the stored manifest {child.digest} differs")
                 await self.manifest(child_body, child.media_type, child.digest, max_parallel)
-        elif media_type in _media.MANIFEST_TYPES:
-            manifest = _media.parse_manifest(body, media_type)
+        else:
 
             def job(desc: Descriptor, kind: str) -> Callable[[], Awaitable[None]]:
                 return lambda: self.blob(desc, kind)
 
-            jobs = [job(manifest.config, "config")]
-            jobs += [job(layer, "layer") for layer in dict.fromkeys(manifest.layers)]
-            await run_bounded(jobs, max_parallel)
-        else:
-            raise _media.unsupported(media_type, f"{self.where}:{target}")
-        action = f"cannot push manifest {self.where}:{target}"
+            await run_bounded([job(d, kind) for d, kind in blobs_of(parsed)], max_parallel)
         resp = await self.client.send(
             "PUT",
             f"/v2/{self.repo}/manifests/{target}",
@@ -187,7 +186,7 @@ class _Pusher:
 
 
 async def push_image(
-    ref: ImageReference,
+    ref: Reference,
     store: BlobStore,
     manifest: bytes,
     media_type: str,
@@ -210,10 +209,14 @@ async def push_image(
     Returns the manifest's digest.
     """
     if ref.digest and ref.digest != digest_of(manifest):
-        raise ImageError(f"cannot push {describe(ref)}: the manifest's digest differs")
-    creds = resolve_credentials(ref, credentials, auth_files)
-    async with RegistryClient(
-        ref.registry, credentials=creds, tls_verify=tls_verify, transport=transport, retry=retry
+        raise ImageError(f"cannot push {ref}: the manifest's digest differs")
+    async with open_client(
+        ref,
+        credentials=credentials,
+        auth_files=auth_files,
+        tls_verify=tls_verify,
+        transport=transport,
+        retry=retry,
     ) as client:
         pusher = _Pusher(
             client, ref.repository, store, progress or ignore_progress, mount_from, chunk_size

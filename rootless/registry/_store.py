@@ -1,8 +1,7 @@
-"""What the registry client needs from an image reference and the blob store.
+"""What the registry client needs from the blob store, and digest helpers.
 
-Protocols, so this package depends on the shape of ``rootless.image`` and not on
-its modules; ``rootless.image.reference.Reference`` and ``rootless.image.store.Store``
-satisfy them.
+``BlobStore`` is a protocol so this package depends on the shape of the store, not
+on its module; ``rootless.image.store.Store`` satisfies it.
 """
 
 from __future__ import annotations
@@ -15,17 +14,6 @@ from typing import Protocol
 from rootless.errors import ImageError
 
 
-class ImageReference(Protocol):
-    @property
-    def registry(self) -> str: ...
-    @property
-    def repository(self) -> str: ...
-    @property
-    def tag(self) -> str | None: ...
-    @property
-    def digest(self) -> str | None: ...
-
-
 class BlobWriter(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
@@ -36,13 +24,6 @@ class BlobStore(Protocol):
     def blob_writer(
         self, digest: str, expected_size: int, /
     ) -> AbstractContextManager[BlobWriter]: ...
-
-
-def describe(ref: ImageReference) -> str:
-    """``host/name:tag`` or ``host/name@digest`` for messages."""
-    if ref.digest:
-        return f"{ref.registry}/{ref.repository}@{ref.digest}"
-    return f"{ref.registry}/{ref.repository}:{ref.tag or 'latest'}"
 
 
 def hasher(digest: str) -> hashlib._Hash:
@@ -61,3 +42,12 @@ def save_bytes(store: BlobStore, digest: str, data: bytes) -> None:
     if not store.has_blob(digest):
         with store.blob_writer(digest, len(data)) as writer:
             writer.write(data)
+
+
+def read_small_blob(store: BlobStore, digest: str, cap: int) -> bytes:
+    """A stored manifest or config, at most *cap* bytes."""
+    with open(store.blob_path(digest), "rb") as f:
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise ImageError(f"blob {digest} in the store is over the {cap >> 20} MiB limit")
+    return data

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from rootless._atomic import atomic_write, flock
 from rootless.errors import ConfigError
 
 _DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "docker.io"})
@@ -123,32 +122,13 @@ def lookup(files: AuthFiles, registry: str, repository: str | None = None) -> Cr
     return None
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _lock(path: Path) -> Path:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return path.with_name(f"{path.name}.lock")
 
 
-def _write_atomic(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as out:
-            os.fchmod(out.fileno(), 0o600)  # whatever the umask said
-            json.dump(doc, out, indent=1)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    atomic_write(path, (json.dumps(doc, indent=1) + "\n").encode(), mode=0o600)
 
 
 def store_credentials(files: AuthFiles, registry: str, creds: Credentials) -> None:
@@ -156,7 +136,7 @@ def store_credentials(files: AuthFiles, registry: str, creds: Credentials) -> No
     path = files.write_path
     token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
     try:
-        with _locked(path):
+        with flock(_lock(path)):
             doc = _read(path)
             auths = doc.setdefault("auths", {})
             if not isinstance(auths, dict):
@@ -165,7 +145,7 @@ def store_credentials(files: AuthFiles, registry: str, creds: Credentials) -> No
             for other in [k for k in auths if normalize_key(k) == key]:
                 del auths[other]
             auths[key] = {"auth": token}
-            _write_atomic(path, doc)
+            _write(path, doc)
     except OSError as exc:
         raise ConfigError(f"cannot write auth file {path}: {exc.strerror}") from None
 
@@ -174,7 +154,7 @@ def remove_credentials(files: AuthFiles, registry: str | None) -> bool:
     """Forget *registry* (None: every registry); False if nothing was stored for it."""
     path = files.write_path
     try:
-        with _locked(path):
+        with flock(_lock(path)):
             doc = _read(path)
             auths = doc.get("auths")
             if not isinstance(auths, dict):
@@ -184,7 +164,7 @@ def remove_credentials(files: AuthFiles, registry: str | None) -> bool:
             for k in gone:
                 del auths[k]
             if gone:
-                _write_atomic(path, doc)
+                _write(path, doc)
             return bool(gone)
     except OSError as exc:
         raise ConfigError(f"cannot write auth file {path}: {exc.strerror}") from None

@@ -14,94 +14,20 @@ from typing import Any
 
 import attrs
 
-from rootless.errors import ImageError
-from rootless.registry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+from rootless.image.mediatypes import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+)
+from rootless.image.store import Store
 
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class DirStore:
-    """A minimal content-addressed store with the interface of rootless.image.store.Store."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def blob_path(self, digest: str) -> Path:
-        return self.root / digest.replace(":", "-")
-
-    def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).exists()
-
-    def blob_writer(self, digest: str, expected_size: int) -> _Writer:
-        return _Writer(self.blob_path(digest), digest, expected_size)
-
-    def read(self, digest: str) -> bytes:
-        return self.blob_path(digest).read_bytes()
-
-    def put(self, data: bytes) -> str:
-        digest = sha256(data)
-        with self.blob_writer(digest, len(data)) as w:
-            w.write(data)
-        return digest
-
-    def blobs(self) -> set[str]:
-        return {p.name.replace("-", ":", 1) for p in self.root.iterdir() if "tmp" not in p.name}
-
-    def temp_files(self) -> list[str]:
-        return [p.name for p in self.root.iterdir() if "tmp" in p.name]
-
-
-class _Writer:
-    def __init__(self, path: Path, digest: str, size: int) -> None:
-        self.path, self.digest, self.size = path, digest, size
-        self.tmp = path.with_name(path.name + ".tmp")
-        self.hash = hashlib.sha256()
-        self.file = open(self.tmp, "wb")  # noqa: SIM115
-
-    def write(self, data: bytes) -> None:
-        self.hash.update(data)
-        self.file.write(data)
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.file.close()
-        if exc_type is not None or "sha256:" + self.hash.hexdigest() != self.digest:
-            os.unlink(self.tmp)
-            if exc_type is None:
-                raise ImageError(f"store: digest mismatch for {self.digest}")
-            return
-        os.replace(self.tmp, self.path)
-
-
-def make_store(root: Path) -> Any:
-    """The real store once rootless.image.store exists, else the stand-in above."""
-    try:
-        from rootless.image.store import Store  # type: ignore[import-not-found]
-    except ImportError:
-        return DirStore(root)
-    return Store(root)
-
-
-def read_blob(store: Any, digest: str) -> bytes:
-    return Path(store.blob_path(digest)).read_bytes()
-
-
-def put_blob(store: Any, data: bytes) -> str:
-    digest = sha256(data)
-    if not store.has_blob(digest):
-        with store.blob_writer(digest, len(data)) as w:
-            w.write(data)
-    return digest
 
 
 def busybox_layer(marker: str = "") -> bytes:
@@ -180,9 +106,9 @@ def make_image(
     return Image(json.dumps(manifest).encode(), media, config, tuple(layers))
 
 
-def store_image(store: Any, image: Image) -> None:
+def store_image(store: Store, image: Image) -> None:
     for blob in (image.config, *image.layers, image.manifest):
-        put_blob(store, blob)
+        store.add_blob_bytes(blob)
 
 
 def make_index(entries: list[tuple[Image, str, str, str]]) -> bytes:

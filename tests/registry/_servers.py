@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,7 @@ Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
 
 
 @contextmanager
-def serve(routes: dict[str, Handler]) -> Iterator[str]:
+def serve(routes: Mapping[str, Handler]) -> Iterator[str]:
     """An HTTP server on 127.0.0.1; ``routes`` maps "METHOD /path" (path without query) to a
     handler; unknown routes get 404. Yields "127.0.0.1:<port>"."""
 

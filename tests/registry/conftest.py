@@ -6,12 +6,11 @@ import http.server
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
 
-from tests.registry._images import make_store
+from rootless.image.store import Store
 from tests.registry._servers import TokenService, htpasswd_yaml, run_registry, send, serve
 
 USER, PASSWORD = "alice", "s3cret"
@@ -63,5 +62,5 @@ def token_registry(tmp_path: Path) -> Iterator[TokenRegistry]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    return make_store(tmp_path / "store")
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")

@@ -7,17 +7,15 @@ import json
 import re
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rootless.errors import ImageError
 from rootless.image.reference import parse_reference
+from rootless.image.store import Store
 from rootless.registry import AuthFiles, Credentials, login, logout, pull_image, push_image
 from tests.registry._images import (
     make_image,
-    make_store,
-    read_blob,
     sha256,
     small_layer,
     store_image,
@@ -63,7 +61,7 @@ async def test_login_with_wrong_password(basic_registry: str, auth_files: AuthFi
 
 
 async def test_basic_auth_push_pull(
-    basic_registry: str, auth_files: AuthFiles, store: Any, tmp_path: Path
+    basic_registry: str, auth_files: AuthFiles, store: Store, tmp_path: Path
 ) -> None:
     image = make_image([small_layer("basic")])
     store_image(store, image)
@@ -87,12 +85,14 @@ async def test_basic_auth_push_pull(
     await push_image(
         ref, store, image.manifest, image.media_type, tls_verify=False, auth_files=auth_files
     )
-    fresh = make_store(tmp_path / "fresh")
+    fresh = Store(tmp_path / "fresh")
     await pull_image(ref, fresh, tls_verify=False, auth_files=auth_files)
-    assert read_blob(fresh, sha256(image.layers[0])) == image.layers[0]
+    assert fresh.read_blob(sha256(image.layers[0])) == image.layers[0]
 
 
-async def test_bearer_token_flow(token_registry: TokenRegistry, store: Any, tmp_path: Path) -> None:
+async def test_bearer_token_flow(
+    token_registry: TokenRegistry, store: Store, tmp_path: Path
+) -> None:
     host, tokens = token_registry.host, token_registry.tokens
     image = make_image([small_layer("token"), small_layer("two")])
     store_image(store, image)
@@ -106,20 +106,18 @@ async def test_bearer_token_flow(token_registry: TokenRegistry, store: Any, tmp_
 
     tokens.requests.clear()
     anonymous = AuthFiles(tmp_path / "none.json", (tmp_path / "none.json",))
-    fresh = make_store(tmp_path / "fresh")
+    fresh = Store(tmp_path / "fresh")
     await pull_image(ref, fresh, tls_verify=False, auth_files=anonymous)
     assert tokens.requests == [{"user": None, "scopes": ["repository:public/app:pull"]}]
     for blob in image.layers:
-        assert read_blob(fresh, sha256(blob)) == blob
+        assert fresh.read_blob(sha256(blob)) == blob
 
     private = parse_reference(f"{host}/private/app:1")
     await push_image(
         private, store, image.manifest, image.media_type, tls_verify=False, credentials=creds
     )
     with pytest.raises(ImageError) as err:
-        await pull_image(
-            private, make_store(tmp_path / "anon"), tls_verify=False, auth_files=anonymous
-        )
+        await pull_image(private, Store(tmp_path / "anon"), tls_verify=False, auth_files=anonymous)
     assert str(err.value).startswith(
         f"cannot pull manifest {host}/private/app:1: unauthorized: {host} requires authentication"
     )

@@ -6,25 +6,18 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from rootless.image.manifest import Platform
+from rootless.image.mediatypes import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from rootless.image.reference import parse_reference
-from rootless.registry import (
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    Platform,
-    pull_image,
-    push_image,
-)
+from rootless.image.store import Store
+from rootless.registry import pull_image, push_image
 from tests.registry._images import (
     busybox_layer,
     make_image,
     make_index,
-    make_store,
-    read_blob,
     sha256,
     small_layer,
     store_image,
@@ -56,16 +49,16 @@ async def test_pull_what_skopeo_pushed(
         f"oci:{layout}:v1",
         f"docker://{registry}/skopeo/{fmt}:v1",
     )
-    store = make_store(tmp_path / "store")
+    store = Store(tmp_path / "store")
     pulled = await pull_image(
         parse_reference(f"{registry}/skopeo/{fmt}:v1"), store, tls_verify=False
     )
-    assert pulled.manifest_media_type == media_type
-    assert len(pulled.layers) == 1
+    assert pulled.manifest.media_type == media_type
+    assert len(pulled.manifest.layers) == 1
     # skopeo may recompress; what matters is that the blobs arrived verified and complete.
-    layer = read_blob(store, pulled.layers[0].digest)
-    assert sha256(layer) == pulled.layers[0].digest
-    config = json.loads(read_blob(store, pulled.config.digest))
+    layer = store.read_blob(pulled.manifest.layers[0].digest)
+    assert sha256(layer) == pulled.manifest.layers[0].digest
+    config = json.loads(store.read_blob(pulled.manifest.config.digest))
     assert config["rootfs"]["diff_ids"] == json.loads(image.config)["rootfs"]["diff_ids"]
 
 
@@ -100,16 +93,16 @@ async def test_pull_index_skopeo_pushed(registry: str, tmp_path: Path) -> None:
         f"oci:{layout}:multi",
         f"docker://{registry}/skopeo/multi:v1",
     )
-    store = make_store(tmp_path / "store")
+    store = Store(tmp_path / "store")
     ref = parse_reference(f"{registry}/skopeo/multi:v1")
     pulled = await pull_image(
         ref, store, platform=Platform("linux", "arm64", "v8"), tls_verify=False
     )
     assert pulled.manifest_digest == arm.digest
-    assert read_blob(store, sha256(arm.layers[0])) == arm.layers[0]
+    assert store.read_blob(sha256(arm.layers[0])) == arm.layers[0]
 
 
-async def test_skopeo_reads_what_we_pushed(registry: str, store: Any, tmp_path: Path) -> None:
+async def test_skopeo_reads_what_we_pushed(registry: str, store: Store, tmp_path: Path) -> None:
     image = make_image([busybox_layer("ours")], docker=True)
     store_image(store, image)
     ref = parse_reference(f"{registry}/ours/busybox:2")

@@ -1,4 +1,4 @@
-"""Pure parts of the registry client: challenges, error bodies, platforms, auth files."""
+"""Pure parts of the registry client: challenges, error bodies, auth files, TLS choice."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rootless.errors import ConfigError, ImageError
-from rootless.registry import AuthFiles, Credentials, Platform, host_platform, parse_platform
+from rootless.errors import ConfigError
+from rootless.image.registries_conf import RegistriesConf, RegistryEntry
+from rootless.registry import AuthFiles, Credentials, tls_verify_for
 from rootless.registry._challenge import parse_challenge
 from rootless.registry._errors import error_details, status_error
-from rootless.registry._media import OCI_MANIFEST, Descriptor, media_type_of
-from rootless.registry._platform import choose_manifest
 from rootless.registry.authfile import lookup, normalize_key, store_credentials
 
 
@@ -54,34 +53,6 @@ def test_status_errors() -> None:
     )
     err = status_error("cannot pull manifest r/x:1", "r", 500, b"boom")
     assert str(err) == "cannot pull manifest r/x:1: r answered HTTP 500 (boom)"
-
-
-def test_platforms() -> None:
-    assert host_platform("x86_64") == Platform("linux", "amd64")
-    assert host_platform("aarch64") == Platform("linux", "arm64", "v8")
-    assert parse_platform("linux/arm/v7") == Platform("linux", "arm", "v7")
-    with pytest.raises(ConfigError):
-        parse_platform("linux")
-
-
-def _entry(arch: str, variant: str = "") -> Descriptor:
-    return Descriptor(OCI_MANIFEST, "sha256:" + arch[0] * 64, 1, Platform("linux", arch, variant))
-
-
-def test_choose_manifest() -> None:
-    entries = (_entry("amd64"), _entry("arm", "v6"), _entry("arm", "v7"), _entry("arm64"))
-    assert choose_manifest(entries, Platform("linux", "arm", "v7"), "x") == entries[2]
-    # arm64 without a variant in the index is v8.
-    assert choose_manifest(entries, Platform("linux", "arm64", "v8"), "x") == entries[3]
-    with pytest.raises(ImageError) as err:
-        choose_manifest(entries, Platform("linux", "arm", "v5"), "img")
-    assert str(err.value).startswith("no image for platform linux/arm/v5 in img (offered: ")
-
-
-def test_media_type_from_document_when_content_type_is_generic() -> None:
-    body = json.dumps({"mediaType": OCI_MANIFEST}).encode()
-    assert media_type_of("application/json; charset=utf-8", body) == OCI_MANIFEST
-    assert media_type_of("application/vnd.x+json", body) == "application/vnd.x+json"
 
 
 def test_normalize_key() -> None:
@@ -137,3 +108,20 @@ def test_corrupt_auth_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         lookup(AuthFiles(path, (path,)), "x.io")
     assert str(err.value).startswith(f"cannot read auth file {path}: invalid JSON")
+
+
+def test_tls_verify_for() -> None:
+    conf = RegistriesConf(
+        registries=(
+            RegistryEntry("plain.local:5000", "plain.local:5000", insecure=True),
+            RegistryEntry("mixed.io/dev", "mixed.io/dev", insecure=True),
+        )
+    )
+    assert tls_verify_for("quay.io", None, conf) is True
+    assert tls_verify_for("plain.local:5000", None, conf) is False
+    # An explicit --tls-verify wins over registries.conf, either way.
+    assert tls_verify_for("plain.local:5000", True, conf) is True
+    assert tls_verify_for("quay.io", False, conf) is False
+    # A longer prefix applies to names under it only.
+    assert tls_verify_for("mixed.io/dev/app", None, conf) is False
+    assert tls_verify_for("mixed.io", None, conf) is True
