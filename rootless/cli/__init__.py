@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except RootlessError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        if str(e):  # empty when a child process already reported it
+            print(f"Error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -1,18 +1,18 @@
-"""rootless run: run a command in a new container."""
+"""rootless run: run a command in a new container, from an image or a rootfs directory."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 
-from rootless.cli._common import warn
+from rootless.cli._common import tls_verify_flag
 from rootless.errors import ConfigError
 
 ADD_HELP = False  # -h is --hostname, as in Podman
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="name of the container (default: generated)")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-w", "--workdir", metavar="DIR", help="working directory inside the container")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]", help="user (name or UID) and group")
     p.add_argument("-h", "--hostname", help="container hostname")
+    p.add_argument("--entrypoint", metavar="CMD", help="override the image's ENTRYPOINT")
     p.add_argument("--cap-add", action="append", default=[], metavar="CAP")
     p.add_argument("--cap-drop", action="append", default=[], metavar="CAP")
     p.add_argument(
@@ -50,27 +51,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
     p.add_argument(
-        "--rootfs", metavar="DIR", required=True, help="run from this root filesystem directory"
+        "--pull",
+        default="missing",
+        choices=("missing", "always", "never", "newer"),
+        help="when to pull the image (default: missing)",
     )
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD", help="command and arguments")
-    p.add_argument("--help", action="help", help="show this help and exit")
+    tls_verify_flag(p)
+    p.add_argument(
+        "--rootfs",
+        metavar="DIR",
+        help="run from this root filesystem directory instead of an image",
+    )
+    p.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="IMAGE [CMD...]",
+        help="the image and the command (with --rootfs: only the command)",
+    )
+    p.add_argument("--help", action="help", help="show this help and exit")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
-    from rootless.runtime.idmap import current_user_plan
-    from rootless.runtime.launch import LaunchOptions, run_foreground
-    from rootless.runtime.plan import RunRequest, parse_env_lines, parse_ulimit, plan_spec
+    from rootless.engine.containers import RunOptions, parse_volumes, run
+    from rootless.runtime.plan import parse_env_lines, parse_ulimit
 
-    rootfs = os.path.abspath(args.rootfs)
-    if not os.path.isdir(rootfs):
-        raise ConfigError(
-            f"rootfs {args.rootfs} does not exist or is not a directory",
-            hint="give --rootfs a directory holding the container's files",
-        )
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
+    positional = list(args.args)
+    if positional and positional[0] == "--":
+        positional = positional[1:]
+    image = None
+    if args.rootfs is None:
+        if not positional:
+            raise ConfigError("no image given", hint="usage: rootless run [OPTIONS] IMAGE [CMD...]")
+        image, positional = positional[0], positional[1:]
+    elif not positional:
         raise ConfigError("no command given", hint="usage: rootless run --rootfs DIR CMD [ARG...]")
 
     env_lines: list[str] = []
@@ -81,36 +94,32 @@ def main(args: argparse.Namespace) -> int:
         except OSError as e:
             raise ConfigError(f"cannot read env file {path}: {e.strerror}") from None
     env_lines.extend(args.env)
-
-    seccomp_choice, nnp = _security_opts(args.security_opt)
-    seccomp, program = _seccomp(seccomp_choice)
-    idmap = current_user_plan()
-    if idmap.warning:
-        warn(idmap.warning)
-    user, home = _resolve_user(args.user, rootfs)
-    from rootless.runtime.mounts import parse_volume
-
-    req = RunRequest(
-        rootfs=rootfs,
-        args=tuple(command),
+    seccomp, nnp = _security_opts(args.security_opt)
+    opts = RunOptions(
+        command=tuple(positional),
+        image=image,
+        rootfs=args.rootfs,
+        name=args.name,
+        rm=args.rm,
+        interactive=args.interactive,
+        tty=args.tty,
         env=tuple(parse_env_lines(env_lines, os.environ)),
-        workdir=args.workdir or "/",
-        user=user,
-        home=home,
+        workdir=args.workdir,
+        user=args.user,
         hostname=args.hostname,
-        terminal=args.tty,
+        entrypoint=args.entrypoint,
         cap_add=tuple(args.cap_add),
         cap_drop=tuple(args.cap_drop),
         seccomp=seccomp,
         no_new_privileges=nnp,
         read_only=args.read_only,
-        volumes=tuple(parse_volume(v) for v in args.volume),
+        volumes=parse_volumes(args.volume),
         network=args.network,
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
+        pull=args.pull,
+        tls_verify=args.tls_verify,
     )
-    container_id = os.urandom(32).hex()
-    spec = plan_spec(req, idmap, container_id=container_id)
-    return run_foreground(spec, LaunchOptions(idmap, args.interactive, program))
+    return run(opts)
 
 
 def _security_opts(opts: list[str]) -> tuple[str | None, bool]:
@@ -131,38 +140,3 @@ def _security_opts(opts: list[str]) -> tuple[str | None, bool]:
                 hint="use seccomp=unconfined, seccomp=FILE, no-new-privileges[=false] or label=...",
             )
     return seccomp, nnp
-
-
-def _seccomp(choice: str | None) -> tuple[str | dict[str, object] | None, bytes | None]:
-    """The spec's seccomp entry and the compiled program for it."""
-    from rootless.runtime import seccomp as sc
-
-    if choice is None:
-        return None, None
-    if choice == "default":
-        return "default", sc.default_program()
-    profile = sc.load_profile_file(choice)
-    return profile, sc.compile_profile(profile, platform.machine())
-
-
-def _resolve_user(spec: str | None, rootfs: str):  # type: ignore[no-untyped-def]
-    from rootless.runtime.securejoin import resolve_in_root
-    from rootless.runtime.spec import User
-    from rootless.runtime.users import resolve_user
-
-    def read(path: str) -> str:
-        try:
-            with open(resolve_in_root(rootfs, path)) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    if spec is None:
-        passwd = read("/etc/passwd")
-        if not passwd:
-            return User(), "/root"
-        spec = "0"
-    else:
-        passwd = read("/etc/passwd")
-    resolved = resolve_user(spec, passwd, read("/etc/group"))
-    return resolved.user, resolved.home

@@ -4,7 +4,8 @@ Runs in the child forked inside the new PID namespace, already in the container'
 user, mount, UTS, IPC, cgroup and (usually) network namespaces. It turns the rootfs
 into the container's root, drops privileges as the spec says and execs the command.
 Nothing here returns: success is an exec, failure is a message on the error pipe
-and ``os._exit``.
+and ``os._exit``. Every module this code uses must be imported at the top: after
+pivot_root the Python sources are out of sight.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from rootless.errors import (
 from rootless.runtime import capabilities as caps
 from rootless.runtime.mounts import DEV_SYMLINKS, DEVICES, plan_mount
 from rootless.runtime.securejoin import resolve_in_root
-from rootless.runtime.spec import Mount, Spec
+from rootless.runtime.spec import USER_ANNOTATION, Mount, Spec
+from rootless.runtime.users import resolve_user
 from rootless.sys import mount as sysmount
 from rootless.sys import net, process
 from rootless.sys import seccomp as sysseccomp
@@ -75,6 +77,7 @@ def run_init(
             net.link_up("lo")
         _setup_stdio(fds)
         _set_rlimits(spec)
+        spec = _resolve_user(spec)
         _enter_cwd(spec.process.cwd)
         _switch_user(spec, single_idmap)
         process.set_pdeathsig(signal.SIGKILL)  # cleared by the uid change above
@@ -204,6 +207,29 @@ def _set_rlimits(spec: Spec) -> None:
                 f"cannot set {rl.type} to {rl.soft}:{rl.hard}: {e}",
                 hint="an unprivileged user cannot raise a hard limit above its own",
             ) from None
+
+
+def _resolve_user(spec: Spec) -> Spec:
+    """Resolve ``-u`` against the container's own /etc/passwd and /etc/group; set HOME."""
+
+    def read(path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    process = spec.process
+    wanted = spec.annotations.get(USER_ANNOTATION)
+    # Without the annotation (a plain OCI config) the numeric IDs stand as given.
+    resolved = resolve_user(
+        wanted or str(process.user.uid), read("/etc/passwd"), read("/etc/group")
+    )
+    user = attrs.evolve(resolved.user, umask=process.user.umask) if wanted else process.user
+    env = process.env
+    if not any(e.startswith("HOME=") for e in env):
+        env = (*env, f"HOME={resolved.home}")
+    return attrs.evolve(spec, process=attrs.evolve(process, user=user, env=env))
 
 
 def _enter_cwd(cwd: str) -> None:

@@ -26,7 +26,7 @@ import socket
 import sys
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import attrs
@@ -232,9 +232,13 @@ class _SignalForwarder:
                 return
 
 
-def run_foreground(spec: Spec, opts: LaunchOptions) -> int:
+def run_foreground(
+    spec: Spec, opts: LaunchOptions, on_started: Callable[[Started], None] | None = None
+) -> int:
     """Start the container, relay signals (and the terminal with -t), return its exit code."""
     started = start(spec, opts)
+    if on_started is not None:
+        on_started(started)
     with _SignalForwarder(started.init_pid, started.tty_master):
         if started.tty_master is not None:
             _pump_terminal(started.tty_master, opts.interactive)

@@ -13,6 +13,7 @@ from rootless.runtime.idmap import IDMapPlan
 from rootless.runtime.mounts import default_mounts
 from rootless.runtime.spec import (
     DEFAULT_PATH,
+    USER_ANNOTATION,
     Capabilities,
     IDMapping,
     Linux,
@@ -34,8 +35,9 @@ class RunRequest:
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     workdir: str = "/"
-    user: User = attrs.Factory(User)
-    home: str = "/root"
+    # "USER[:GROUP]" by name or number, resolved by the container's init against the
+    # rootfs's /etc/passwd and /etc/group (None: root).
+    user: str | None = None
     hostname: str | None = None
     terminal: bool = False
     cap_add: tuple[str, ...] = ()
@@ -46,6 +48,7 @@ class RunRequest:
     volumes: tuple[Mount, ...] = ()
     network: str = "private"
     ulimits: tuple[Rlimit, ...] = ()
+    overlay: str | None = None  # overlayfs options when the rootfs is an image's layers
 
 
 def plan_env(req: RunRequest, hostname: str) -> tuple[str, ...]:
@@ -54,7 +57,6 @@ def plan_env(req: RunRequest, hostname: str) -> tuple[str, ...]:
     if req.terminal:
         env["TERM"] = "xterm"
     env["HOSTNAME"] = hostname
-    env["HOME"] = req.home
     env.update(dict(req.env))
     return tuple(f"{k}={v}" for k, v in env.items())
 
@@ -76,12 +78,8 @@ def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
     own_network = req.network != "host"
     hostname = req.hostname or (container_id[:12] if own_network else _host_name())
     bounding = plan_capabilities(req.cap_add, req.cap_drop)
-    root_user = req.user.uid == 0
-    caps = Capabilities(
-        bounding=bounding,
-        effective=bounding if root_user else (),
-        permitted=bounding if root_user else (),
-    )
+    # For a non-root user the exec itself clears these (no ambient capabilities).
+    caps = Capabilities(bounding=bounding, effective=bounding, permitted=bounding)
     namespaces = tuple(Namespace(t) for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")) + (
         (Namespace("network"),) if own_network else ()
     )
@@ -92,15 +90,16 @@ def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
             args=req.args,
             env=plan_env(req, hostname),
             cwd=req.workdir,
-            user=req.user,
+            user=User(),
             terminal=req.terminal,
             capabilities=caps,
             rlimits=tuple(limits.values()),
             no_new_privileges=req.no_new_privileges,
         ),
-        root=Root(req.rootfs, req.read_only),
+        root=Root(req.rootfs, req.read_only, req.overlay),
         hostname=hostname if own_network or req.hostname else None,
         mounts=default_mounts(own_network=own_network) + req.volumes,
+        annotations={USER_ANNOTATION: req.user} if req.user else {},
         linux=Linux(
             namespaces=namespaces,
             uid_mappings=tuple(IDMapping(r.container_id, r.host_id, r.size) for r in idmap.uid_map),

@@ -101,6 +101,8 @@ class Root:
 
 
 OVERLAY_ANNOTATION = "io.rootless.rootfs.overlay"
+# "USER[:GROUP]" to resolve inside the container against its /etc/passwd and /etc/group.
+USER_ANNOTATION = "io.rootless.user"
 
 
 @attrs.frozen

@@ -133,11 +133,13 @@ def test_plan_spec_defaults():
     assert s.linux.uid_mappings[1] == spec.IDMapping(1, 100000, 65536)
 
 
-def test_plan_spec_host_network_and_non_root_user():
-    s = _plan(network="host", user=spec.User(1000, 1000))
+def test_plan_spec_host_network_and_user_annotation():
+    s = _plan(network="host", user="app:extra")
     assert not s.linux.has_namespace("network")
-    assert s.process.capabilities.effective == ()
+    assert s.annotations[spec.USER_ANNOTATION] == "app:extra"
+    # The exec clears these for a non-root user, as it has no ambient capabilities.
     assert s.process.capabilities.bounding == caps.plan_capabilities()
+    assert s.process.capabilities.ambient == ()
 
 
 def test_plan_spec_rejects_unknown_network():

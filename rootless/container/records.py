@@ -1,0 +1,252 @@
+"""Container records: names, IDs and states in SQLite, safe across concurrent CLI calls.
+
+The database (WAL) lives at ``$XDG_DATA_HOME/rootless/containers/containers.db``;
+each container also has a directory ``containers/<id>/`` for its config.json, its
+writable layer and its logs. A UNIQUE constraint on the name is what makes twenty
+parallel ``run --name same`` end with exactly one container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from rootless.errors import ConfigError, RootlessError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,          -- the name the user gave ('' for --rootfs)
+    image_id TEXT NOT NULL,       -- config digest ('' for --rootfs)
+    command TEXT NOT NULL,        -- JSON list
+    created REAL NOT NULL,
+    status TEXT NOT NULL,         -- created, running, exited
+    pid INTEGER NOT NULL DEFAULT 0,
+    pid_start INTEGER NOT NULL DEFAULT 0,  -- /proc/PID/stat starttime: PID reuse guard
+    exit_code INTEGER,
+    started REAL,
+    finished REAL,
+    options TEXT NOT NULL DEFAULT '{}'  -- JSON: what the user asked (rm, ports, ...)
+);
+"""
+
+_ADJECTIVES = (
+    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "proud", "quirky", "serene", "tender", "vivid", "witty", "zealous", "bold", "cool",
+)  # fmt: skip
+_NOUNS = (
+    "babbage", "curie", "darwin", "euler", "fermat", "gauss", "hopper", "hypatia", "kepler",
+    "lamport", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak",
+)  # fmt: skip
+
+
+class NoSuchContainer(RootlessError):
+    pass
+
+
+class NameInUse(ConfigError):
+    pass
+
+
+@attrs.frozen
+class ContainerRecord:
+    id: str
+    name: str
+    image: str
+    image_id: str
+    command: tuple[str, ...]
+    created: float
+    status: str
+    pid: int = 0
+    pid_start: int = 0
+    exit_code: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+def generate_id() -> str:
+    return secrets.token_hex(32)
+
+
+def generate_name() -> str:
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+
+
+def process_start_time(pid: int, proc: str = "/proc") -> int | None:
+    """Field 22 of /proc/PID/stat, or None when the process is gone."""
+    try:
+        with open(f"{proc}/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def is_alive(pid: int, start: int) -> bool:
+    """True if ``pid`` still runs and is the same process (not a reused PID)."""
+    return pid > 0 and process_start_time(pid) == start
+
+
+def validate_name(name: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+        raise ConfigError(
+            f'invalid container name "{name}"',
+            hint="names start with a letter or digit and use only [a-zA-Z0-9_.-]",
+        )
+    return name
+
+
+class ContainerStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self._db: sqlite3.Connection | None = None
+
+    def container_dir(self, cid: str) -> Path:
+        return self.root / cid
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.root / "containers.db", timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def create(
+        self,
+        *,
+        name: str | None,
+        image: str,
+        image_id: str,
+        command: tuple[str, ...],
+        options: Mapping[str, Any] | None = None,
+    ) -> ContainerRecord:
+        """A new record in state ``created``; its directory is made too."""
+        cid = generate_id()
+        record = ContainerRecord(
+            id=cid,
+            name=validate_name(name) if name else "",
+            image=image,
+            image_id=image_id,
+            command=command,
+            created=time.time(),
+            status="created",
+            options=dict(options or {}),
+        )
+        for attempt in range(20):
+            if not name:
+                record = attrs.evolve(record, name=generate_name() if attempt < 10 else cid[:16])
+            try:
+                with self._write() as db:
+                    db.execute(
+                        "INSERT INTO containers (id, name, image, image_id, command, created,"
+                        " status, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (cid, record.name, image, image_id, json.dumps(command),
+                         record.created, record.status, json.dumps(record.options)),
+                    )  # fmt: skip
+                break
+            except sqlite3.IntegrityError:
+                if name:
+                    other = self.get(name)
+                    raise NameInUse(
+                        f'the container name "{name}" is already in use by {other.id}',
+                        hint="remove that container (rootless rm) or choose another name",
+                    ) from None
+        self.container_dir(cid).mkdir(mode=0o700)
+        return record
+
+    def _row(self, row: tuple[Any, ...]) -> ContainerRecord:
+        (cid, name, image, image_id, command, created, status, pid, pid_start, exit_code,
+         started, finished, options) = row  # fmt: skip
+        return ContainerRecord(cid, name, image, image_id, tuple(json.loads(command)), created,
+                               status, pid, pid_start, exit_code, started, finished,
+                               json.loads(options))  # fmt: skip
+
+    def list(self) -> list[ContainerRecord]:
+        rows = self._conn().execute("SELECT * FROM containers ORDER BY created DESC")
+        return [self._row(r) for r in rows]
+
+    def get(self, ref: str) -> ContainerRecord:
+        """By full name, full ID or unique ID prefix, like Podman."""
+        db = self._conn()
+        row = db.execute("SELECT * FROM containers WHERE name = ? OR id = ?", (ref, ref)).fetchone()
+        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+            rows = db.execute(
+                "SELECT * FROM containers WHERE id LIKE ?", (ref + "%",)
+            ).fetchall()
+            if len(rows) > 1:
+                raise ConfigError(
+                    f'more than one container matches the ID prefix "{ref}"',
+                    hint="give more characters of the ID, or the name",
+                )
+            row = rows[0] if rows else None
+        if row is None:
+            raise NoSuchContainer(
+                f'no container with name or ID "{ref}" found',
+                hint="see the containers with: rootless ps -a",
+            )
+        return self._row(row)
+
+    def mark_running(self, cid: str, pid: int) -> None:
+        start = process_start_time(pid) or 0
+        with self._write() as db:
+            db.execute(
+                "UPDATE containers SET status='running', pid=?, pid_start=?, started=?,"
+                " exit_code=NULL, finished=NULL WHERE id=?",
+                (pid, start, time.time(), cid),
+            )
+
+    def mark_exited(self, cid: str, exit_code: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE containers SET status='exited', pid=0, pid_start=0, exit_code=?,"
+                " finished=? WHERE id=?",
+                (exit_code, time.time(), cid),
+            )
+
+    def refresh(self, record: ContainerRecord) -> ContainerRecord:
+        """Correct a 'running' record whose supervisor died without recording the exit."""
+        if record.status == "running" and not is_alive(record.pid, record.pid_start):
+            self.mark_exited(record.id, record.exit_code if record.exit_code is not None else 137)
+            return self.get(record.id)
+        return record
+
+    def delete(self, cid: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (cid,))
