@@ -18,8 +18,15 @@ def pulled(rootless, busybox_image):
 
 
 def test_run_pulls_when_missing_and_applies_image_config(rootless, busybox_image):
-    r = rootless("run", "--rm", "--tls-verify=false", busybox_image,
-                 "sh", "-c", "echo $IMAGE_VAR; pwd; cat /etc/motd || echo no-motd")  # fmt: skip
+    r = rootless(
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        busybox_image,
+        "sh",
+        "-c",
+        "echo $IMAGE_VAR; pwd; cat /etc/motd || echo no-motd",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["from-image", "/home", "no-motd"]
 
@@ -31,8 +38,17 @@ def test_default_cmd_from_image(rootless, pulled):
 
 
 def test_entrypoint_override_and_user_by_name(rootless, pulled):
-    r = rootless("run", "--rm", "--entrypoint", "/bin/sh", "-u", "app", pulled,
-                 "-c", "id -u; id -G; echo $HOME; cat /home/app/note; touch /home/app/x && echo w")  # fmt: skip
+    r = rootless(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        "-u",
+        "app",
+        pulled,
+        "-c",
+        "id -u; id -G; echo $HOME; cat /home/app/note; touch /home/app/x && echo w",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["1000", "1000 2000", "/home/app", "app's file", "w"]
 
