@@ -65,3 +65,7 @@ class CommandNotExecutable(ContainerStartError):
 
 class ImageError(RootlessError):
     """Image references, the image store, layers and registries."""
+
+
+class BuildError(RootlessError):
+    """A Containerfile could not be parsed or built; parse errors start with ``file:line:``."""
