@@ -19,6 +19,8 @@ VERBS = {
     "unshare": ("rootless.cli.unshare", "run a command in the user's rootless user namespace"),
     "info": ("rootless.cli.info", "show the host's rootless capabilities and configuration"),
     "pull": ("rootless.cli.pull", "pull an image from a registry"),
+    "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
+    "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
 }
 
 

@@ -9,6 +9,7 @@ from rootless.registry._client import RegistryClient
 from rootless.registry.authfile import (
     AuthFiles,
     Credentials,
+    normalize_key,
     remove_credentials,
     store_credentials,
 )
@@ -26,10 +27,15 @@ async def login(
     auth_files: AuthFiles | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
-    """Check *username*/*password* against *registry*; save them only if it accepts them."""
+    """Check *username*/*password* against *registry*; save them only if it accepts them.
+
+    *registry* is ``host[:port]``, or ``host[:port]/namespace`` to keep credentials that
+    apply only to repositories under that namespace.
+    """
     creds = Credentials(username, password)
+    host = normalize_key(registry).partition("/")[0]
     async with RegistryClient(
-        registry, credentials=creds, tls_verify=tls_verify, transport=transport
+        host, credentials=creds, tls_verify=tls_verify, transport=transport
     ) as client:
         await client.check_credentials(f"cannot log in to {registry}")
     store_credentials(auth_files or AuthFiles.from_env(), registry, creds)

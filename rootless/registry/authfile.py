@@ -51,6 +51,11 @@ class AuthFiles:
         reads = (write, config_home / "containers" / "auth.json", docker_dir / "config.json")
         return cls(write, tuple(dict.fromkeys(reads)))
 
+    @classmethod
+    def only(cls, path: str | os.PathLike[str]) -> AuthFiles:
+        """Just *path*, read and written (the CLI's ``--authfile``)."""
+        return cls(Path(path), (Path(path),))
+
 
 def normalize_key(key: str) -> str:
     """``https://index.docker.io/v1/`` -> ``docker.io``; ``http://host:5000/`` -> ``host:5000``."""
