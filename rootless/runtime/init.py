@@ -44,6 +44,7 @@ class InitFds:
     alive_r: int  # EOF here means stage 1 (our parent) died
     tty_sock: int | None  # where the pty master is sent with -t
     stdin_null: bool  # without -i the container's stdin is /dev/null
+    stdio: tuple[int, int, int] | None = None  # given fds for 0, 1, 2 (detached containers)
 
 
 def report_and_exit(error_w: int, err: BaseException) -> NoReturn:
@@ -60,11 +61,9 @@ def report_and_exit(error_w: int, err: BaseException) -> NoReturn:
 def run_init(
     spec: Spec, fds: InitFds, seccomp_program: bytes | None, single_idmap: bool
 ) -> NoReturn:
+    """A new container: set up its filesystem, then become its command."""
     try:
-        process.set_pdeathsig(signal.SIGKILL)
-        _check_parent(fds.alive_r)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-            signal.signal(sig, signal.SIG_DFL)
+        _begin(fds)
         rootfs = os.path.realpath(spec.root.path)
         _prepare_rootfs(rootfs, spec)
         _pivot(rootfs)
@@ -75,21 +74,46 @@ def run_init(
             process.sethostname(spec.hostname)
         if spec.linux.has_namespace("network"):
             net.link_up("lo")
-        _setup_stdio(fds)
-        _set_rlimits(spec)
-        spec = _resolve_user(spec)
-        _enter_cwd(spec.process.cwd)
-        _switch_user(spec, single_idmap)
-        process.set_pdeathsig(signal.SIGKILL)  # cleared by the uid change above
-        _check_parent(fds.alive_r)
-        process.close_fds_from(3, keep=frozenset({fds.error_w}))
-        if spec.process.no_new_privileges:
-            sysseccomp.set_no_new_privs()
-        if seccomp_program is not None:
-            sysseccomp.load_filter(seccomp_program)
-        _exec(spec)
+        _become_command(spec, fds, seccomp_program, single_idmap)
     except BaseException as e:
         report_and_exit(fds.error_w, e)
+
+
+def run_exec_init(
+    spec: Spec, fds: InitFds, seccomp_program: bytes | None, single_idmap: bool
+) -> NoReturn:
+    """A process joining a running container (already in its namespaces, so its root)."""
+    try:
+        _begin(fds)
+        _become_command(spec, fds, seccomp_program, single_idmap)
+    except BaseException as e:
+        report_and_exit(fds.error_w, e)
+
+
+def _begin(fds: InitFds) -> None:
+    process.set_pdeathsig(signal.SIGKILL)
+    _check_parent(fds.alive_r)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _become_command(
+    spec: Spec, fds: InitFds, seccomp_program: bytes | None, single_idmap: bool
+) -> NoReturn:
+    """Terminal, limits, user, credentials, seccomp, then exec."""
+    _setup_stdio(fds)
+    _set_rlimits(spec)
+    spec = _resolve_user(spec)
+    _enter_cwd(spec.process.cwd)
+    _switch_user(spec, single_idmap)
+    process.set_pdeathsig(signal.SIGKILL)  # cleared by the uid change above
+    _check_parent(fds.alive_r)
+    process.close_fds_from(3, keep=frozenset({fds.error_w}))
+    if spec.process.no_new_privileges:
+        sysseccomp.set_no_new_privs()
+    if seccomp_program is not None:
+        sysseccomp.load_filter(seccomp_program)
+    _exec(spec)
 
 
 def _check_parent(alive_r: int) -> None:
@@ -178,6 +202,9 @@ def _mask_and_protect(spec: Spec) -> None:
 
 
 def _setup_stdio(fds: InitFds) -> None:
+    if fds.stdio is not None:
+        for target, fd in enumerate(fds.stdio):
+            os.dup2(fd, target)
     if fds.tty_sock is not None:
         master, slave = os.openpty()
         os.setsid()

@@ -27,7 +27,7 @@ import sys
 import termios
 import tty
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
@@ -37,6 +37,9 @@ from rootless.runtime.spec import Spec
 from rootless.runtime.userns import fork_in_userns
 from rootless.sys import namespaces as ns
 from rootless.sys import process
+
+if TYPE_CHECKING:
+    from rootless.runtime.init import InitFds
 
 FORWARDED_SIGNALS = (
     signal.SIGINT,
@@ -53,6 +56,8 @@ class LaunchOptions:
     idmap: IDMapPlan
     interactive: bool = False
     seccomp_program: bytes | None = None
+    # fds to give the command as stdin, stdout, stderr (default: inherit ours)
+    stdio: tuple[int, int, int] | None = None
 
 
 @attrs.define
@@ -92,45 +97,131 @@ def _fds() -> Iterator[dict[str, int]]:
 
 
 def start(spec: Spec, opts: LaunchOptions) -> Started:
-    """Fork the container; return once its command has been exec'd.
+    """Fork a new container; return once its command has been exec'd.
 
     Raises the error the container's init reported (125/126/127) after reaping it.
     """
-    from rootless.runtime.init import InitFds, report_and_exit, run_init
+    from rootless.runtime.init import report_and_exit, run_init
 
+    def fork_stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> int:
+        return fork_in_userns(
+            opts.idmap,
+            lambda: _stage1(fds, stage2),
+            unshare_flags=_namespace_flags(spec),
+            on_child_error=functools.partial(report_and_exit, fds["error_w"]),
+        )
+
+    return _launch(
+        spec.process.terminal,
+        fork_stage1,
+        lambda init_fds: run_init(spec, init_fds, opts.seccomp_program, opts.idmap.single),
+        opts,
+    )
+
+
+def exec_in(
+    target_pid: int,
+    target_start: int,
+    spec: Spec,
+    opts: LaunchOptions,
+) -> Started:
+    """Start ``spec.process`` inside the namespaces of the running container ``target_pid``.
+
+    ``target_start`` (its /proc start time) guards against a reused PID.
+    """
+    from rootless.container.records import process_start_time
+    from rootless.errors import ContainerStartError
+    from rootless.runtime.init import report_and_exit, run_exec_init
+
+    # The user namespace first: it grants the rights to join the others.
+    kinds = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup")
+    ns_fds: dict[str, int] = {}
+    try:
+        for kind in kinds:
+            ns_fds[kind] = os.open(f"/proc/{target_pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        for fd in ns_fds.values():
+            os.close(fd)
+        raise ContainerStartError("the container is not running") from None
+    if process_start_time(target_pid) != target_start:
+        for fd in ns_fds.values():
+            os.close(fd)
+        raise ContainerStartError("the container is not running")
+
+    def fork_stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> int:
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                process.set_pdeathsig(signal.SIGKILL)
+                if os.getppid() != parent:
+                    os._exit(137)
+                for kind in kinds:
+                    ns.setns(ns_fds[kind], 0, path=f"/proc/{target_pid}/ns/{kind}")
+                _stage1(fds, stage2)
+            except BaseException as e:
+                report_and_exit(fds["error_w"], e)
+        for fd in ns_fds.values():
+            os.close(fd)
+        return pid
+
+    return _launch(
+        spec.process.terminal,
+        fork_stage1,
+        lambda init_fds: run_exec_init(spec, init_fds, opts.seccomp_program, opts.idmap.single),
+        opts,
+    )
+
+
+def _stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> NoReturn:
+    """Fork the process that becomes the command (PID 1 of a new PID namespace for
+    ``run``), report its PID, wait for it and exit with its status."""
+    for sig in (*FORWARDED_SIGNALS, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_IGN)
+    alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        os.close(alive_w)
+        stage2(alive_r)
+    os.write(fds["pid_w"], f"{child}\n".encode())
+    # Keep only alive_w: its closing, when we die, tells the child.
+    process.close_fds_from(3, keep=frozenset({alive_w}))
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os._exit(exit_code(os.waitpid(child, 0)[1]))
+
+
+def _launch(
+    terminal: bool,
+    fork_stage1: Callable[[dict[str, int], Callable[[int], NoReturn]], int],
+    stage2: Callable[[InitFds], NoReturn],
+    opts: LaunchOptions,
+) -> Started:
+    """The supervisor's side of a start: pipes, the PID, the pty master, the error report."""
+    import threading
+
+    from rootless.runtime.init import InitFds
+
+    # Forking runs Python in the child: only safe while this process has one thread.
+    assert threading.active_count() == 1, "fork with threads running"
     tty_parent = tty_child = None
-    if spec.process.terminal:
+    if terminal:
         tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with _fds() as fds:
 
-        def stage1() -> NoReturn:
-            for sig in (*FORWARDED_SIGNALS, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
-                signal.signal(sig, signal.SIG_IGN)
-            alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
-            init_pid = os.fork()
-            if init_pid == 0:
-                os.close(alive_w)
-                init_fds = InitFds(
+        def child(alive_r: int) -> NoReturn:
+            stage2(
+                InitFds(
                     error_w=fds["error_w"],
                     alive_r=alive_r,
                     tty_sock=tty_child.fileno() if tty_child else None,
                     stdin_null=not opts.interactive,
+                    stdio=opts.stdio,
                 )
-                run_init(spec, init_fds, opts.seccomp_program, opts.idmap.single)
-            os.write(fds["pid_w"], f"{init_pid}\n".encode())
-            # Keep only alive_w: its closing, when we die, tells PID 1.
-            process.close_fds_from(3, keep=frozenset({alive_w}))
-            devnull = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            os._exit(exit_code(os.waitpid(init_pid, 0)[1]))
+            )
 
-        pid = fork_in_userns(
-            opts.idmap,
-            stage1,
-            unshare_flags=_namespace_flags(spec),
-            on_child_error=functools.partial(report_and_exit, fds["error_w"]),
-        )
+        pid = fork_stage1(fds, child)
         for name in ("pid_w", "error_w"):
             os.close(fds.pop(name))
         if tty_child is not None:
@@ -239,9 +330,14 @@ def run_foreground(
     started = start(spec, opts)
     if on_started is not None:
         on_started(started)
+    return supervise_foreground(started, opts.interactive)
+
+
+def supervise_foreground(started: Started, interactive: bool) -> int:
+    """Relay signals (and the terminal) to a started process until it exits; its code."""
     with _SignalForwarder(started.init_pid, started.tty_master):
         if started.tty_master is not None:
-            _pump_terminal(started.tty_master, opts.interactive)
+            _pump_terminal(started.tty_master, interactive)
         status = os.waitpid(started.stage1_pid, 0)[1]
     return exit_code(status)
 
