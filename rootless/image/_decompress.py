@@ -1,9 +1,17 @@
-"""Layer streams: compression detected by magic bytes, the tar stream hashed as it is read."""
+"""Layer streams: compression detected by magic bytes, decompressed and hashed ahead.
+
+A producer thread reads the blob, decompresses it and hashes the tar stream (the
+diff ID) while the unpacking thread creates files; zlib, zstandard and hashlib
+release the GIL, so the two overlap on two cores.
+"""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import queue
+import threading
+import zlib
+from collections.abc import Iterator
 from typing import BinaryIO, Protocol, cast
 
 from rootless.errors import ImageError
@@ -11,27 +19,12 @@ from rootless.errors import ImageError
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _OTHER = {b"BZh": "bzip2", b"\xfd7zXZ": "xz"}
+_CHUNK = 1 << 20
+_AHEAD = 8  # chunks decompressed ahead of the consumer
 
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
-
-
-class _Prefixed:
-    """A stream with bytes already read from its start put back in front."""
-
-    def __init__(self, head: bytes, rest: Readable) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1, /) -> bytes:
-        if self._head:
-            if size < 0 or size >= len(self._head):
-                head, self._head = self._head, b""
-                return head + self._rest.read(-1 if size < 0 else size - len(head))
-            head, self._head = self._head[:size], self._head[size:]
-            return head
-        return self._rest.read(size)
 
 
 def detect(head: bytes) -> str:
@@ -49,48 +42,141 @@ def detect(head: bytes) -> str:
     return ""
 
 
+def _raw(head: bytes, source: BinaryIO) -> Iterator[bytes]:
+    if head:
+        yield head
+    while chunk := source.read(_CHUNK):
+        yield chunk
+
+
+def _gunzip(head: bytes, source: BinaryIO) -> Iterator[bytes]:
+    # wbits=31: gzip framing, with the CRC and length trailer checked by zlib.
+    # Concatenated members (pigz, some registries) are decoded one after another.
+    # Output is bounded per call, so a small bomb cannot inflate in one step.
+    d = zlib.decompressobj(31)
+    started = False  # has the current member seen input?
+    for chunk in _raw(head, source):
+        while True:
+            started = started or bool(chunk)
+            out = d.decompress(chunk, _CHUNK)
+            if out:
+                yield out
+            if d.eof:
+                chunk = d.unused_data
+                d = zlib.decompressobj(31)
+                started = False
+                if not chunk:
+                    break
+                continue
+            chunk = d.unconsumed_tail
+            if not chunk and len(out) < _CHUNK:
+                break  # zlib wants more input
+    if started and not d.eof:
+        raise zlib.error("the stream ends early (truncated)")
+
+
+def _unzstd(head: bytes, source: BinaryIO) -> Iterator[bytes]:
+    import zstandard  # only zstd layers pay for the import
+
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        cast(BinaryIO, _Chunks(_raw(head, source))), read_across_frames=True
+    )
+    while chunk := reader.read(_CHUNK):
+        yield chunk
+
+
+class _Chunks:
+    """A file-like view of an iterator of byte chunks (what zstandard reads from)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._left:
+            self._left = next(self._chunks, b"")
+        if size < 0 or size >= len(self._left):
+            out, self._left = self._left, b""
+        else:
+            out, self._left = self._left[:size], self._left[size:]
+        return out
+
+
 class TarStream:
-    """The decompressed tar stream of a layer; hashes (the diff ID) and counts what it yields."""
+    """The decompressed tar stream of a layer, produced ahead by a thread.
+
+    ``read`` returns the next chunk (of any size; ``b""`` at the end) and raises
+    the producer's error, if any. Call :meth:`close` when done, in any case.
+    """
 
     def __init__(self, source: BinaryIO, *, limit: int, what: str) -> None:
         head = source.read(6)
-        compression = detect(head)
-        raw: Readable = _Prefixed(head, source)
-        if compression == "gzip":
-            raw = gzip.GzipFile(fileobj=cast(BinaryIO, raw), mode="rb")
-        elif compression == "zstd":
-            import zstandard  # only zstd layers pay for the import
-
-            raw = zstandard.ZstdDecompressor().stream_reader(
-                cast(BinaryIO, raw), read_across_frames=True
-            )
-        self.compression = compression
-        self._raw = raw
-        self._hash = hashlib.sha256()
-        self._limit = limit
+        self.compression = detect(head)
         self._what = what
-        self.size = 0
+        self._limit = limit
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(_AHEAD)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._produce, args=(head, source), name="layer-decompress", daemon=True
+        )
+        self._thread.start()
+
+    def _chunks(self, head: bytes, source: BinaryIO) -> Iterator[bytes]:
+        if self.compression == "gzip":
+            return _gunzip(head, source)
+        if self.compression == "zstd":
+            return _unzstd(head, source)
+        return _raw(head, source)
+
+    def _produce(self, head: bytes, source: BinaryIO) -> None:
+        size = 0
+        try:
+            for chunk in self._chunks(head, source):
+                size += len(chunk)
+                if size > self._limit:
+                    raise ImageError(
+                        f"refusing layer {self._what}: it unpacks to more than {self._limit} bytes",
+                        hint="raise the unpack size limit if the image is trusted",
+                    )
+                self._hash.update(chunk)
+                if not self._put(chunk):
+                    return
+            self._put(b"")
+        except ImageError as exc:
+            self._put(exc)
+        except Exception as exc:  # zlib.error, ZstdError, OSError: the data is corrupt
+            what = self.compression or "tar"
+            self._put(ImageError(f"cannot read layer {self._what}: corrupt {what} data ({exc})"))
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def read(self, size: int = -1, /) -> bytes:
-        try:
-            data = self._raw.read(size)
-        except ImageError:
-            raise
-        except Exception as exc:  # zlib.error, ZstdError, EOFError, OSError: all corrupt data
-            raise ImageError(
-                f"cannot read layer {self._what}: corrupt {self.compression or 'tar'} data ({exc})"
-            ) from None
-        self.size += len(data)
-        if self.size > self._limit:
-            raise ImageError(
-                f"refusing layer {self._what}: it unpacks to more than {self._limit} bytes",
-                hint="raise the unpack size limit if the image is trusted",
-            )
-        self._hash.update(data)
-        return data
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if not item:
+            self._done = True
+        return item
 
     def drain(self) -> str:
         """Read to the end (tar padding after the end marker counts) and return the diff ID."""
-        while self.read(1 << 20):
+        while self.read():
             pass
+        self._thread.join()
         return "sha256:" + self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -19,27 +19,26 @@ layer cannot forge whiteouts, redirects or opaque markers through them.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import stat
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import attrs
 
 from rootless.errors import ImageError
+from rootless.image import _tar
 from rootless.image._decompress import TarStream
 from rootless.image._fsops import DirTree, NotADir, Parts, kind_of
+from rootless.image._tar import Header, TarFormatError, TarReader
 
 OPAQUE_XATTR = "user.overlay.opaque"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-_CHUNK = 1 << 20
-# tarfile copies its whole buffer on every header read, so keep it small.
-_TAR_BUF = 1 << 16
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # xattr namespaces a layer may not set: overlay's own metadata, and trusted.* which
 # an unprivileged user can never set anyway.
@@ -127,17 +126,15 @@ class _Unpacker:
         self.dirs.setdefault(parts, _DirMeta())
 
     def run(self) -> LayerInfo:
-        with self.tree:
+        with self.tree, contextlib.closing(self.stream):
+            self.reader = TarReader(self.stream)
             try:
-                with tarfile.open(
-                    fileobj=cast(BinaryIO, self.stream), mode="r|", bufsize=_TAR_BUF
-                ) as archive:
-                    for member in archive:
-                        self.count()
-                        self.entry(archive, member)
-            except tarfile.TarError as exc:
+                for header in self.reader:
+                    self.count()
+                    self.entry(header)
+            except TarFormatError as exc:
                 raise ImageError(
-                    f"cannot read layer {self.what}: bad tar archive ({exc})"
+                    f"cannot read layer {self.what}: bad tar archive ({exc.message})"
                 ) from None
             diff_id = self.stream.drain()
             self.finish_dirs()
@@ -171,11 +168,11 @@ class _Unpacker:
                 name, f"would be written through {exc.path!r}, which is {exc.kind}"
             ) from None
 
-    def entry(self, archive: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+    def entry(self, m: Header) -> None:
         name = m.name
         parts = self.split(name)
         if not parts:
-            if not m.isdir():
+            if m.type != _tar.DIRECTORY:
                 raise self.refuse(name, "is the layer root but not a directory")
             self.dirs[()] = self.dir_meta(m)
             return
@@ -185,17 +182,18 @@ class _Unpacker:
             return
         parent = self.parent_fd(name, parts)
         try:
-            if m.isreg():
-                self.regular(archive, m, parent, parts)
-            elif m.isdir():
+            kind = m.type
+            if kind == _tar.REGULAR:
+                self.regular(m, parent, parts)
+            elif kind == _tar.DIRECTORY:
                 self.directory(m, parent, parts)
-            elif m.issym():
+            elif kind == _tar.SYMLINK:
                 self.symlink(m, parent, parts)
-            elif m.islnk():
+            elif kind == _tar.HARDLINK:
                 self.hardlink(m, parent, parts)
-            elif m.isfifo():
+            elif kind == _tar.FIFO:
                 self.fifo(m, parent, parts)
-            elif m.ischr() or m.isblk():
+            elif kind in (_tar.CHAR, _tar.BLOCKDEV):
                 raise self.refuse(
                     name,
                     "is a device node; layers unpacked without privilege cannot hold devices",
@@ -216,13 +214,11 @@ class _Unpacker:
 
     # -- entry types -------------------------------------------------------
 
-    def regular(
-        self, archive: tarfile.TarFile, m: tarfile.TarInfo, parent: int, parts: Parts
-    ) -> None:
+    def regular(self, m: Header, parent: int, parts: Parts) -> None:
         self.size += m.size
         if self.size > self.options.max_bytes:
             raise ImageError(
-                f"refusing layer {self.what}: its files hold more than "
+                f"refusing layer {self.what}: it unpacks to more than "
                 f"{self.options.max_bytes} bytes",
                 hint="raise the unpack size limit if the image is trusted",
             )
@@ -233,19 +229,17 @@ class _Unpacker:
             fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
         try:
             if m.size:
-                data = archive.extractfile(m)
-                assert data is not None  # a regular member always has a file object
-                while chunk := data.read(_CHUNK):
-                    os.write(fd, chunk)
+                self.reader.copy_to(fd, m.size)
             if self.options.preserve_owner:
                 self.chown(m.name, m.uid, m.gid, lambda: os.fchown(fd, m.uid, m.gid))
-            os.fchmod(fd, m.mode & 0o7777)
-            self.set_xattrs(fd, m.name, self.xattrs(m))
-            os.utime(fd, ns=(_mtime_ns(m), _mtime_ns(m)))
+            os.fchmod(fd, m.mode)
+            if m.xattrs:
+                self.set_xattrs(fd, m.name, self.xattrs(m))
+            os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))
         finally:
             os.close(fd)
 
-    def directory(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+    def directory(self, m: Header, parent: int, parts: Parts) -> None:
         try:
             os.mkdir(parts[-1], 0o700, dir_fd=parent)
         except FileExistsError:
@@ -255,7 +249,7 @@ class _Unpacker:
                 os.mkdir(parts[-1], 0o700, dir_fd=parent)
         self.dirs[parts] = self.dir_meta(m)
 
-    def symlink(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+    def symlink(self, m: Header, parent: int, parts: Parts) -> None:
         # The target is stored as given and never followed here.
         try:
             os.symlink(m.linkname, parts[-1], dir_fd=parent)
@@ -264,7 +258,7 @@ class _Unpacker:
             os.symlink(m.linkname, parts[-1], dir_fd=parent)
         self.link_meta(m, parent, parts)
 
-    def hardlink(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+    def hardlink(self, m: Header, parent: int, parts: Parts) -> None:
         try:
             target = self.split(m.linkname)
         except ImageError:
@@ -296,14 +290,14 @@ class _Unpacker:
                 target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
             )
 
-    def fifo(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+    def fifo(self, m: Header, parent: int, parts: Parts) -> None:
         try:
             os.mkfifo(parts[-1], 0o600, dir_fd=parent)
         except FileExistsError:
             self.replace(parts)
             os.mkfifo(parts[-1], 0o600, dir_fd=parent)
         # fchmodat cannot refuse symlinks; the name was created just above by us.
-        os.chmod(parts[-1], m.mode & 0o7777, dir_fd=parent)
+        os.chmod(parts[-1], m.mode, dir_fd=parent)
         self.link_meta(m, parent, parts)
 
     def whiteout(self, name: str, parts: Parts) -> None:
@@ -351,10 +345,10 @@ class _Unpacker:
             ) from None
         return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
 
-    def dir_meta(self, m: tarfile.TarInfo) -> _DirMeta:
-        return _DirMeta(m.mode & 0o7777, _mtime_ns(m), m.uid, m.gid, self.xattrs(m))
+    def dir_meta(self, m: Header) -> _DirMeta:
+        return _DirMeta(m.mode, m.mtime_ns, m.uid, m.gid, self.xattrs(m))
 
-    def link_meta(self, m: tarfile.TarInfo, parent: int, parts: Parts) -> None:
+    def link_meta(self, m: Header, parent: int, parts: Parts) -> None:
         if self.options.preserve_owner:
             self.chown(
                 m.name,
@@ -362,8 +356,7 @@ class _Unpacker:
                 m.gid,
                 lambda: os.chown(parts[-1], m.uid, m.gid, dir_fd=parent, follow_symlinks=False),
             )
-        mtime = _mtime_ns(m)
-        os.utime(parts[-1], ns=(mtime, mtime), dir_fd=parent, follow_symlinks=False)
+        os.utime(parts[-1], ns=(m.mtime_ns, m.mtime_ns), dir_fd=parent, follow_symlinks=False)
 
     def chown(self, name: str, uid: int, gid: int, do: Callable[[], None]) -> None:
         try:
@@ -375,14 +368,8 @@ class _Unpacker:
                 hint="owners are kept only inside the user namespace, for ids its map covers",
             ) from None
 
-    def xattrs(self, m: tarfile.TarInfo) -> dict[str, bytes]:
-        found = {}
-        for key, value in m.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
-                xname = key[len("SCHILY.xattr.") :]
-                if not xname.startswith(_FORBIDDEN_XATTRS):
-                    found[xname] = value.encode("utf-8", "surrogateescape")
-        return found
+    def xattrs(self, m: Header) -> dict[str, bytes]:
+        return {k: v for k, v in m.xattrs.items() if not k.startswith(_FORBIDDEN_XATTRS)}
 
     def set_xattrs(self, fd: int, name: str, xattrs: dict[str, bytes]) -> None:
         for key, value in xattrs.items():
@@ -417,7 +404,3 @@ class _Unpacker:
                 os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
             finally:
                 os.close(fd)
-
-
-def _mtime_ns(m: tarfile.TarInfo) -> int:
-    return int(m.mtime * 1_000_000_000)

@@ -196,12 +196,22 @@ def test_hostile_archives(tmp_path: Path, outside: Path) -> None:
         assert_untouched(outside)
 
 
-def test_size_cap(tmp_path: Path, outside: Path) -> None:
+def test_size_cap(tmp_path: Path) -> None:
     bomb = make_tar([file("zeros", b"\0" * (4 << 20))], "gzip")
     assert len(bomb) < 10_000
     with pytest.raises(ImageError) as info:
         unpack(tmp_path, bomb, max_bytes=1 << 20)
-    assert info.value.message == "refusing layer test: its files hold more than 1048576 bytes"
+    assert info.value.message == "refusing layer test: it unpacks to more than 1048576 bytes"
+    assert info.value.hint == "raise the unpack size limit if the image is trusted"
+    assert os.listdir(tmp_path / "layer" / "diff") == []
+
+
+def test_file_size_cap_checked_at_the_header(tmp_path: Path) -> None:
+    # The header's size is refused before any of the data is written.
+    with pytest.raises(ImageError) as info:
+        unpack(tmp_path / "a", make_tar([file("big", b"x" * (2 << 20))]), max_bytes=(1 << 20) + 1)
+    assert info.value.message == "refusing layer test: it unpacks to more than 1048577 bytes"
+    assert os.listdir(tmp_path / "a" / "layer" / "diff") == []
 
 
 def test_stream_cap(tmp_path: Path) -> None:
