@@ -72,9 +72,16 @@ def connect_error(host: str, exc: BaseException, *, tls_verify: bool) -> ImageEr
             f"cannot connect to registry {host}: connection refused",
             hint="check that the registry is running and the host and port are right",
         )
+    # The outer exceptions often have no text; the innermost that has one says what happened.
+    detail = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
     if "ssl" in text or "certificate" in text:
-        hint = "for a registry without TLS pass --tls-verify=false" if tls_verify else None
-        return ImageError(f"cannot connect to registry {host}: TLS failed: {exc}", hint=hint)
+        hint = (
+            "for a registry without TLS pass --tls-verify=false, "
+            "or set insecure = true for it in registries.conf"
+            if tls_verify
+            else None
+        )
+        return ImageError(f"cannot connect to registry {host}: TLS failed: {detail}", hint=hint)
     if "name or service not known" in text or "name resolution" in text:
         return ImageError(f"cannot connect to registry {host}: unknown host")
-    return ImageError(f"cannot connect to registry {host}: {exc or type(exc).__name__}")
+    return ImageError(f"cannot connect to registry {host}: {detail}")
