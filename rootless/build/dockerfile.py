@@ -266,6 +266,7 @@ _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _KNOWN_DIRECTIVES = ("syntax", "escape", "check")
 _HEREDOC = re.compile(r"(\d*)<<(-?)\s*([^<]*)$")
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*$")
+_SIMPLE_FLAG = re.compile(r"\s*(--[^\s'\"\\]*)(?=\s|$)")
 _WS = re.compile(r"[ \t\v\f\r]+")
 _DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_UNIT_NS = {
@@ -290,6 +291,8 @@ def split_words(text: str, escape: str = "\\") -> list[str]:
     This only finds word boundaries (as BuildKit does for ENV, LABEL and ARG); quote
     removal happens later, during variable substitution.
     """
+    if escape not in text and "'" not in text and '"' not in text:
+        return text.split()
     words: list[str] = []
     word: list[str] = []
     in_word = blank_ok = False
@@ -333,6 +336,14 @@ def _extract_flags(text: str) -> tuple[str, list[str]]:
     flags: list[str] = []
     i, n = 0, len(text)
     while True:
+        simple = _SIMPLE_FLAG.match(text, i)
+        if simple is not None:
+            # Most flags have no quotes or escapes: take the whole word at once.
+            if simple[1] == "--":
+                return text[simple.end() :].lstrip(), flags
+            flags.append(simple[1])
+            i = simple.end()
+            continue
         while i < n and text[i].isspace():
             i += 1
         if not text.startswith("--", i):
@@ -549,7 +560,7 @@ def _list_flag(flags: Mapping[str, str | bool | list[str]], name: str) -> tuple[
 # ---------------------------------------------------------------- instructions
 
 
-@attrs.frozen
+@attrs.define
 class _Raw:
     """An instruction's parts before its own argument parser runs."""
 
@@ -872,7 +883,6 @@ def parse(text: str, *, filename: str = DEFAULT_FILENAME) -> Containerfile:
     if raw_lines and raw_lines[0].startswith("\ufeff"):
         raw_lines[0] = raw_lines[0][1:]
     escape, syntax, first = _directives(raw_lines, filename)
-    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
     lines = _Lines(raw_lines, first)
     instructions: list[Instruction] = []
     n = len(raw_lines)
@@ -882,13 +892,13 @@ def parse(text: str, *, filename: str = DEFAULT_FILENAME) -> Containerfile:
         start = lines.pos
         if stripped.startswith("#") or not stripped:
             continue
-        joined, more = _trim_continuation(stripped, continuation)
+        joined, more = _trim_continuation(stripped, escape)
         while more and lines.pos < n:
             raw = raw_lines[lines.pos]
             lines.pos += 1
             if raw.lstrip().startswith("#") or not raw.strip():
                 continue
-            part, more = _trim_continuation(raw, continuation)
+            part, more = _trim_continuation(raw, escape)
             joined += part
         if not joined.strip():
             continue
@@ -899,11 +909,12 @@ def parse(text: str, *, filename: str = DEFAULT_FILENAME) -> Containerfile:
     return _assemble(instructions, filename=filename, escape=escape, syntax=syntax)
 
 
-def _trim_continuation(line: str, continuation: re.Pattern[str]) -> tuple[str, bool]:
-    match = continuation.search(line)
-    if match is None:
-        return line, False
-    return line[: match.start()], True
+def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
+    """Drop a trailing escape character (and blanks after it): the line continues."""
+    body = line.rstrip(" \t")
+    if body.endswith(escape):
+        return body[:-1], True
+    return line, False
 
 
 def _directives(lines: Sequence[str], filename: str) -> tuple[str, str | None, int]:
