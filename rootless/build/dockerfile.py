@@ -442,12 +442,15 @@ def parse_duration(text: str) -> int:
 
 def parse_mount(spec: str) -> Mount:
     """Parse a ``--mount`` value: comma-separated ``key=value`` fields (CSV quoting)."""
-    import csv
+    if '"' in spec:
+        import csv
 
-    try:
-        fields = next(csv.reader([spec]), [])
-    except csv.Error as exc:
-        _fail(f"invalid --mount {spec!r}: {exc}")
+        try:
+            fields = next(csv.reader([spec]), [])
+        except csv.Error as exc:
+            _fail(f"invalid --mount {spec!r}: {exc}")
+    else:
+        fields = spec.split(",")
     kind, target, source, from_ = "bind", None, None, None
     readonly: bool | None = None
     options: list[tuple[str, str]] = []
@@ -516,8 +519,10 @@ _FLAGS: dict[str, dict[str, str]] = {
 
 
 def _parse_flags(keyword: str, words: list[str]) -> dict[str, str | bool | list[str]]:
-    spec = _FLAGS.get(keyword, {})
     flags: dict[str, str | bool | list[str]] = {}
+    if not words:
+        return flags
+    spec = _FLAGS.get(keyword, {})
     for word in words:
         name, has_value, value = word[2:].partition("=")
         kind = spec.get(name)
@@ -635,7 +640,9 @@ def _entrypoint(raw: _Raw) -> Instruction:
 def _copy(raw: _Raw) -> Instruction:
     argv = _json_array(raw.rest)
     words = argv if argv is not None else raw.rest.split()
-    sources = [w for w in words[:-1] if argv is not None or parse_heredoc_word(w) is None]
+    sources = words[:-1]
+    if raw.heredocs:
+        sources = [w for w in sources if argv is not None or parse_heredoc_word(w) is None]
     if len(words) < 2:
         _fail(f"{raw.keyword.upper()} needs at least one source and a destination")
     common: dict[str, Any] = {

@@ -479,10 +479,10 @@ def test_parse_speed_200_lines() -> None:
     text = "# syntax=docker/dockerfile:1\nARG BASE=busybox\nFROM $BASE AS b\n" + body
     assert text.count("\n") >= 200
     timings = []
-    for _ in range(5):
-        start = time.perf_counter()
+    for _ in range(10):
+        # CPU time, best of a few runs: a busy machine must not make the test flaky.
+        start = time.process_time()
         cf = parse(text)
-        timings.append(time.perf_counter() - start)
+        timings.append(time.process_time() - start)
     assert len(cf.stages[0].instructions) == 195
-    # The best of a few runs, so a busy machine does not make the test flaky.
     assert min(timings) < 0.010, f"parse took {min(timings) * 1000:.1f} ms"
