@@ -19,6 +19,15 @@ VERBS = {
     "unshare": ("rootless.cli.unshare", "run a command in the user's rootless user namespace"),
     "info": ("rootless.cli.info", "show the host's rootless capabilities and configuration"),
     "pull": ("rootless.cli.pull", "pull an image from a registry"),
+    "create": ("rootless.cli.create", "create a container without starting it"),
+    "start": ("rootless.cli.start", "start created or stopped containers"),
+    "stop": ("rootless.cli.stop", "stop running containers"),
+    "kill": ("rootless.cli.kill", "send a signal to running containers"),
+    "rm": ("rootless.cli.rm", "remove containers"),
+    "wait": ("rootless.cli.wait", "wait for containers to exit; print their exit codes"),
+    "exec": ("rootless.cli.exec", "run a command in a running container"),
+    "ps": ("rootless.cli.ps", "list containers"),
+    "logs": ("rootless.cli.logs", "show a container's output"),
     "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
     "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
 }
@@ -55,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rootless.errors import RootlessError
 
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_first_verb(args_list))
+    verb = _first_verb(args_list)
+    if verb is None and args_list[:1] == ["--version"]:
+        print(f"rootless version {__version__}")
+        return 0
+    parser = build_parser(verb)
     try:
         args = parser.parse_args(args_list)
     except SystemExit as e:

@@ -47,10 +47,54 @@ def progress_for(quiet: bool) -> Callable[[ProgressEvent], None] | None:
         from rootless.cli._progress import make_progress
     except ImportError:
         return _plain_progress
-    return make_progress(sys.stderr)  # type: ignore[no-any-return]
+    return make_progress(sys.stderr)
 
 
 def _plain_progress(event: ProgressEvent) -> None:
     if event.phase.name in ("DONE", "EXISTS", "MOUNTED") and event.kind in ("layer", "config"):
         what = "blob" if event.kind == "layer" else "config"
         print(f"Copying {what} {event.digest[:19]} done", file=sys.stderr)
+
+
+def read_env_files(paths: list[str]) -> list[str]:
+    from rootless.errors import ConfigError
+
+    lines: list[str] = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                lines.extend(f.read().splitlines())
+        except OSError as e:
+            raise ConfigError(f"cannot read env file {path}: {e.strerror}") from None
+    return lines
+
+
+def for_each_container(
+    args: argparse.Namespace, action: Callable[[str], object], *, running: bool = False
+) -> int:
+    """Apply ``action`` to each named container (or all with --all), printing each name.
+
+    Like Podman: go on after an error, report it, and exit 125 if any failed.
+    """
+    from rootless.errors import ConfigError, RootlessError
+
+    refs = list(args.containers)
+    if getattr(args, "all", False):
+        from rootless._paths import StoragePaths
+        from rootless.engine.containers import containers_store
+
+        store = containers_store(StoragePaths.from_env())
+        records = [store.refresh(r) for r in store.list()]
+        refs = [r.id for r in records if not running or r.status == "running"]
+    elif not refs:
+        raise ConfigError("no container given", hint="name one or more containers, or use --all")
+    failed = 0
+    for ref in refs:
+        try:
+            action(ref)
+        except RootlessError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            failed = e.exit_code
+            continue
+        print(ref)
+    return failed

@@ -29,9 +29,9 @@ def _pull(args: argparse.Namespace) -> int:
 
     from rootless.cli._common import progress_for
     from rootless.engine.images import open_store, pull
-    from rootless.registry import parse_platform
+    from rootless.image.manifest import Platform
 
-    platform = parse_platform(args.platform) if args.platform else None
+    platform = Platform.parse(args.platform) if args.platform else None
     store = open_store()
     progress = progress_for(args.quiet)
     record = trio.run(

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from rootless.cli._common import tls_verify_flag
 from rootless.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rootless.engine.containers import RunOptions
 
 ADD_HELP = False  # -h is --hostname, as in Podman
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="name of the container (default: generated)")
+    p.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run in the background under its own monitor; print the ID",
+    )
+    p.add_argument(
+        "--restart", metavar="POLICY", help="no, on-failure[:N], always or unless-stopped (with -d)"
+    )
+    p.add_argument(
+        "--stop-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds stop waits before SIGKILL (default 10)",
+    )
+    p.add_argument(
+        "--stop-signal", metavar="SIGNAL", help="signal stop sends (default: the image's, SIGTERM)"
+    )
+    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=SIZE|max-file=N")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
@@ -72,7 +95,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rootless.engine.containers import RunOptions, parse_volumes, run
+    from rootless.engine.containers import run
+
+    return run(options_from(args))
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    """The RunOptions for parsed ``run``/``create`` arguments."""
+    from rootless.cli._common import read_env_files
+    from rootless.engine.containers import RunOptions, parse_volumes
     from rootless.runtime.plan import parse_env_lines, parse_ulimit
 
     positional = list(args.args)
@@ -86,16 +117,9 @@ def main(args: argparse.Namespace) -> int:
     elif not positional:
         raise ConfigError("no command given", hint="usage: rootless run --rootfs DIR CMD [ARG...]")
 
-    env_lines: list[str] = []
-    for path in args.env_file:
-        try:
-            with open(path) as f:
-                env_lines.extend(f.read().splitlines())
-        except OSError as e:
-            raise ConfigError(f"cannot read env file {path}: {e.strerror}") from None
-    env_lines.extend(args.env)
+    env_lines = [*read_env_files(args.env_file), *args.env]
     seccomp, nnp = _security_opts(args.security_opt)
-    opts = RunOptions(
+    return RunOptions(
         command=tuple(positional),
         image=image,
         rootfs=args.rootfs,
@@ -118,8 +142,39 @@ def main(args: argparse.Namespace) -> int:
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         pull=args.pull,
         tls_verify=args.tls_verify,
+        detach=getattr(args, "detach", False),
+        extra=_supervision_options(args),
     )
-    return run(opts)
+
+
+def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
+    """What the monitor needs: restart policy, stop timeout, healthcheck, log options."""
+    extra: dict[str, object] = {}
+    if args.restart:
+        from rootless.supervise.policy import parse_restart
+
+        parse_restart(args.restart)  # fail now, not in the monitor
+        extra["restart"] = args.restart
+    if args.stop_timeout is not None:
+        extra["stop_timeout"] = args.stop_timeout
+    if args.stop_signal:
+        from rootless.runtime.signals import parse_signal
+
+        parse_signal(args.stop_signal)
+        extra["stop_signal"] = args.stop_signal
+    for opt in args.log_opt:
+        from rootless._units import parse_size
+
+        key, _, value = opt.partition("=")
+        if key == "max-size":
+            extra["log_max_size"] = parse_size(value)
+        elif key == "max-file":
+            extra["log_max_files"] = int(value)
+        else:
+            raise ConfigError(
+                f'unsupported --log-opt "{opt}"', hint="use max-size=SIZE or max-file=N"
+            )
+    return extra
 
 
 def _security_opts(opts: list[str]) -> tuple[str | None, bool]:

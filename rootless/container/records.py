@@ -35,7 +35,12 @@ CREATE TABLE IF NOT EXISTS containers (
     exit_code INTEGER,
     started REAL,
     finished REAL,
-    options TEXT NOT NULL DEFAULT '{}'  -- JSON: what the user asked (rm, ports, ...)
+    options TEXT NOT NULL DEFAULT '{}',  -- JSON: what the user asked (rm, ports, ...)
+    monitor_pid INTEGER NOT NULL DEFAULT 0,
+    monitor_start INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,  -- `stop` was asked: no restart
+    health TEXT                               -- JSON health state, when checked
 );
 """
 
@@ -72,10 +77,19 @@ class ContainerRecord:
     started: float | None = None
     finished: float | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    monitor_pid: int = 0
+    monitor_start: int = 0
+    restarts: int = 0
+    stop_requested: bool = False
+    health: Mapping[str, Any] | None = None
 
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def monitor_alive(self) -> bool:
+        return is_alive(self.monitor_pid, self.monitor_start)
 
 
 def generate_id() -> str:
@@ -193,10 +207,13 @@ class ContainerStore:
 
     def _row(self, row: tuple[Any, ...]) -> ContainerRecord:
         (cid, name, image, image_id, command, created, status, pid, pid_start, exit_code,
-         started, finished, options) = row  # fmt: skip
+         started, finished, options, monitor_pid, monitor_start, restarts, stop_requested,
+         health) = row  # fmt: skip
         return ContainerRecord(cid, name, image, image_id, tuple(json.loads(command)), created,
                                status, pid, pid_start, exit_code, started, finished,
-                               json.loads(options))  # fmt: skip
+                               json.loads(options), monitor_pid, monitor_start, restarts,
+                               bool(stop_requested),
+                               json.loads(health) if health else None)  # fmt: skip
 
     def list(self) -> list[ContainerRecord]:
         rows = self._conn().execute("SELECT * FROM containers ORDER BY created DESC")
@@ -207,9 +224,7 @@ class ContainerStore:
         db = self._conn()
         row = db.execute("SELECT * FROM containers WHERE name = ? OR id = ?", (ref, ref)).fetchone()
         if row is None and ref and all(c in "0123456789abcdef" for c in ref):
-            rows = db.execute(
-                "SELECT * FROM containers WHERE id LIKE ?", (ref + "%",)
-            ).fetchall()
+            rows = db.execute("SELECT * FROM containers WHERE id LIKE ?", (ref + "%",)).fetchall()
             if len(rows) > 1:
                 raise ConfigError(
                     f'more than one container matches the ID prefix "{ref}"',
@@ -223,14 +238,26 @@ class ContainerStore:
             )
         return self._row(row)
 
-    def mark_running(self, cid: str, pid: int) -> None:
+    def mark_running(self, cid: str, pid: int, *, monitor: int = 0) -> None:
         start = process_start_time(pid) or 0
+        monitor_start = process_start_time(monitor) or 0 if monitor else 0
         with self._write() as db:
             db.execute(
                 "UPDATE containers SET status='running', pid=?, pid_start=?, started=?,"
-                " exit_code=NULL, finished=NULL WHERE id=?",
-                (pid, start, time.time(), cid),
+                " exit_code=NULL, finished=NULL, monitor_pid=?, monitor_start=?,"
+                " stop_requested=0 WHERE id=?",
+                (pid, start, time.time(), monitor, monitor_start, cid),
             )
+
+    def update(self, cid: str, **fields: Any) -> None:
+        """Set columns (restarts, stop_requested, health, status) of one record."""
+        allowed = {"restarts", "stop_requested", "health", "status", "options"}
+        if not fields.keys() <= allowed:
+            raise ValueError(f"cannot update {sorted(fields.keys() - allowed)}")
+        values = [json.dumps(v) if k in ("health", "options") else v for k, v in fields.items()]
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self._write() as db:
+            db.execute(f"UPDATE containers SET {sets} WHERE id=?", (*values, cid))
 
     def mark_exited(self, cid: str, exit_code: int) -> None:
         with self._write() as db:
@@ -241,8 +268,15 @@ class ContainerStore:
             )
 
     def refresh(self, record: ContainerRecord) -> ContainerRecord:
-        """Correct a 'running' record whose supervisor died without recording the exit."""
-        if record.status == "running" and not is_alive(record.pid, record.pid_start):
+        """Correct a 'running' record whose supervisor died without recording the exit.
+
+        The container dies with its supervisor, so a dead supervisor (or a dead PID 1)
+        means the container is gone: it was killed (137) unless an exit was recorded.
+        """
+        if record.status != "running":
+            return record
+        monitor_dead = record.monitor_pid and not record.monitor_alive
+        if monitor_dead or not is_alive(record.pid, record.pid_start):
             self.mark_exited(record.id, record.exit_code if record.exit_code is not None else 137)
             return self.get(record.id)
         return record

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -14,6 +15,12 @@ from rootless._paths import StoragePaths
 from rootless.errors import ConfigError, ImageError
 from rootless.runtime.mounts import parse_volume
 from rootless.runtime.spec import Mount, Rlimit
+
+if TYPE_CHECKING:
+    from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.runtime.launch import LaunchOptions
+    from rootless.runtime.plan import RunRequest
+    from rootless.runtime.spec import Spec
 
 
 @attrs.frozen
@@ -42,6 +49,9 @@ class RunOptions:
     ulimits: tuple[Rlimit, ...] = ()
     pull: str = "missing"  # missing, always, never, newer
     tls_verify: bool | None = None
+    detach: bool = False
+    # kept in the record for the supervisor: restart policy, healthcheck, log options
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def seccomp_for(choice: str | None) -> tuple[str | dict[str, object] | None, bytes | None]:
@@ -56,11 +66,28 @@ def seccomp_for(choice: str | None) -> tuple[str | dict[str, object] | None, byt
     return profile, sc.compile_profile(profile, platform.machine())
 
 
-def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
-    """Run a container in the foreground; its exit code."""
+@attrs.frozen
+class Prepared:
+    """A created container: its record, its spec, and how to launch it."""
+
+    record: ContainerRecord
+    spec: Spec
+    launch: LaunchOptions
+    containers: ContainerStore
+
+
+def containers_store(paths: StoragePaths) -> ContainerStore:
+    from rootless.container.records import ContainerStore
+
+    return ContainerStore(paths.data / "containers")
+
+
+def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
+    """Create a container (record, directory, config.json) without starting it."""
     from rootless.cli._common import warn
+    from rootless.runtime import spec as specmod
     from rootless.runtime.idmap import current_user_plan
-    from rootless.runtime.launch import LaunchOptions, run_foreground
+    from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest, plan_spec
 
     paths = paths or StoragePaths.from_env()
@@ -85,16 +112,76 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
         network=opts.network,
         ulimits=opts.ulimits,
     )
-    launch = LaunchOptions(idmap, opts.interactive, program)
+    options = {
+        "rm": opts.rm,
+        "interactive": opts.interactive,
+        "tty": opts.tty,
+        "seccomp": "default" if opts.seccomp == "default" else opts.seccomp and "profile",
+        **opts.extra,
+    }
+    containers = containers_store(paths)
     if opts.rootfs is not None:
         if not opts.command:
             raise ConfigError(
                 "no command given", hint="usage: rootless run --rootfs DIR CMD [ARG...]"
             )
-        request = attrs.evolve(request, rootfs=_check_rootfs(opts.rootfs))
-        spec = plan_spec(request, idmap, container_id=os.urandom(32).hex())
-        return run_foreground(spec, launch)
-    return _run_image(opts, request, launch, paths)
+        rootfs = _check_rootfs(opts.rootfs)
+        record = containers.create(
+            name=opts.name, image="", image_id="", command=opts.command, options=options
+        )
+        request = attrs.evolve(request, rootfs=rootfs)
+    else:
+        record, request = _create_from_image(opts, request, options, containers, paths)
+    try:
+        spec = plan_spec(request, idmap, container_id=record.id)
+        specmod.save(spec, containers.container_dir(record.id) / "config.json")
+    except BaseException:
+        remove(record, containers)
+        raise
+    return Prepared(record, spec, LaunchOptions(idmap, opts.interactive, program), containers)
+
+
+def seccomp_from_spec(spec: Spec, choice: str | None) -> bytes | None:
+    """The compiled filter for a saved spec: the cached default, or its own profile."""
+    from rootless.runtime import seccomp as sc
+
+    if choice == "default":
+        return sc.default_program()
+    if spec.linux.seccomp is None or choice is None:
+        return None
+    return sc.compile_profile(dict(spec.linux.seccomp), platform.machine())  # type: ignore[arg-type]
+
+
+def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
+    """Run a container in the foreground (or detached with ``opts.detach``); its exit code."""
+    from rootless.runtime.launch import Started, run_foreground
+
+    paths = paths or StoragePaths.from_env()
+    prepared = create(opts, paths)
+    record, containers = prepared.record, prepared.containers
+    if opts.detach:
+        from rootless.supervise.monitor import spawn_monitor
+
+        spawn_monitor(record.id, paths)
+        print(record.id)
+        return 0
+    try:
+
+        def started(s: Started) -> None:
+            containers.mark_running(record.id, s.init_pid)
+
+        code = run_foreground(prepared.spec, prepared.launch, on_started=started)
+        containers.mark_exited(record.id, code)
+        return code
+    finally:
+        if opts.rm:
+            remove(record, containers)
+
+
+def remove(record: ContainerRecord, containers: ContainerStore) -> None:
+    """Delete a container's files and record (it must not be running)."""
+    remove_container_files(containers.container_dir(record.id))
+    containers.delete(record.id)
 
 
 def _check_rootfs(rootfs: str) -> str:
@@ -160,55 +247,38 @@ class _AlreadyReported(ImageError):
         self.exit_code = code
 
 
-def _run_image(opts, request, launch, paths) -> int:  # type: ignore[no-untyped-def]
+def _create_from_image(
+    opts: RunOptions,
+    request: RunRequest,
+    options: dict[str, Any],
+    containers: ContainerStore,
+    paths: StoragePaths,
+) -> tuple[ContainerRecord, RunRequest]:
     from rootless.container.imageconfig import merge_env, plan_command
-    from rootless.container.records import ContainerStore
     from rootless.image.rootfs import plan_overlay
-    from rootless.runtime import spec as specmod
-    from rootless.runtime.launch import Started, run_foreground
-    from rootless.runtime.plan import plan_spec
 
     store, image = _ensure_image(opts, paths)
     cfg = store.image_config(image).config
     argv = plan_command(cfg.entrypoint, cfg.cmd, entrypoint=opts.entrypoint, args=opts.command)
-    containers = ContainerStore(paths.data / "containers")
+    options = {**options, "stop_signal": cfg.stop_signal}
     record = containers.create(
-        name=opts.name,
-        image=opts.image or "",
-        image_id=image.id,
-        command=argv,
-        options={"rm": opts.rm},
+        name=opts.name, image=opts.image or "", image_id=image.id, command=argv, options=options
     )
     cdir = containers.container_dir(record.id)
-    try:
-        upper, work, merged = (cdir / n for n in ("upper", "work", "merged"))
-        for d in (upper, work, merged):
-            d.mkdir()
-        lowers = [store.layer_dir(layer.diff_id) for layer in image.layers]
-        overlay = plan_overlay(lowers, upper, work, merged)
-        request = attrs.evolve(
-            request,
-            rootfs=str(merged),
-            overlay=overlay.options,
-            args=argv,
-            env=merge_env(cfg.env, request.env),
-            workdir=opts.workdir or cfg.working_dir or "/",
-            user=opts.user or cfg.user or None,
-        )
-        spec = plan_spec(request, launch.idmap, container_id=record.id)
-        if not opts.rm:
-            specmod.save(spec, cdir / "config.json")
-
-        def started(s: Started) -> None:
-            containers.mark_running(record.id, s.init_pid)
-
-        code = run_foreground(spec, launch, on_started=started)
-        containers.mark_exited(record.id, code)
-        return code
-    finally:
-        if opts.rm:
-            remove_container_files(cdir)
-            containers.delete(record.id)
+    upper, work, merged = (cdir / n for n in ("upper", "work", "merged"))
+    for d in (upper, work, merged):
+        d.mkdir()
+    lowers = [store.layer_dir(layer.diff_id) for layer in image.layers]
+    overlay = plan_overlay(lowers, upper, work, merged)
+    return record, attrs.evolve(
+        request,
+        rootfs=str(merged),
+        overlay=overlay.options,
+        args=argv,
+        env=merge_env(cfg.env, request.env),
+        workdir=opts.workdir or cfg.working_dir or "/",
+        user=opts.user or cfg.user or None,
+    )
 
 
 def remove_container_files(cdir: Path) -> None:

@@ -262,12 +262,15 @@ def _resolve_user(spec: Spec) -> Spec:
 def _enter_cwd(cwd: str) -> None:
     if not cwd.startswith("/"):
         raise ConfigError(f"working directory {cwd} is not absolute")
+    # /proc/self/fd/N and friends are magic links that can lead anywhere: refuse the
+    # kernel's filesystems outright, whether named or reached through a symlink.
+    for path in (os.path.normpath(cwd), resolve_in_root("/", cwd)):
+        if path in ("/proc", "/sys") or path.startswith(("/proc/", "/sys/")):
+            raise ConfigError(
+                f"working directory {cwd} resolves into {path}, which is not allowed",
+                hint="choose a directory of the container's own filesystem",
+            )
     path = resolve_in_root("/", cwd)
-    if path == "/proc" or path.startswith(("/proc/", "/sys/")) or path == "/sys":
-        raise ConfigError(
-            f"working directory {cwd} resolves into {path}, which is not allowed",
-            hint="choose a directory of the container's own filesystem",
-        )
     try:
         os.makedirs(path, 0o755, exist_ok=True)
         os.chdir(path)

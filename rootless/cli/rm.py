@@ -1,0 +1,20 @@
+"""rootless rm: remove containers."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="stop running containers first")
+    p.add_argument("-a", "--all", action="store_true", help="remove all containers")
+    p.add_argument("-v", "--volumes", action="store_true",
+                   help="also remove the container's anonymous volumes")  # fmt: skip
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+
+def main(args: argparse.Namespace) -> int:
+    from rootless.cli._common import for_each_container
+    from rootless.engine import lifecycle
+
+    return for_each_container(args, lambda ref: lifecycle.rm(ref, force=args.force))

@@ -1,0 +1,208 @@
+"""Detached containers under their monitor: run -d, ps, logs, exec, stop, kill, wait, rm."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+
+def _run_d(rootless, rootfs, *cmd, opts=()):  # type: ignore[no-untyped-def]
+    r = rootless("run", "-d", *opts, "--rootfs", str(rootfs), *cmd)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64
+    return cid
+
+
+def _ps(rootless, *args):  # type: ignore[no-untyped-def]
+    r = rootless("ps", "--format", "json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _wait_for(predicate, timeout=10.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def cleanup(rootless):  # type: ignore[no-untyped-def]
+    yield
+    rootless("rm", "-af")
+
+
+def test_detached_survives_the_cli_and_shows_in_ps(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sleep", "1000", opts=("--name", "sleeper"))
+    rows = _ps(rootless)
+    assert [(r["ID"], r["Names"], r["State"]) for r in rows] == [(cid[:12], "sleeper", "running")]
+    assert rows[0]["Status"].startswith("Up")
+    assert rootless("ps", "-q").stdout.split() == [cid[:12]]
+    assert rootless("ps", "-q", "--no-trunc").stdout.split() == [cid]
+
+
+def test_logs_and_follow(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c",
+                 "echo out; echo err >&2; sleep 0.5; echo later; sleep 1000")  # fmt: skip
+    _wait_for(lambda: "later" in rootless("logs", cid).stdout)
+    r = rootless("logs", cid)
+    assert r.stdout.splitlines() == ["out", "later"]
+    assert r.stderr.splitlines() == ["err"]
+    r = rootless("logs", "--tail", "1", cid)
+    assert r.stdout.splitlines() == ["later"]
+    r = rootless("logs", "-t", cid)
+    assert r.stdout.splitlines()[0].endswith(" out") and r.stdout[:2] == "20"
+    follow = subprocess.Popen(rootless.command("logs", "-f", cid), env=rootless.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        assert rootless("exec", cid, "sh", "-c", "echo appended > /proc/1/fd/1").returncode == 0
+        lines = []
+        while "appended" not in lines:
+            lines.append(follow.stdout.readline().strip())  # type: ignore[union-attr]
+        assert lines[:2] == ["out", "later"]
+    finally:
+        follow.kill()
+        follow.wait()
+
+
+def test_exec_shares_pid_namespace_and_filesystem(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c", "echo hi > /tmp/mark; sleep 1000")
+    _wait_for(lambda: rootless("exec", cid, "cat", "/tmp/mark").stdout == "hi\n")
+    r = rootless("exec", cid, "sh", "-c", "ps -o pid,args | grep -c 'sleep 1000'; id -u; echo $HOME")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "0", "/root"]
+    r = rootless("exec", "-u", "app", "-w", "/tmp", "-e", "X=1", cid, "sh", "-c", "id -u; pwd; echo $X")
+    assert r.stdout.split() == ["1000", "/tmp", "1"], r.stderr
+    assert rootless("exec", cid, "sh", "-c", "exit 7").returncode == 7
+    assert rootless("exec", cid, "nope").returncode == 127
+    assert rootless("exec", "-i", cid, "cat", input="piped").stdout == "piped"
+
+
+def test_stop_of_a_process_that_traps_sigterm_is_prompt(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c",
+                 "trap 'exit 0' TERM; while :; do sleep 0.1; done")  # fmt: skip
+    time.sleep(0.3)
+    began = time.monotonic()
+    r = rootless("stop", cid)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - began < 5
+    row = _ps(rootless, "-a")[0]
+    assert row["State"] == "exited" and row["ExitCode"] == 0
+
+
+def test_stop_of_a_process_that_ignores_sigterm_waits_then_kills(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sleep", "1000")
+    began = time.monotonic()
+    r = rootless("stop", "-t", "1", cid)
+    took = time.monotonic() - began
+    assert r.returncode == 0, r.stderr
+    assert 1 <= took < 6
+    row = _ps(rootless, "-a")[0]
+    assert row["State"] == "exited" and row["ExitCode"] == 137
+
+
+def test_kill_delivers_the_signal(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c",
+                 "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done")  # fmt: skip
+    time.sleep(0.3)
+    assert rootless("kill", "-s", "USR1", cid).returncode == 0
+    _wait_for(lambda: "got-usr1" in rootless("logs", cid).stdout)
+
+
+def test_wait_returns_the_exit_code(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c", "sleep 0.3; exit 5")
+    r = rootless("wait", cid)
+    assert r.returncode == 0 and r.stdout.strip() == "5"
+
+
+def test_monitor_sigkill_leaves_nothing(rootless, busybox_rootfs, find_processes_with_token, cleanup):
+    token = f"tok-{uuid.uuid4().hex}"
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c", "sleep 1000 & sleep 1001",
+                 opts=("-e", f"TOKEN={token}"))  # fmt: skip
+    _wait_for(lambda: len(find_processes_with_token(token)) >= 3)
+    cdir = rootless.data_home / "rootless" / "containers"
+    import sqlite3
+
+    db = sqlite3.connect(cdir / "containers.db")
+    (monitor,) = db.execute("SELECT monitor_pid FROM containers WHERE id=?", (cid,)).fetchone()
+    db.close()
+    os.kill(monitor, signal.SIGKILL)
+    assert find_processes_with_token(token, wait=1.0) == []
+    row = _ps(rootless, "-a")[0]
+    assert row["State"] == "exited"
+    assert rootless("rm", cid).returncode == 0
+    assert _ps(rootless, "-a") == []
+
+
+def test_rm_of_running_needs_force(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sleep", "1000")
+    r = rootless("rm", cid)
+    assert r.returncode == 125 and "is running" in r.stderr and "rm -f" in r.stderr
+    r = rootless("rm", "-f", cid[:8])
+    assert r.returncode == 0, r.stderr
+    assert _ps(rootless, "-a") == []
+    assert not (rootless.data_home / "rootless" / "containers" / cid).exists()
+
+
+def test_create_then_start_and_restart_after_exit(rootless, busybox_rootfs, cleanup):
+    r = rootless("create", "--name", "later", "--rootfs", str(busybox_rootfs), "sh", "-c", "echo run")
+    assert r.returncode == 0, r.stderr
+    assert _ps(rootless, "-a")[0]["State"] == "created"
+    assert rootless("start", "later").returncode == 0
+    assert rootless("wait", "later").stdout.strip() == "0"
+    assert rootless("start", "-a", "later").stdout.splitlines() == ["run", "run"]
+
+
+def test_unknown_container_is_a_clear_error(rootless):
+    r = rootless("stop", "nothing-here")
+    assert r.returncode == 125
+    assert 'no container with name or ID "nothing-here"' in r.stderr
+
+
+def test_restart_on_failure_three_times(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c", "echo try; exit 1",
+                 opts=("--restart", "on-failure:3"))  # fmt: skip
+    _wait_for(lambda: _ps(rootless, "-a")[0]["State"] == "exited"
+              and _ps(rootless, "-a")[0]["Restarts"] == 3, timeout=20)  # fmt: skip
+    time.sleep(1)
+    row = _ps(rootless, "-a")[0]
+    assert row["State"] == "exited" and row["Restarts"] == 3 and row["ExitCode"] == 1
+    assert rootless("logs", cid).stdout.splitlines() == ["try"] * 4
+
+
+def test_restart_always_then_stop_stays_stopped(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sh", "-c", "sleep 0.2; exit 0",
+                 opts=("--restart", "always"))  # fmt: skip
+    _wait_for(lambda: _ps(rootless, "-a")[0]["Restarts"] >= 1)
+    assert rootless("stop", "-t", "1", cid).returncode == 0
+    time.sleep(1.5)
+    row = _ps(rootless, "-a")[0]
+    assert row["State"] == "exited"
+    restarts = row["Restarts"]
+    time.sleep(1)
+    assert _ps(rootless, "-a")[0]["Restarts"] == restarts
+
+
+def test_concurrent_runs_with_the_same_name_give_one_container(rootless, busybox_rootfs, cleanup):
+    procs = [
+        subprocess.Popen(rootless.command("run", "-d", "--name", "same", "--rootfs",
+                                          str(busybox_rootfs), "sleep", "1000"),
+                         env=rootless.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(20)
+    ]  # fmt: skip
+    codes = [p.wait(timeout=120) for p in procs]
+    for p in procs:
+        p.stdout.close()  # type: ignore[union-attr]
+        p.stderr.close()  # type: ignore[union-attr]
+    assert codes.count(0) == 1, codes
+    assert len(_ps(rootless, "-a")) == 1
