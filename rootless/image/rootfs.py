@@ -23,11 +23,10 @@ import attrs
 
 from rootless.errors import ImageError
 from rootless.image._fsops import DirTree, NotADir, Parts
-from rootless.image.unpack import OPAQUE_XATTR
+from rootless.image.unpack import FORBIDDEN_XATTRS, OPAQUE_XATTR
 
 Driver = Literal["overlay", "fuse-overlayfs", "copy"]
 _PAGE = 4096  # mount(2) copies at most one page of options
-_FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
 
 
 @attrs.frozen
@@ -259,7 +258,7 @@ def _copy_meta(src: int | str, dst: int, st: os.stat_result) -> None:
     nofollow = isinstance(src, str)  # an fd cannot be combined with follow_symlinks
     for key in os.listxattr(src, follow_symlinks=not nofollow):
         # Overlay metadata (the opaque marker included) means nothing in a flat copy.
-        if key.startswith(_FORBIDDEN_XATTRS):
+        if key.startswith(FORBIDDEN_XATTRS):
             continue
         try:
             os.setxattr(dst, key, os.getxattr(src, key, follow_symlinks=not nofollow))

@@ -42,7 +42,7 @@ OPAQUE_MARKER = ".wh..wh..opq"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # xattr namespaces a layer may not set: overlay's own metadata, and trusted.* which
 # an unprivileged user can never set anyway.
-_FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
+FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
 
 
 @attrs.frozen
@@ -276,8 +276,6 @@ class _Unpacker:
             ) from None
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
             raise self.refuse(m.name, f"is a hardlink to {m.linkname!r}, {kind_of(st.st_mode)}")
-        if st.st_mode & 0o7777 == 0 and stat.S_ISCHR(st.st_mode):
-            raise self.refuse(m.name, "is a hardlink to a whiteout")
         try:
             os.link(
                 target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
@@ -369,7 +367,7 @@ class _Unpacker:
             ) from None
 
     def xattrs(self, m: Header) -> dict[str, bytes]:
-        return {k: v for k, v in m.xattrs.items() if not k.startswith(_FORBIDDEN_XATTRS)}
+        return {k: v for k, v in m.xattrs.items() if not k.startswith(FORBIDDEN_XATTRS)}
 
     def set_xattrs(self, fd: int, name: str, xattrs: dict[str, bytes]) -> None:
         for key, value in xattrs.items():
