@@ -7,7 +7,6 @@ schema version) and lenient about the rest, which it ignores.
 from __future__ import annotations
 
 import json
-import platform as _platform
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,7 +59,10 @@ class Platform:
 
 def host_platform(machine: str | None = None) -> Platform:
     """The platform of this machine (``uname -m`` mapped to OCI names)."""
-    machine = _platform.machine() if machine is None else machine
+    if machine is None:
+        import platform  # costs ~4 ms; only pulls need it
+
+        machine = platform.machine()
     if machine.startswith("armv"):
         return Platform("linux", "arm", f"v{machine[4]}")
     arch = _ARCH_ALIASES.get(machine, machine)

@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -36,9 +36,11 @@ from rootless._atomic import atomic_write, flock, fsync_dir
 from rootless.errors import ImageError
 from rootless.image import mediatypes as mt
 from rootless.image._fsops import remove_tree
-from rootless.image.manifest import ImageConfig, Manifest, parse_config, parse_manifest
 from rootless.image.reference import DOCKER_HUB, Reference, candidates, validate_digest
-from rootless.image.unpack import LayerInfo, UnpackOptions, unpack_layer
+
+if TYPE_CHECKING:
+    from rootless.image.manifest import ImageConfig, Manifest
+    from rootless.image.unpack import LayerInfo, UnpackOptions
 
 T = TypeVar("T")
 # Runs a callable where layer files may be created and removed: in-process by
@@ -155,11 +157,21 @@ class Store:
         runner: Runner[object] | None = None,
     ) -> None:
         self.root = root
-        self.unpack_options = unpack_options or UnpackOptions()
+        self._unpack_options = unpack_options
         self._runner: Runner[object] = runner or _in_process
         self._db: sqlite3.Connection | None = None
+        self._db_pid = 0
         for sub in ("blobs/sha256", "blobs/sha512", "layers", "tmp", "locks"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def unpack_options(self) -> UnpackOptions:
+        # Imported on first use: listing images should not pay for the unpacker.
+        from rootless.image.unpack import UnpackOptions
+
+        if self._unpack_options is None:
+            self._unpack_options = UnpackOptions()
+        return self._unpack_options
 
     def _run(self, fn: Callable[[], T]) -> T:
         return self._runner(fn)  # type: ignore[return-value]
@@ -239,6 +251,8 @@ class Store:
         return self.root / "layers" / validate_digest(diff_id).partition(":")[2] / "diff"
 
     def layer_info(self, diff_id: str) -> LayerInfo:
+        from rootless.image.unpack import LayerInfo
+
         return LayerInfo.from_json((self.layer_dir(diff_id).parent / "layer.json").read_bytes())
 
     def has_layer(self, diff_id: str) -> bool:
@@ -283,6 +297,9 @@ class Store:
     # -- metadata ----------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
+        # A connection must not cross fork(): a child (the user-namespace runner) opens its own.
+        if self._db is not None and self._db_pid != os.getpid():
+            self._db = None
         if self._db is None:
             path = self.root / "images.db"
             with flock(self.root / "store.lock"):
@@ -292,6 +309,7 @@ class Store:
                 db.execute("PRAGMA foreign_keys=ON")
                 db.executescript(_SCHEMA)
             self._db = db
+            self._db_pid = os.getpid()
         return self._db
 
     @contextlib.contextmanager
@@ -361,15 +379,22 @@ class Store:
         return self.lookup_image(manifest.config.digest)
 
     def manifest(self, digest: str) -> Manifest:
+        # The manifest model is imported on use: listing images does not need it.
+        from rootless.image.manifest import Manifest, parse_manifest
+
         parsed = parse_manifest(self.read_blob(digest))
         if not isinstance(parsed, Manifest):
             raise ImageError(f"blob {digest} is an image index, not an image manifest")
         return parsed
 
     def _config_of(self, manifest: Manifest) -> ImageConfig:
+        from rootless.image.manifest import parse_config
+
         return parse_config(self.read_blob(manifest.config.digest))
 
     def image_config(self, image: ImageRecord) -> ImageConfig:
+        from rootless.image.manifest import parse_config
+
         return parse_config(self.read_blob(image.id))
 
     def _records(self, where: str = "", args: Sequence[object] = ()) -> list[ImageRecord]:
@@ -524,6 +549,8 @@ class Store:
 
 
 def _unpack_into(blob: Path, work: Path, options: UnpackOptions, digest: str) -> LayerInfo:
+    from rootless.image.unpack import unpack_layer
+
     diff = work / "diff"
     diff.mkdir()
     with open(blob, "rb") as source:

@@ -84,13 +84,24 @@ class LayerInfo:
         )
 
 
-@attrs.define
 class _DirMeta:
-    mode: int = 0o755
-    mtime_ns: int = 0
-    uid: int = 0
-    gid: int = 0
-    xattrs: dict[str, bytes] = attrs.Factory(dict)
+    """Directory metadata applied after the directory's children are written."""
+
+    __slots__ = ("gid", "mode", "mtime_ns", "uid", "xattrs")
+
+    def __init__(
+        self,
+        mode: int = 0o755,
+        mtime_ns: int = 0,
+        uid: int = 0,
+        gid: int = 0,
+        xattrs: dict[str, bytes] | None = None,
+    ) -> None:
+        self.mode = mode
+        self.mtime_ns = mtime_ns
+        self.uid = uid
+        self.gid = gid
+        self.xattrs = xattrs or {}
 
 
 def unpack_layer(
