@@ -1,0 +1,75 @@
+"""What the supervisor holds for a running network helper (slirp4netns or pasta)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import IO, Protocol
+
+import attrs
+
+from rootless.errors import ContainerStartError
+from rootless.network.ports import PortMapping
+
+STOP_GRACE = 2.0  # seconds a helper gets to exit before SIGKILL
+
+
+class NetworkHelper(Protocol):
+    """A user-mode network helper; it ends when its supervisor ends, or on ``stop``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def ports(self) -> tuple[PortMapping, ...]: ...
+
+    def stop(self) -> None:
+        """Make the helper exit and reap it; safe to call more than once."""
+
+
+@attrs.define(eq=False)
+class HelperProcess:
+    """A helper started with ``subprocess.Popen``; stderr goes to an unlinked temp file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    ports: tuple[PortMapping, ...] = ()
+    # The write end of slirp4netns's --exit-fd pipe: closing it makes the helper exit.
+    exit_fd: int | None = None
+    stopped: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stderr(self) -> str:
+        """What the helper wrote to stderr, without libc's syslog complaints."""
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace")
+        return "\n".join(
+            line for line in text.splitlines() if line and "to syslog" not in line
+        ).strip()
+
+    def failed(self, why: str, hint: str) -> ContainerStartError:
+        """Stop the helper and describe why it could not start (with its stderr)."""
+        self.stop()
+        said = self.stderr()
+        detail = f": {said}" if said else ""
+        return ContainerStartError(f"cannot start {self.name}: {why}{detail}", hint=hint)
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
+        elif self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
