@@ -1,0 +1,74 @@
+"""rootless image: the image verbs grouped (ls, rm, tag, untag, inspect, history, prune, ...).
+
+Each subcommand is the same handler as the top-level verb (``image ls`` is
+``images``, ``image rm`` is ``rmi``); ``image prune`` lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# subcommand -> (module, aliases, one-line help)
+SUBCOMMANDS = {
+    "ls": ("rootless.cli.images", ("list",), "list images"),
+    "rm": ("rootless.cli.rmi", ("remove",), "remove images"),
+    "tag": ("rootless.cli.tag", (), "give an image more names"),
+    "untag": ("rootless.cli.untag", (), "remove names from an image"),
+    "inspect": ("rootless.cli.inspect", (), "show images as JSON"),
+    "history": ("rootless.cli.history", (), "show how an image was made"),
+    "prune": ("rootless.cli.image", (), "remove dangling (with -a: all unused) images"),
+    "pull": ("rootless.cli.pull", (), "pull an image from a registry"),
+    "push": ("rootless.cli.push", (), "push an image to a registry"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
+    for name, (module, aliases, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, aliases=list(aliases), help=help_text, description=help_text)
+        if module == __name__:
+            add_prune_arguments(sp)
+            sp.set_defaults(image_handler=prune)
+            continue
+        mod = importlib.import_module(module)
+        mod.add_arguments(sp)
+        sp.set_defaults(image_handler=mod.main)
+        if name == "inspect":
+            sp.set_defaults(type="image")
+
+
+def main(args: argparse.Namespace) -> int:
+    return int(args.image_handler(args))
+
+
+def add_prune_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="remove every image no container uses")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
+
+def prune(args: argparse.Namespace) -> int:
+    import sys
+
+    from rootless._paths import StoragePaths
+    from rootless.engine import image_ops as ops
+    from rootless.engine.images import open_store
+    from rootless.runtime.userns import run_in_userns
+
+    if not args.force:
+        what = "all images not used by a container" if args.all else "all dangling images"
+        print(f"WARNING! This command removes {what}.", file=sys.stderr)
+        print("Are you sure you want to continue? [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    paths = StoragePaths.from_env()
+    doomed = ops.plan_prune(
+        open_store(paths).list_images(), ops.image_users(paths), all_images=args.all
+    )
+
+    def job() -> int:
+        for image_id in ops.apply_prune(open_store(paths), doomed):
+            print(image_id)
+        return 0
+
+    return run_in_userns(job)
