@@ -157,10 +157,9 @@ def apply_instruction(
         if not state.cmd_set:
             config["Cmd"] = None  # Docker: a new entrypoint drops the inherited CMD
     elif isinstance(ins, df.Env):
-        for key, value in ins.pairs:
-            value = word(value)
-            _set_env(config, word(key), value)
-            env[word(key)] = value
+        # Every value of one ENV sees the variables as they were before it (Docker).
+        for key, value in [(word(k), word(v)) for k, v in ins.pairs]:
+            _set_env(config, key, value)
     elif isinstance(ins, df.Label):
         labels = dict(config.get("Labels") or {})
         labels.update((word(k), word(v)) for k, v in ins.pairs)
