@@ -367,7 +367,7 @@ def load(
     ``compression`` applies to docker-archive layers, which are stored plain in the
     archive and compressed on the way into the store.
     """
-    with store.session(), _open_archive(store, source) as archive:
+    with _cleanup_on_error(store), store.session(), _open_archive(store, source) as archive:
         if archive.has("index.json") and archive.has("oci-layout"):
             return _load_oci(store, archive)
         if archive.has("manifest.json"):
@@ -376,6 +376,20 @@ def load(
             f"cannot load {archive.what}: it is neither a docker-archive (manifest.json) "
             "nor an oci-archive (oci-layout and index.json)"
         )
+
+
+@contextlib.contextmanager
+def _cleanup_on_error(store: Store) -> Iterator[None]:
+    """After a failed load or import, drop the blobs it stored but no image uses.
+
+    Runs once the session is over; if another process is writing meanwhile, gc is
+    skipped and the next one removes them.
+    """
+    try:
+        yield
+    except ImageError:
+        store.gc(wait=False)
+        raise
 
 
 def _image_name(annotations: Any) -> str | None:
@@ -519,7 +533,7 @@ def import_rootfs(
 ) -> ImageRecord:
     """A one-layer image from a rootfs tarball (plain, gzip or zstd), like ``podman import``."""
     what = str(tarball) if isinstance(tarball, Path) else "stream"
-    with store.session(), contextlib.ExitStack() as stack:
+    with _cleanup_on_error(store), store.session(), contextlib.ExitStack() as stack:
         if isinstance(tarball, Path):
             try:
                 source: IO[bytes] = stack.enter_context(open(tarball, "rb"))
