@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +195,66 @@ def test_copy_driver_diff_round_trip(work: Path) -> None:
     assert "etc/keep" not in members
     assert "srv" in members and members["srv/www"].uid == 33
     assert "srv/www/index.html" in members
+
+
+# -- archives through podman -------------------------------------------------------
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Iterator[list[str]]:
+    """A podman command with private storage (vfs), run as this unprivileged user."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman not installed")
+    # podman refuses a runroot longer than 50 characters, so not under tmp_path.
+    short = Path(tempfile.mkdtemp(prefix="rl-podman-"))
+    (short / "run").mkdir(mode=0o700)
+    (tmp_path / "home").mkdir()
+    env = ["env", f"HOME={tmp_path / 'home'}", f"XDG_RUNTIME_DIR={short / 'run'}"]
+    cmd = [*env, "podman", "--root", str(tmp_path / "proot"), "--runroot", str(short / "rr")]
+    yield [*cmd, "--storage-driver", "vfs"]
+    subprocess.run([*cmd, "--storage-driver", "vfs", "system", "reset", "-f"], check=False,
+                   capture_output=True)  # fmt: skip
+    shutil.rmtree(short, ignore_errors=True)
+
+
+def test_podman_loads_what_we_save_and_we_load_what_it_saves(
+    tmp_path: Path, podman: list[str]
+) -> None:
+    from rootless.image.archive import load, save
+    from rootless.image.commit import commit_image
+    from rootless.image.layerdiff import WholeTree
+    from rootless.image.store import Store
+
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/hostname").write_text("ours\n")
+    store = Store(tmp_path / "store")
+    image = commit_image(
+        store, parent=None, layer=WholeTree(root), changes=["ENV FROM=rootless"],
+        names=["localhost/ours:1"],
+    )  # fmt: skip
+    for fmt in ("docker-archive", "oci-archive"):
+        out = tmp_path / f"{fmt}.tar"
+        save(store, ["localhost/ours:1"], out, fmt=fmt)
+        loaded = subprocess.run(
+            [*podman, "load", "-q", "-i", str(out)], capture_output=True, text=True, check=False
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        info = subprocess.run(
+            [*podman, "image", "inspect", "localhost/ours:1"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert json.loads(info.stdout)[0]["Id"] == image.id[7:]
+    for fmt in ("docker-archive", "oci-archive"):
+        out = tmp_path / f"podman-{fmt}.tar"
+        saved = subprocess.run(
+            [*podman, "save", "-q", "--format", fmt, "-o", str(out), "localhost/ours:1"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert saved.returncode == 0, saved.stderr
+        other = Store(tmp_path / f"other-{fmt}")
+        (back,) = load(other, out)
+        assert [x.diff_id for x in back.layers] == [x.diff_id for x in image.layers]
+        assert other.image_config(back).config.env == ("FROM=rootless",)
+        assert (other.layer_dir(back.layers[0].diff_id) / "etc/hostname").read_text() == "ours\n"
+        assert "localhost/ours:1" in back.names
