@@ -601,11 +601,17 @@ def recompress_layer(store: Store, layer: LayerRef, compression: Compression) ->
     return attrs.evolve(blob, path=store.blob_path(blob.digest))
 
 
+# containers-transports(5) names other than docker://, which push cannot write.
+_OTHER_TRANSPORTS = frozenset(
+    {"oci", "oci-archive", "docker-archive", "dir", "containers-storage", "docker-daemon", "sif"}
+)
+
+
 def push_destination(record: ImageRecord, image: str, dest: str | None) -> Reference:
     """Where ``push IMAGE [DEST]`` goes: DEST (``docker://`` optional), else the name used."""
     if dest is not None:
         text = dest.removeprefix("docker://")
-        if "://" in text or text.partition(":")[0] in ("oci", "dir", "docker-archive"):
+        if "://" in text or text.partition(":")[0] in _OTHER_TRANSPORTS:
             raise ConfigError(
                 f"cannot push to {dest}: only registries (docker://) are supported",
                 hint="use rootless save for archives",
