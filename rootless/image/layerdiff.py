@@ -57,9 +57,10 @@ ZSTD_LEVEL = 3
 _FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"
 # Kernel 6.7+ may mark whiteouts as empty regular files with this xattr.
 _XATTR_WHITEOUT = "user.overlay.whiteout"
-# Overlay features that store part of a change outside the upper's tree; a tar of
-# such an upper would be wrong, so they are refused rather than ignored.
-_UNSUPPORTED_OVERLAY = ("user.overlay.redirect", "user.overlay.metacopy")
+# A renamed directory recorded as a redirect keeps its contents in the lower layer;
+# a tar of such an upper would be wrong, so it is refused rather than ignored.
+# (With userxattr the kernel creates none: renames of lower dirs fail with EXDEV.)
+_UNSUPPORTED_OVERLAY = ("user.overlay.redirect", "trusted.overlay.redirect")
 _SKIPPED_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
 _RD_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -195,7 +196,6 @@ class TarWriter:
     def __init__(self, out: Writable) -> None:
         self.out = out
         self.entries = 0
-        self._buf = bytearray(_CHUNK)
 
     def add(self, entry: TarEntry, data_fd: int | None = None) -> None:
         self.out.write(tar_header(entry))
@@ -212,16 +212,15 @@ class TarWriter:
 
     def _copy(self, fd: int, entry: TarEntry) -> None:
         left = entry.size
-        view = memoryview(self._buf)
         while left:
-            n = os.readv(fd, [view[: min(left, _CHUNK)]])
-            if n == 0:
+            data = os.read(fd, min(left, _CHUNK))
+            if not data:
                 raise ImageError(
                     f"cannot write layer entry {entry.name!r}: the file shrank while being read",
                     hint="stop the container before committing it",
                 )
-            self.out.write(bytes(view[:n]))
-            left -= n
+            self.out.write(data)
+            left -= len(data)
         self.out.write(bytes(-entry.size % BLOCK))
 
     def close(self) -> None:
@@ -353,7 +352,7 @@ class _Walker:
                 raise ImageError(
                     f"cannot write a layer from {'/'.join(parts) or '/'!r}: it carries "
                     f"the overlay xattr {key}, which this layer format cannot express",
-                    hint="mount the overlay with userxattr and without redirect_dir/metacopy",
+                    hint="mount the overlay with userxattr (which turns redirect_dir off)",
                 )
         return (
             _getxattr(fd, ".", OPAQUE_XATTR) == b"y"
@@ -449,42 +448,41 @@ class _Walker:
         name = parts[-1]
         mode = st.st_mode
         path = "/".join(parts)
+        if stat.S_ISSOCK(mode):
+            return  # as Docker and Podman do: a socket means nothing in an image
         uid, gid = self.owner(st)
-        base = TarEntry(
-            path,
-            _REG,
-            stat.S_IMODE(mode),
-            uid,
-            gid,
-            self.mtime(st),
-            xattrs=self._xattrs(dir_fd, name) if self.options.xattrs else (),
-        )
-        key = (st.st_dev, st.st_ino)
+        xattrs = self._xattrs(dir_fd, name) if self.options.xattrs else ()
+        perm, size, link, major, minor = stat.S_IMODE(mode), 0, "", 0, 0
         if not stat.S_ISDIR(mode) and st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
             first = self.links.get(key)
             if first is not None:
-                self.w.add(attrs.evolve(base, type=_LNK, linkname=first, xattrs=()))
+                self.w.add(TarEntry(path, _LNK, perm, uid, gid, self.mtime(st), linkname=first))
                 return
             self.links[key] = path
-        if stat.S_ISDIR(mode):
+        if stat.S_ISREG(mode):
+            kind, size = _REG, st.st_size
+        elif stat.S_ISDIR(mode):
+            kind = _DIR
             self.written_dirs.add(parts)
-            self.w.add(attrs.evolve(base, type=_DIR))
-        elif stat.S_ISREG(mode):
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-            try:
-                self.w.add(attrs.evolve(base, size=st.st_size), fd)
-            finally:
-                os.close(fd)
         elif stat.S_ISLNK(mode):
-            target = os.readlink(name, dir_fd=dir_fd)
-            self.w.add(attrs.evolve(base, type=_SYM, linkname=target, mode=0o777))
+            kind, perm, link = _SYM, 0o777, os.readlink(name, dir_fd=dir_fd)
         elif stat.S_ISFIFO(mode):
-            self.w.add(attrs.evolve(base, type=_FIFO))
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = _FIFO
+        else:
             kind = _CHR if stat.S_ISCHR(mode) else _BLK
             major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            self.w.add(attrs.evolve(base, type=kind, devmajor=major, devminor=minor))
-        # Sockets are left out, as Docker and Podman do: they mean nothing in an image.
+        entry = TarEntry(
+            path, kind, perm, uid, gid, self.mtime(st), size, link, major, minor, xattrs
+        )
+        if kind != _REG or not size:
+            self.w.add(entry)
+            return
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            self.w.add(entry, fd)
+        finally:
+            os.close(fd)
 
     def owner(self, st: os.stat_result) -> tuple[int, int]:
         return self.options.owner or (st.st_uid, st.st_gid)
