@@ -12,8 +12,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers, not only running")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the IDs")
     p.add_argument("--no-trunc", action="store_true", help="do not shorten IDs and commands")
-    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="name=, id=, status=, ancestor=, exited=, label=")  # fmt: skip
+    p.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="name=, id=, status=, ancestor=, exited=, label=",
+    )
     p.add_argument("--format", metavar="FORMAT", help="json, table or a Go template")
 
 
@@ -37,8 +43,10 @@ def _matches(row: dict[str, object], record: object, filters: list[str]) -> bool
             labels = row["Labels"]
             ok = isinstance(labels, dict) and k in labels and (not v or labels[k] == v)
         else:
-            raise ConfigError(f'invalid filter "{f}"',
-                              hint="use name=, id=, status=, ancestor=, exited= or label=")  # fmt: skip
+            raise ConfigError(
+                f'invalid filter "{f}"',
+                hint="use name=, id=, status=, ancestor=, exited= or label=",
+            )
         if not ok:
             return False
     return True

@@ -8,8 +8,9 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="stop running containers first")
     p.add_argument("-a", "--all", action="store_true", help="remove all containers")
-    p.add_argument("-v", "--volumes", action="store_true",
-                   help="also remove the container's anonymous volumes")  # fmt: skip
+    p.add_argument(
+        "-v", "--volumes", action="store_true", help="also remove the container's anonymous volumes"
+    )
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 

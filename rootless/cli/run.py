@@ -35,6 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-signal", metavar="SIGNAL", help="signal stop sends (default: the image's, SIGTERM)"
     )
+    p.add_argument("--health-cmd", metavar="CMD", help="healthcheck command (run by a shell)")
+    p.add_argument("--health-interval", metavar="DURATION", help="time between checks (30s)")
+    p.add_argument("--health-timeout", metavar="DURATION", help="time a check may take (30s)")
+    p.add_argument("--health-retries", type=int, metavar="N", help="failures before unhealthy (3)")
+    p.add_argument(
+        "--health-start-period",
+        metavar="DURATION",
+        help="failures in this time after start do not count (0s)",
+    )
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's healthcheck")
     p.add_argument("--log-opt", action="append", default=[], metavar="max-size=SIZE|max-file=N")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
@@ -91,7 +101,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="IMAGE [CMD...]",
         help="the image and the command (with --rootfs: only the command)",
     )
-    p.add_argument("--help", action="help", help="show this help and exit")  # fmt: skip
+    p.add_argument("--help", action="help", help="show this help and exit")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -150,6 +160,18 @@ def options_from(args: argparse.Namespace) -> RunOptions:
 def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
     """What the monitor needs: restart policy, stop timeout, healthcheck, log options."""
     extra: dict[str, object] = {}
+    health = {
+        "cmd": args.health_cmd,
+        "interval": args.health_interval,
+        "timeout": args.health_timeout,
+        "retries": args.health_retries,
+        "start_period": args.health_start_period,
+    }
+    if args.no_healthcheck or any(v is not None for v in health.values()):
+        from rootless.supervise.health import health_config
+
+        health_config(None, **health, disabled=args.no_healthcheck)  # fail now on bad values
+        extra["health_flags"] = {**health, "disabled": args.no_healthcheck}
     if args.restart:
         from rootless.supervise.policy import parse_restart
 
@@ -169,7 +191,8 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
         if key == "max-size":
             extra["log_max_size"] = parse_size(value)
         elif key == "max-file":
-            extra["log_max_files"] = int(value)
+            # Docker's max-file counts the current file too; the writer counts old ones.
+            extra["log_max_files"] = max(int(value) - 1, 0)
         else:
             raise ConfigError(
                 f'unsupported --log-opt "{opt}"', hint="use max-size=SIZE or max-file=N"

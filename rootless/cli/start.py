@@ -6,8 +6,12 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--attach", action="store_true",
-                   help="follow the container's output and exit with its code")  # fmt: skip
+    p.add_argument(
+        "-a",
+        "--attach",
+        action="store_true",
+        help="follow the container's output and exit with its code",
+    )
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 

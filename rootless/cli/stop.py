@@ -6,8 +6,14 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--time", type=float, default=None, metavar="SECONDS",
-                   help="seconds to wait before killing (default: the container's, 10)")  # fmt: skip
+    p.add_argument(
+        "-t",
+        "--time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds to wait before killing (default: the container's, 10)",
+    )
     p.add_argument("-a", "--all", action="store_true", help="stop all running containers")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 

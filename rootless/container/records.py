@@ -101,7 +101,7 @@ def generate_name() -> str:
 
 
 def process_start_time(pid: int, proc: str = "/proc") -> int | None:
-    """Field 22 of /proc/PID/stat, or None when the process is gone."""
+    """Field 22 of /proc/PID/stat, or None when the process is gone (or a zombie)."""
     try:
         with open(f"{proc}/{pid}/stat", "rb") as f:
             data = f.read()
@@ -109,6 +109,8 @@ def process_start_time(pid: int, proc: str = "/proc") -> int | None:
         return None
     # The command name may hold spaces and parentheses: split after the last ')'.
     fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):  # dead, waiting to be reaped
+        return None
     return int(fields[19])
 
 
@@ -273,10 +275,12 @@ class ContainerStore:
         The container dies with its supervisor, so a dead supervisor (or a dead PID 1)
         means the container is gone: it was killed (137) unless an exit was recorded.
         """
-        if record.status != "running":
+        if record.status not in ("running", "restarting"):
             return record
-        monitor_dead = record.monitor_pid and not record.monitor_alive
-        if monitor_dead or not is_alive(record.pid, record.pid_start):
+        # A live supervisor records the exit itself (maybe a moment after PID 1 died).
+        if record.monitor_pid and record.monitor_alive:
+            return record
+        if record.monitor_pid or not is_alive(record.pid, record.pid_start):
             self.mark_exited(record.id, record.exit_code if record.exit_code is not None else 137)
             return self.get(record.id)
         return record

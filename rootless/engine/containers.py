@@ -127,7 +127,11 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             )
         rootfs = _check_rootfs(opts.rootfs)
         record = containers.create(
-            name=opts.name, image="", image_id="", command=opts.command, options=options
+            name=opts.name,
+            image="",
+            image_id="",
+            command=opts.command,
+            options=_health_options(options, None),
         )
         request = attrs.evolve(request, rootfs=rootfs)
     else:
@@ -168,7 +172,7 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
     try:
 
         def started(s: Started) -> None:
-            containers.mark_running(record.id, s.init_pid)
+            containers.mark_running(record.id, s.init_pid, monitor=os.getpid())
 
         code = run_foreground(prepared.spec, prepared.launch, on_started=started)
         containers.mark_exited(record.id, code)
@@ -209,7 +213,10 @@ def _ensure_image(opts: RunOptions, paths: StoragePaths):  # type: ignore[no-unt
             f"{opts.image}: image not known", hint=f"pull it first: rootless pull {opts.image}"
         )
     if record is None or opts.pull == "always":
+        # SQLite must not be used across fork: close before the pull's child opens it.
+        store.close()
         _pull_in_userns(opts, paths)
+        store = open_store(paths)
         record = find_local(store, opts.image)
         if record is None:  # the pull printed its error already
             raise ImageError(f"cannot pull {opts.image}")
@@ -247,6 +254,22 @@ class _AlreadyReported(ImageError):
         self.exit_code = code
 
 
+def _health_options(
+    options: dict[str, Any], image_health: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Replace the --health-* flags in ``options`` by the healthcheck to run, if any."""
+    options = dict(options)
+    flags = dict(options.pop("health_flags", None) or {})
+    if flags or image_health:
+        from rootless.supervise.health import health_config
+
+        disabled = bool(flags.pop("disabled", False))
+        health = health_config(image_health, **flags, disabled=disabled)
+        if health is not None:
+            options["health"] = health.to_json()
+    return options
+
+
 def _create_from_image(
     opts: RunOptions,
     request: RunRequest,
@@ -260,7 +283,10 @@ def _create_from_image(
     store, image = _ensure_image(opts, paths)
     cfg = store.image_config(image).config
     argv = plan_command(cfg.entrypoint, cfg.cmd, entrypoint=opts.entrypoint, args=opts.command)
-    options = {**options, "stop_signal": cfg.stop_signal}
+    options = _health_options(
+        {**options, "stop_signal": options.get("stop_signal") or cfg.stop_signal},
+        cfg.healthcheck,
+    )
     record = containers.create(
         name=opts.name, image=opts.image or "", image_id=image.id, command=argv, options=options
     )

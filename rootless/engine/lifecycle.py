@@ -123,21 +123,18 @@ def _await_exit_record(cid: str, containers: ContainerStore, timeout: float = 5)
 
 
 def wait(ref: str, paths: StoragePaths | None = None) -> int:
-    """Block until the container exits; its exit code."""
+    """Block until the container exits (for good, after restarts); its exit code."""
     containers = _store(paths)
     record = get(ref, containers)
-    while record.status in ("running", "restarting", "created") and not (
-        record.status == "created" and not record.monitor_pid
-    ):
+    while record.status in ("running", "restarting"):
         fd = _pidfd(record) if record.status == "running" else None
         if fd is not None:
             try:
                 _wait_fd(fd, None)
             finally:
                 os.close(fd)
-        else:
-            time.sleep(0.05)
-        record = _await_exit_record(record.id, containers) if fd else get(record.id, containers)
+        time.sleep(0.01)
+        record = get(record.id, containers)
     return record.exit_code if record.exit_code is not None else 0
 
 

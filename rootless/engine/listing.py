@@ -16,7 +16,9 @@ def _iso(ts: float | None) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def ps_row(r: ContainerRecord, *, no_trunc: bool = False, now: float | None = None) -> dict[str, Any]:
+def ps_row(
+    r: ContainerRecord, *, no_trunc: bool = False, now: float | None = None
+) -> dict[str, Any]:
     """One container as Podman's ps fields (for tables, --format and JSON)."""
     now = time.time() if now is None else now
     health = (r.health or {}).get("Status")
@@ -29,8 +31,14 @@ def ps_row(r: ContainerRecord, *, no_trunc: bool = False, now: float | None = No
         "Created": r.created,
         "CreatedAt": _iso(r.created),
         "CreatedHuman": format_ago(r.created, now),
-        "Status": ps_status(r.status, now=now, started=r.started, finished=r.finished,
-                            exit_code=r.exit_code, health=health),
+        "Status": ps_status(
+            r.status,
+            now=now,
+            started=r.started,
+            finished=r.finished,
+            exit_code=r.exit_code,
+            health=health,
+        ),
         "State": r.status,
         "ExitCode": r.exit_code if r.exit_code is not None else 0,
         "Names": r.name,
@@ -38,7 +46,7 @@ def ps_row(r: ContainerRecord, *, no_trunc: bool = False, now: float | None = No
         "Restarts": r.restarts,
         "Labels": dict(r.options.get("labels") or {}),
         "Ports": "",
-    }  # fmt: skip
+    }
 
 
 def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]:
@@ -76,9 +84,13 @@ def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]
             "RestartPolicy": r.options.get("restart") or "no",
         },
         "Mounts": [
-            {"Destination": m["destination"], "Source": m.get("source", ""),
-             "Type": m.get("type", "bind"), "Options": m.get("options", [])}
+            {
+                "Destination": m["destination"],
+                "Source": m.get("source", ""),
+                "Type": m.get("type", "bind"),
+                "Options": m.get("options", []),
+            }
             for m in (config or {}).get("mounts", [])
             if m.get("type") == "bind" and m["destination"] != "/sys"
         ],
-    }  # fmt: skip
+    }

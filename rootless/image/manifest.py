@@ -147,6 +147,7 @@ class ContainerConfig:
     labels: Mapping[str, str] = attrs.field(factory=dict)
     stop_signal: str | None = None
     exposed_ports: tuple[str, ...] = ()
+    healthcheck: Mapping[str, Any] | None = None  # Docker's Healthcheck object, as stored
     volumes: tuple[str, ...] = ()
 
 
@@ -344,6 +345,7 @@ def parse_config(data: bytes) -> ImageConfig:
             labels=_str_map(cc, "Labels", what),
             stop_signal=_get(cc, "StopSignal", str, what) or None,
             exposed_ports=tuple(_get(cc, "ExposedPorts", dict, what, {}) or {}),
+            healthcheck=_get(cc, "Healthcheck", dict, what) or None,
             volumes=tuple(_get(cc, "Volumes", dict, what, {}) or {}),
         ),
         history=tuple(history),

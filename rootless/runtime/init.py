@@ -93,8 +93,14 @@ def run_exec_init(
 def _begin(fds: InitFds) -> None:
     process.set_pdeathsig(signal.SIGKILL)
     _check_parent(fds.alive_r)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
+    # The command starts with every signal at its default and none blocked: ignored
+    # dispositions survive exec (Python ignores SIGPIPE, stage 1 ignores the ones the
+    # supervisor forwards), and a shell may not trap a signal ignored on entry.
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
 def _become_command(

@@ -26,24 +26,34 @@ from rootless.errors import ContainerStartError, RootlessError
 def spawn_monitor(cid: str, paths: StoragePaths) -> None:
     """Start the monitor of container ``cid``; return once its command runs.
 
-    Raises the start error (with its exit code) if the container could not start.
+    The monitor is a fresh interpreter, not a fork: a forked child would inherit
+    this process's SQLite state, which SQLite forbids using after fork. Raises the
+    start error (with its exit code) if the container could not start.
     """
+    import subprocess
+
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        code = 125
-        try:
-            os.close(ready_r)
-            os.setsid()
-            code = Monitor(cid, paths, ready_w).run()
-        except BaseException as e:
-            _report(ready_w, e)
-        finally:
-            os._exit(code)
-    os.close(ready_w)
+    env = dict(os.environ)
+    env.update(
+        ROOTLESS_DATA_DIR=str(paths.data),
+        ROOTLESS_RUNTIME_DIR=str(paths.runtime),
+        ROOTLESS_CONFIG_DIR=str(paths.config),
+        ROOTLESS_CACHE_DIR=str(paths.cache),
+    )
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "rootless.supervise.monitor", cid, str(ready_w)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(ready_w,),
+            start_new_session=True,
+            env=env,
+        )
+    finally:
+        os.close(ready_w)
     with os.fdopen(ready_r, "rb") as f:
         reply = f.read()
-    # The monitor lives on: reap nothing. It is reparented when we exit.
     if reply.startswith(b"ok"):
         return
     code_text, _, message = reply.decode(errors="replace").partition("\n")
@@ -52,6 +62,19 @@ def spawn_monitor(cid: str, paths: StoragePaths) -> None:
     err = ContainerStartError(message)
     err.exit_code = int(code_text) if code_text.isdigit() else 125
     raise err
+
+
+def _main(argv: list[str]) -> int:
+    """Entry point of the monitor process: ``python -m rootless.supervise.monitor CID FD``."""
+    cid, ready_w = argv[0], int(argv[1])
+    try:
+        return Monitor(cid, StoragePaths.from_env(), ready_w).run()
+    except BaseException as e:
+        import traceback
+
+        traceback.print_exc()  # into monitor.log once the monitor has set it up
+        _report(ready_w, e)
+        return 125
 
 
 def _report(ready_w: int, err: BaseException) -> None:
@@ -99,16 +122,19 @@ class Monitor:
         policy = parse_restart(options.get("restart") or "no")
         restarts = 0
         code = 0
+        last_delay: float | None = None
         while True:
             started_at = time.monotonic()
             code = await self._run_once(options)
             record = self.containers.get(self.cid)
             if record.stop_requested:
                 break
-            decision = decide(policy, code, restarts, False, time.monotonic() - started_at)
+            ran_for = time.monotonic() - started_at
+            decision = decide(policy, code, restarts, False, ran_for, last_delay)
             if decision is None:
                 break
             restarts += 1
+            last_delay = decision.delay
             self.containers.update(self.cid, restarts=restarts, status="restarting")
             with trio.move_on_after(decision.delay):
                 while not self.containers.get(self.cid).stop_requested:
@@ -195,6 +221,8 @@ class Monitor:
                 if not data:
                     return
                 log.write(stream, data, time.time_ns())
+                if not data.endswith(b"\n"):
+                    log.flush()  # a prompt without a newline reaches `logs -f` now
         finally:
             os.close(fd)
 
@@ -224,3 +252,7 @@ def load_launch(cid: str, containers: Any) -> tuple[Any, Any]:
     return spec, LaunchOptions(
         current_user_plan(), bool(record.options.get("interactive")), program
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -477,3 +477,9 @@ def test_bad_seccomp_profile_file_is_125(rootless, busybox_rootfs, tmp_path):
     r = run(rootless, busybox_rootfs, "true", opts=("--security-opt", f"seccomp={profile}"))
     assert r.returncode == 125
     assert str(profile) in r.stderr and "SCMP_ACT_DENY" in r.stderr
+
+
+def test_signals_start_at_their_defaults(rootless, busybox_rootfs):
+    r = run(rootless, busybox_rootfs, "grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
