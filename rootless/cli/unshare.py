@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     idmap = current_user_plan()
     if idmap.warning:
         warn(idmap.warning)
-    env = dict(os.environ, ROOTLESS_UNSHARE="1")
+    env = dict(os.environ, ROOTLESS_UNSHARE="1", ROOTLESS_IN_USERNS="1")
 
     def child() -> NoReturn:
         exe = shutil.which(command[0], path=env.get("PATH"))

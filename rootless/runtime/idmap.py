@@ -32,6 +32,9 @@ class IDMapPlan:
     # True when only the user's own IDs are mapped (no subordinate range).
     single: bool
     warning: str | None = None
+    # Inside rootless's own user namespace (a build, `rootless unshare`) we are root
+    # there and map nested namespaces ourselves, without the setuid helpers.
+    direct: bool = False
 
     @property
     def size(self) -> int:
@@ -116,7 +119,31 @@ def plan_idmap(
     return IDMapPlan(uid_map=build(uid, subuids), gid_map=build(gid, subgids), single=False)
 
 
+def nested_plan(uid_map_text: str, gid_map_text: str) -> IDMapPlan:
+    """Pure: an identity map of every ID this user namespace has, for a nested one.
+
+    One range per range of our own map: the kernel refuses a range that spans two
+    ranges of the parent's map.
+    """
+
+    def identity(text: str) -> tuple[IDRange, ...]:
+        ranges = []
+        for line in text.splitlines():
+            if line.strip():
+                inner, _, count = (int(v) for v in line.split())
+                ranges.append(IDRange(inner, inner, count))
+        return tuple(ranges)
+
+    uids, gids = identity(uid_map_text), identity(gid_map_text)
+    return IDMapPlan(
+        uid_map=uids, gid_map=gids, single=sum(r.size for r in uids) == 1, direct=True
+    )
+
+
 def current_user_plan(files: SubIDFiles | None = None) -> IDMapPlan:
+    if os.environ.get("ROOTLESS_IN_USERNS") == "1" and os.getuid() == 0:
+        with open("/proc/self/uid_map") as u, open("/proc/self/gid_map") as g:
+            return nested_plan(u.read(), g.read())
     files = files or SubIDFiles.from_env()
     uid, gid = os.getuid(), os.getgid()
     try:
@@ -132,6 +159,10 @@ def _map_args(ranges: Sequence[IDRange]) -> list[str]:
 
 def apply_idmap(pid: int, plan: IDMapPlan) -> None:
     """Write the maps of process ``pid`` (which has just unshared its user namespace)."""
+    if plan.direct:
+        _write_proc(pid, "uid_map", _map_text(plan.uid_map))
+        _write_proc(pid, "gid_map", _map_text(plan.gid_map))
+        return
     if plan.single:
         _write_proc(pid, "setgroups", "deny")
         _write_proc(pid, "uid_map", _map_text(plan.uid_map))

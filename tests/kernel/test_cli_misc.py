@@ -79,3 +79,19 @@ def test_cli_start_does_not_import_heavy_modules(rootless):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_containers_run_inside_rootless_unshare(rootless, busybox_rootfs):
+    """Nested: inside the user's namespace, the runtime maps IDs itself (builds do this)."""
+    r = rootless(
+        "unshare",
+        "sh",
+        "-c",
+        f"{rootless.command()[0]} -m rootless run --rm --rootfs {busybox_rootfs} "
+        "sh -c 'id -u; cat /proc/self/uid_map'",
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", "0", "1"]
+    assert lines[2].split() == ["1", "1", "65536"]

@@ -245,3 +245,14 @@ def test_resolve_in_root_clamps_symlinks(tmp_path):
     assert resolve_in_root(r, "/missing/dir") == os.path.join(r, "missing/dir")
     with pytest.raises(ConfigError, match="too many levels of symbolic links"):
         resolve_in_root(r, "/loop")
+
+
+def test_nested_plan_is_an_identity_map_of_the_whole_namespace():
+    from rootless.runtime.idmap import nested_plan
+
+    plan = nested_plan(
+        "         0       1001          1\n         1     100000      65536\n",
+        "         0       1001          1\n         1     100000      65536\n",
+    )
+    assert plan.direct and not plan.single
+    assert plan.uid_map == (IDRange(0, 0, 1), IDRange(1, 1, 65536))
