@@ -76,6 +76,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:OPTS]")
     p.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="type=TYPE,...",
+        help="type=bind|volume|tmpfs,source=...,target=...[,ro]",
+    )
+    p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]")
+    p.add_argument("--userns", metavar="MODE", help="keep-id: your UID inside is your UID outside")
+    p.add_argument(
         "--network",
         "--net",
         default="private",
@@ -113,8 +122,9 @@ def main(args: argparse.Namespace) -> int:
 def options_from(args: argparse.Namespace) -> RunOptions:
     """The RunOptions for parsed ``run``/``create`` arguments."""
     from rootless.cli._common import read_env_files
-    from rootless.engine.containers import RunOptions, parse_volumes
+    from rootless.engine.containers import RunOptions
     from rootless.runtime.plan import parse_env_lines, parse_ulimit
+    from rootless.volumes import MountRequest
 
     positional = list(args.args)
     if positional and positional[0] == "--":
@@ -147,7 +157,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         seccomp=seccomp,
         no_new_privileges=nnp,
         read_only=args.read_only,
-        volumes=parse_volumes(args.volume),
+        mounts=MountRequest(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs)),
+        userns=args.userns,
         network=args.network,
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         pull=args.pull,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,14 +13,14 @@ import attrs
 
 from rootless._paths import StoragePaths
 from rootless.errors import ConfigError, ImageError
-from rootless.runtime.mounts import parse_volume
-from rootless.runtime.spec import Mount, Rlimit
+from rootless.runtime.spec import Rlimit
 
 if TYPE_CHECKING:
     from rootless.container.records import ContainerRecord, ContainerStore
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest
     from rootless.runtime.spec import Spec
+    from rootless.volumes import MountRequest
 
 
 @attrs.frozen
@@ -44,7 +44,8 @@ class RunOptions:
     seccomp: str | None = "default"  # "default", None (unconfined) or a profile path
     no_new_privileges: bool = True
     read_only: bool = False
-    volumes: tuple[Mount, ...] = ()
+    mounts: MountRequest = attrs.field(factory=lambda: _mount_request())
+    userns: str | None = None  # --userns: None (the default map) or "keep-id"
     network: str = "private"
     ulimits: tuple[Rlimit, ...] = ()
     pull: str = "missing"  # missing, always, never, newer
@@ -86,12 +87,12 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
     """Create a container (record, directory, config.json) without starting it."""
     from rootless.cli._common import warn
     from rootless.runtime import spec as specmod
-    from rootless.runtime.idmap import current_user_plan
+    from rootless.runtime.idmap import plan_for_userns
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest, plan_spec
 
     paths = paths or StoragePaths.from_env()
-    idmap = current_user_plan()
+    idmap = plan_for_userns(opts.userns)
     if idmap.warning:
         warn(idmap.warning)
     seccomp, program = seccomp_for(opts.seccomp)
@@ -108,7 +109,6 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         seccomp=seccomp,
         no_new_privileges=opts.no_new_privileges,
         read_only=opts.read_only,
-        volumes=opts.volumes,
         network=opts.network,
         ulimits=opts.ulimits,
     )
@@ -134,9 +134,23 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             options=_health_options(options, None),
         )
         request = attrs.evolve(request, rootfs=rootfs)
+        image_volumes: tuple[str, ...] = ()
+        image_layers: list[Path] = []
     else:
-        record, request = _create_from_image(opts, request, options, containers, paths)
+        record, request, image_volumes, image_layers = _create_from_image(
+            opts, request, options, containers, paths
+        )
     try:
+        from rootless.volumes import container_mounts
+
+        mounts = container_mounts(
+            opts.mounts,
+            cid=record.id,
+            paths=paths,
+            image_volumes=image_volumes,
+            image_layers=image_layers,
+        )
+        request = attrs.evolve(request, volumes=mounts)
         spec = plan_spec(request, idmap, container_id=record.id)
         specmod.save(spec, containers.container_dir(record.id) / "config.json")
     except BaseException:
@@ -276,7 +290,9 @@ def _create_from_image(
     options: dict[str, Any],
     containers: ContainerStore,
     paths: StoragePaths,
-) -> tuple[ContainerRecord, RunRequest]:
+) -> tuple[ContainerRecord, RunRequest, tuple[str, ...], list[Path]]:
+    """The record and request of a container from an image, with the image's VOLUMEs
+    and layer directories (base first)."""
     from rootless.container.imageconfig import merge_env, plan_command
     from rootless.image.rootfs import plan_overlay
 
@@ -296,14 +312,19 @@ def _create_from_image(
         d.mkdir()
     lowers = [store.layer_dir(layer.diff_id) for layer in image.layers]
     overlay = plan_overlay(lowers, upper, work, merged)
-    return record, attrs.evolve(
-        request,
-        rootfs=str(merged),
-        overlay=overlay.options,
-        args=argv,
-        env=merge_env(cfg.env, request.env),
-        workdir=opts.workdir or cfg.working_dir or "/",
-        user=opts.user or cfg.user or None,
+    return (
+        record,
+        attrs.evolve(
+            request,
+            rootfs=str(merged),
+            overlay=overlay.options,
+            args=argv,
+            env=merge_env(cfg.env, request.env),
+            workdir=opts.workdir or cfg.working_dir or "/",
+            user=opts.user or cfg.user or None,
+        ),
+        cfg.volumes,
+        lowers,
     )
 
 
@@ -321,5 +342,7 @@ def remove_container_files(cdir: Path) -> None:
     run_in_userns(job)
 
 
-def parse_volumes(specs: Sequence[str]) -> tuple[Mount, ...]:
-    return tuple(parse_volume(v) for v in specs)
+def _mount_request() -> MountRequest:
+    from rootless.volumes import MountRequest
+
+    return MountRequest()

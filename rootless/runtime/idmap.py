@@ -214,3 +214,12 @@ def _write_proc(pid: int, name: str, text: str) -> None:
             f.write(text)
     except OSError as e:
         raise IDMapError(f"cannot write {path}: {e.strerror}") from None
+
+
+def plan_for_userns(mode: str | None) -> IDMapPlan:
+    """The ID map for ``--userns`` (None: the user's default map)."""
+    from rootless.errors import ConfigError
+
+    if mode in (None, "", "host"):
+        return current_user_plan()
+    raise ConfigError(f'unsupported --userns "{mode}"', hint="use --userns=keep-id")
