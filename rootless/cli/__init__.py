@@ -37,6 +37,11 @@ VERBS = {
     "history": ("rootless.cli.history", "show how an image was made"),
     "inspect": ("rootless.cli.inspect", "show containers and images as JSON"),
     "push": ("rootless.cli.push", "push an image to a registry"),
+    "save": ("rootless.cli.save", "write images to a docker-archive or oci-archive tar"),
+    "load": ("rootless.cli.load", "load images from a docker-archive or oci-archive tar"),
+    "import": ("rootless.cli.import_", "make an image from a rootfs tarball"),
+    "export": ("rootless.cli.export", "write a container's files as a tar"),
+    "commit": ("rootless.cli.commit", "make an image from a container's changes"),
     "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
     "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
 }

@@ -1,4 +1,4 @@
-"""rootless image: the image verbs grouped (ls, rm, tag, untag, inspect, history, prune, ...).
+"""rootless image: the image verbs grouped (ls, rm, tag, inspect, prune, save, load, ...).
 
 Each subcommand is the same handler as the top-level verb (``image ls`` is
 ``images``, ``image rm`` is ``rmi``); ``image prune`` lives here.
@@ -20,6 +20,9 @@ SUBCOMMANDS = {
     "prune": ("rootless.cli.image", (), "remove dangling (with -a: all unused) images"),
     "pull": ("rootless.cli.pull", (), "pull an image from a registry"),
     "push": ("rootless.cli.push", (), "push an image to a registry"),
+    "save": ("rootless.cli.save", (), "write images to a docker-archive or oci-archive tar"),
+    "load": ("rootless.cli.load", (), "load images from a docker-archive or oci-archive tar"),
+    "import": ("rootless.cli.import_", (), "make an image from a rootfs tarball"),
 }
 
 
@@ -52,6 +55,7 @@ def prune(args: argparse.Namespace) -> int:
 
     from rootless._paths import StoragePaths
     from rootless.engine import image_ops as ops
+    from rootless.engine.archive_ops import container_layer_roots
     from rootless.engine.images import open_store
     from rootless.runtime.userns import run_in_userns
 
@@ -67,7 +71,8 @@ def prune(args: argparse.Namespace) -> int:
     )
 
     def job() -> int:
-        for image_id in ops.apply_prune(open_store(paths), doomed):
+        keep = container_layer_roots(paths)
+        for image_id in ops.apply_prune(open_store(paths), doomed, keep_layers=keep):
             print(image_id)
         return 0
 

@@ -21,6 +21,7 @@ def main(args: argparse.Namespace) -> int:
 
     from rootless._paths import StoragePaths
     from rootless.engine import image_ops as ops
+    from rootless.engine.archive_ops import container_layer_roots
     from rootless.engine.images import open_store
     from rootless.engine.lifecycle import rm
     from rootless.errors import ConfigError, ImageError
@@ -49,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
     if plan.steps:
 
         def job() -> int:
-            for line in ops.apply_rmi(open_store(paths), plan.steps):
+            keep = container_layer_roots(paths)
+            for line in ops.apply_rmi(open_store(paths), plan.steps, keep_layers=keep):
                 print(line)
             return 0
 

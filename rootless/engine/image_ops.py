@@ -439,15 +439,20 @@ def plan_rmi(
     return RmiPlan(tuple(steps.values()), tuple(failures), tuple(dict.fromkeys(containers)))
 
 
-def apply_rmi(store: Store, steps: Sequence[RmiStep]) -> list[str]:
+def apply_rmi(
+    store: Store, steps: Sequence[RmiStep], *, keep_layers: Iterable[str] = ()
+) -> list[str]:
     """Carry out the steps; the lines Podman prints (``Untagged: …``, ``Deleted: <id>``).
 
-    Run inside the user namespace: deleted layers hold subordinate-ID files.
+    ``keep_layers`` (diff IDs, from ``archive_ops.container_layer_roots``) are layers
+    containers still mount: removing an image never takes them. Run inside the user
+    namespace: deleted layers hold subordinate-ID files.
     """
+    keep = frozenset(keep_layers)
     lines: list[str] = []
     for step in steps:
         if step.delete:
-            store.remove_image(step.image.id)
+            store.remove_image(step.image.id, keep_layers=keep)
         else:
             for name in step.untag:
                 store.untag(name)
@@ -464,13 +469,17 @@ def plan_prune(
     return [r for r in records if r.id not in users and (all_images or not r.names)]
 
 
-def apply_prune(store: Store, doomed: Sequence[ImageRecord]) -> list[str]:
-    """Remove the images, then collect garbage; the IDs removed. Run in the user namespace."""
+def apply_prune(
+    store: Store, doomed: Sequence[ImageRecord], *, keep_layers: Iterable[str] = ()
+) -> list[str]:
+    """Remove the images, then collect garbage, keeping ``keep_layers`` (the layers
+    containers mount); the IDs removed. Run in the user namespace."""
+    keep = frozenset(keep_layers)
     removed = []
     for record in doomed:
-        store.remove_image(record.id)
+        store.remove_image(record.id, keep_layers=keep)
         removed.append(record.id.partition(":")[2])
-    store.gc(wait=False)
+    store.gc(wait=False, keep_layers=keep)
     return removed
 
 

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -485,35 +485,45 @@ class Store:
             if db.execute("DELETE FROM names WHERE name = ?", (full,)).rowcount == 0:
                 raise ImageError(f"{full}: no image has this name")
 
-    def remove_image(self, image: Reference | str) -> ImageRecord:
-        """Forget an image and all its names; its blobs and layers go at the next gc."""
+    def remove_image(
+        self, image: Reference | str, *, keep_layers: Iterable[str] = ()
+    ) -> ImageRecord:
+        """Forget an image and all its names; its blobs and layers go at the next gc.
+
+        ``keep_layers`` (diff IDs) are layers something else still uses, such as
+        containers made from the image; the gc run here leaves them.
+        """
         record = self.lookup_image(image)
         with self._write() as db:
             db.execute("DELETE FROM images WHERE id = ?", (record.id,))
-        self.gc(wait=False)
+        self.gc(wait=False, keep_layers=keep_layers)
         return record
 
     # -- garbage collection ------------------------------------------------
 
-    def gc(self, *, wait: bool = True) -> GcReport:
+    def gc(self, *, wait: bool = True, keep_layers: Iterable[str] = ()) -> GcReport:
         """Remove unreferenced blobs and layers, and everything in ``tmp/``.
 
+        Layers of recorded images stay, and so do ``keep_layers`` (diff IDs): the
+        store knows nothing of containers, so their users name the layers they
+        mount (``rootless.engine.archive_ops.container_layer_roots``).
         Runs only while no writer holds a session (they all hold gc.lock shared);
         with ``wait=False`` it returns at once, ``skipped``, if one does.
         """
+        keep = frozenset(keep_layers)
         fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 return GcReport(skipped=True)
-            return self._gc_locked()
+            return self._gc_locked(keep)
         finally:
             os.close(fd)
 
-    def _gc_locked(self) -> GcReport:
+    def _gc_locked(self, keep_layers: frozenset[str]) -> GcReport:
         blobs: set[str] = set()
-        diff_ids: set[str] = set()
+        diff_ids: set[str] = set(keep_layers)
         for image in self.list_images():
             blobs.update((image.id, *image.digests))
             for layer in image.layers:

@@ -1,0 +1,36 @@
+"""rootless export: write a container's files as a tar."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("container", metavar="CONTAINER", help="name or ID")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from rootless._paths import StoragePaths
+    from rootless.engine.archive_ops import export_container
+    from rootless.errors import ConfigError
+    from rootless.runtime.userns import run_in_userns
+
+    if args.output is None and sys.stdout.isatty():
+        raise ConfigError(
+            "refusing to write a tar archive to a terminal",
+            hint="use -o FILE or redirect the output",
+        )
+    paths = StoragePaths.from_env()
+    out = Path(args.output).absolute() if args.output is not None else None
+
+    def job() -> int:  # owners as the container sees them, and a mount namespace to look in
+        sys.stdout.flush()
+        export_container(paths, args.container, out or sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return 0
+
+    return run_in_userns(job)
