@@ -54,12 +54,17 @@ class HelperProcess:
 
     def failed(self, why: str, hint: str) -> ContainerStartError:
         """Stop the helper and describe why it could not start (with its stderr)."""
-        self.stop()
+        self._end()
         said = self.stderr()
+        self.stop()
         detail = f": {said}" if said else ""
         return ContainerStartError(f"cannot start {self.name}: {why}{detail}", hint=hint)
 
     def stop(self) -> None:
+        self._end()
+        self.log.close()
+
+    def _end(self) -> None:
         if self.stopped:
             return
         self.stopped = True
@@ -72,4 +77,3 @@ class HelperProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.log.close()

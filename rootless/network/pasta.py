@@ -54,7 +54,9 @@ def pasta_command(
                 hint=f"drop {flag} from --network pasta:...",
             )
     user = [o for o in options if o != "--map-gw"]
-    cmd = ["pasta", "-f", "-q", "--config-net", "--dns-forward", PASTA_DNS_FORWARD]
+    cmd = ["pasta", "-f", "--config-net", "--dns-forward", PASTA_DNS_FORWARD]
+    if not {"-d", "--debug", "--trace"} & set(options):
+        cmd.append("-q")
     if "--map-gw" not in options and "--no-map-gw" not in options:
         cmd.append("--no-map-gw")
     for flag, proto in (("-t", "tcp"), ("-u", "udp")):
