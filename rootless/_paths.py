@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 
 
-@attrs.frozen
-class StoragePaths:
+class StoragePaths(NamedTuple):
     """The roots of one user's rootless state."""
 
     data: Path  # blobs, layers, the image database, volumes

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import platform
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import attrs
-
+from rootless._empty import EMPTY_MAP
 from rootless._paths import StoragePaths
 from rootless.errors import ConfigError, ImageError
 from rootless.runtime.spec import Rlimit
@@ -23,8 +20,7 @@ if TYPE_CHECKING:
     from rootless.volumes import MountRequest
 
 
-@attrs.frozen
-class RunOptions:
+class RunOptions(NamedTuple):
     """What ``rootless run`` was asked, parsed but not yet planned."""
 
     command: tuple[str, ...] = ()
@@ -44,7 +40,7 @@ class RunOptions:
     seccomp: str | None = "default"  # "default", None (unconfined) or a profile path
     no_new_privileges: bool = True
     read_only: bool = False
-    mounts: MountRequest = attrs.field(factory=lambda: _mount_request())
+    mounts: MountRequest | None = None  # -v, --mount, --tmpfs
     userns: str | None = None  # --userns: None (the default map) or "keep-id"
     network: str = "private"
     ulimits: tuple[Rlimit, ...] = ()
@@ -52,7 +48,7 @@ class RunOptions:
     tls_verify: bool | None = None
     detach: bool = False
     # kept in the record for the supervisor: restart policy, healthcheck, log options
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    extra: Mapping[str, Any] = EMPTY_MAP
 
 
 def seccomp_for(choice: str | None) -> tuple[str | dict[str, object] | None, bytes | None]:
@@ -64,11 +60,10 @@ def seccomp_for(choice: str | None) -> tuple[str | dict[str, object] | None, byt
     if choice == "default":
         return "default", sc.default_program()
     profile = sc.load_profile_file(choice)
-    return profile, sc.compile_profile(profile, platform.machine())
+    return profile, sc.compile_profile(profile, os.uname().machine)
 
 
-@attrs.frozen
-class Prepared:
+class Prepared(NamedTuple):
     """A created container: its record, its spec, and how to launch it."""
 
     record: ContainerRecord
@@ -133,7 +128,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             command=opts.command,
             options=_health_options(options, None),
         )
-        request = attrs.evolve(request, rootfs=rootfs)
+        request = request._replace(rootfs=rootfs)
         image_volumes: tuple[str, ...] = ()
         image_layers: list[Path] = []
     else:
@@ -141,16 +136,16 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             opts, request, options, containers, paths
         )
     try:
-        from rootless.volumes import container_mounts
+        from rootless.volumes import MountRequest, container_mounts
 
         mounts = container_mounts(
-            opts.mounts,
+            opts.mounts or MountRequest(),
             cid=record.id,
             paths=paths,
             image_volumes=image_volumes,
             image_layers=image_layers,
         )
-        request = attrs.evolve(request, volumes=mounts)
+        request = request._replace(volumes=mounts)
         spec = plan_spec(request, idmap, container_id=record.id)
         specmod.save(spec, containers.container_dir(record.id) / "config.json")
     except BaseException:
@@ -167,7 +162,7 @@ def seccomp_from_spec(spec: Spec, choice: str | None) -> bytes | None:
         return sc.default_program()
     if spec.linux.seccomp is None or choice is None:
         return None
-    return sc.compile_profile(dict(spec.linux.seccomp), platform.machine())  # type: ignore[arg-type]
+    return sc.compile_profile(dict(spec.linux.seccomp), os.uname().machine)  # type: ignore[arg-type]
 
 
 def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
@@ -314,8 +309,7 @@ def _create_from_image(
     overlay = plan_overlay(lowers, upper, work, merged)
     return (
         record,
-        attrs.evolve(
-            request,
+        request._replace(
             rootfs=str(merged),
             overlay=overlay.options,
             args=argv,
@@ -330,9 +324,14 @@ def _create_from_image(
 
 def remove_container_files(cdir: Path) -> None:
     """Remove a container's directory; its writable layer holds subordinate-ID files."""
+    import shutil
+
     from rootless.runtime.userns import run_in_userns
 
     if not cdir.exists():
+        return
+    if not (cdir / "upper").exists():  # a --rootfs container: nothing of subordinate IDs
+        shutil.rmtree(cdir)
         return
 
     def job() -> int:
@@ -340,9 +339,3 @@ def remove_container_files(cdir: Path) -> None:
         return 0
 
     run_in_userns(job)
-
-
-def _mount_request() -> MountRequest:
-    from rootless.volumes import MountRequest
-
-    return MountRequest()

@@ -170,7 +170,6 @@ def exec_in(
     paths: StoragePaths | None = None,
 ) -> int:
     """Run ``command`` in a running container; its exit code (0 at once with ``detach``)."""
-    import attrs
 
     from rootless.runtime.launch import exec_in as launch_exec
     from rootless.runtime.launch import supervise_foreground
@@ -192,15 +191,14 @@ def exec_in(
     annotations = dict(spec.annotations)
     if user is not None:
         annotations[USER_ANNOTATION] = user
-    process = attrs.evolve(
-        spec.process,
+    process = spec.process._replace(
         args=tuple(command),
         env=tuple(f"{k}={v}" for k, v in merged.items()),
         cwd=workdir or spec.process.cwd,
         terminal=tty,
     )
-    spec = attrs.evolve(spec, process=process, annotations=annotations)
-    launch = attrs.evolve(launch, interactive=interactive)
+    spec = spec._replace(process=process, annotations=annotations)
+    launch = launch._replace(interactive=interactive)
     if detach:
         return _exec_detached(record, spec, launch)
     started = launch_exec(record.pid, record.pid_start, spec, launch)

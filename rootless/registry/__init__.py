@@ -13,7 +13,6 @@ Public API::
     tls_verify_for(registry, flag, conf=None) -> bool
 """
 
-from rootless.image.manifest import Platform
 from rootless.registry._client import RegistryClient, RetryPolicy
 from rootless.registry._login import login, logout
 from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent
@@ -24,7 +23,6 @@ from rootless.registry._tls import tls_verify_for
 from rootless.registry.authfile import AuthFiles, Credentials
 
 # Kept for rootless/cli/pull.py until it calls Platform.parse itself.
-parse_platform = Platform.parse
 
 __all__ = [
     "AuthFiles",
@@ -38,7 +36,6 @@ __all__ = [
     "RetryPolicy",
     "login",
     "logout",
-    "parse_platform",
     "pull_image",
     "push_image",
     "tls_verify_for",

@@ -12,21 +12,18 @@ import os
 import pwd
 import shutil
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import IDMapError
 
 
-@attrs.frozen
-class IDRange:
+class IDRange(NamedTuple):
     container_id: int
     host_id: int
     size: int
 
 
-@attrs.frozen
-class IDMapPlan:
+class IDMapPlan(NamedTuple):
     uid_map: tuple[IDRange, ...]
     gid_map: tuple[IDRange, ...]
     # True when only the user's own IDs are mapped (no subordinate range).
@@ -41,8 +38,7 @@ class IDMapPlan:
         return sum(r.size for r in self.uid_map)
 
 
-@attrs.frozen
-class SubIDFiles:
+class SubIDFiles(NamedTuple):
     subuid: str = "/etc/subuid"
     subgid: str = "/etc/subgid"
 
@@ -53,6 +49,9 @@ class SubIDFiles:
             os.environ.get("ROOTLESS_SUBUID_FILE", "/etc/subuid"),
             os.environ.get("ROOTLESS_SUBGID_FILE", "/etc/subgid"),
         )
+
+
+DEFAULT_SUBID_FILES = SubIDFiles()
 
 
 def parse_subid(text: str, user: str, uid: int) -> list[tuple[int, int]]:
@@ -90,7 +89,7 @@ def plan_idmap(
     user: str,
     subuid_text: str,
     subgid_text: str,
-    files: SubIDFiles = SubIDFiles(),
+    files: SubIDFiles = DEFAULT_SUBID_FILES,
 ) -> IDMapPlan:
     """Pure: the maps for ``user`` given the contents of the subid files."""
     subuids = parse_subid(subuid_text, user, uid)
@@ -135,9 +134,7 @@ def nested_plan(uid_map_text: str, gid_map_text: str) -> IDMapPlan:
         return tuple(ranges)
 
     uids, gids = identity(uid_map_text), identity(gid_map_text)
-    return IDMapPlan(
-        uid_map=uids, gid_map=gids, single=sum(r.size for r in uids) == 1, direct=True
-    )
+    return IDMapPlan(uid_map=uids, gid_map=gids, single=sum(r.size for r in uids) == 1, direct=True)
 
 
 def current_user_plan(files: SubIDFiles | None = None) -> IDMapPlan:

@@ -17,9 +17,7 @@ import select
 import signal
 import socket
 import stat
-from typing import NoReturn
-
-import attrs
+from typing import NamedTuple, NoReturn
 
 from rootless.errors import (
     CommandNotExecutable,
@@ -38,8 +36,7 @@ from rootless.sys import net, process
 from rootless.sys import seccomp as sysseccomp
 
 
-@attrs.frozen
-class InitFds:
+class InitFds(NamedTuple):
     error_w: int  # CLOEXEC: closed by a successful exec
     alive_r: int  # EOF here means stage 1 (our parent) died
     tty_sock: int | None  # where the pty master is sent with -t
@@ -258,11 +255,11 @@ def _resolve_user(spec: Spec) -> Spec:
     resolved = resolve_user(
         wanted or str(process.user.uid), read("/etc/passwd"), read("/etc/group")
     )
-    user = attrs.evolve(resolved.user, umask=process.user.umask) if wanted else process.user
+    user = resolved.user._replace(umask=process.user.umask) if wanted else process.user
     env = process.env
     if not any(e.startswith("HOME=") for e in env):
         env = (*env, f"HOME={resolved.home}")
-    return attrs.evolve(spec, process=attrs.evolve(process, user=user, env=env))
+    return spec._replace(process=process._replace(user=user, env=env))
 
 
 def _enter_cwd(cwd: str) -> None:

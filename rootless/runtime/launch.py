@@ -27,9 +27,7 @@ import sys
 import termios
 import tty
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NoReturn
-
-import attrs
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from rootless.errors import ContainerStartError, RootlessError
 from rootless.runtime.idmap import IDMapPlan
@@ -51,8 +49,7 @@ FORWARDED_SIGNALS = (
 )
 
 
-@attrs.frozen
-class LaunchOptions:
+class LaunchOptions(NamedTuple):
     idmap: IDMapPlan
     interactive: bool = False
     seccomp_program: bytes | None = None
@@ -60,8 +57,7 @@ class LaunchOptions:
     stdio: tuple[int, int, int] | None = None
 
 
-@attrs.define
-class Started:
+class Started(NamedTuple):
     stage1_pid: int
     init_pid: int
     tty_master: int | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 from rootless.runtime.spec import Mount
@@ -42,8 +42,7 @@ DEV_SYMLINKS = (
 )
 
 
-@attrs.frozen
-class MountCall:
+class MountCall(NamedTuple):
     """One mount(2) (and, for read-only binds, the remount that must follow it)."""
 
     source: str

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Mapping, Sequence
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 from rootless.runtime.capabilities import plan_capabilities
@@ -29,8 +28,7 @@ from rootless.runtime.spec import (
 SUPPORTED_NETWORKS = ("none", "host", "private")
 
 
-@attrs.frozen
-class RunRequest:
+class RunRequest(NamedTuple):
     rootfs: str
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()

@@ -32,9 +32,7 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from rootless.errors import ConfigError
 
@@ -113,8 +111,7 @@ KNOWN_ARCHES = frozenset(
 )
 
 
-@attrs.frozen
-class Arch:
+class Arch(NamedTuple):
     """A target the compiler knows: its AUDIT_ARCH_* value and syscall table key."""
 
     name: str  # key in syscalls.json, as os.uname().machine spells it
@@ -134,18 +131,16 @@ MAX_ARGS_PER_RULE = 6
 BPF_MAXINSNS = 4096
 
 
-@attrs.frozen
-class ArgCondition:
+class ArgCondition(NamedTuple):
     """One OCI ``args`` entry: compare 64-bit syscall argument ``index``."""
 
-    index: int
+    arg: int  # the OCI "index": which syscall argument (a NamedTuple cannot say index)
     value: int
     value_two: int
     op: str
 
 
-@attrs.frozen
-class SyscallRule:
+class SyscallRule(NamedTuple):
     """One ``syscalls`` entry: its conditions are ANDed; ``ret`` is the SECCOMP_RET_* value.
 
     ``only_arches``/``skip_arches`` come from Docker's ``includes``/``excludes``.
@@ -165,8 +160,7 @@ class SyscallRule:
         return not names & set(self.skip_arches)
 
 
-@attrs.frozen
-class SeccompProfile:
+class SeccompProfile(NamedTuple):
     """A checked profile; ``source`` names where it came from, for messages."""
 
     default_ret: int
@@ -220,7 +214,7 @@ def _condition(arg: Any, source: str, where: str) -> ArgCondition:
             source, f"{where} has unknown op {op!r}", "use one of " + ", ".join(sorted(OPS))
         )
     return ArgCondition(
-        index=index,
+        arg=index,
         value=_u64(arg.get("value", 0), source, f"{where}.value"),
         value_two=_u64(arg.get("valueTwo", 0), source, f"{where}.valueTwo"),
         op=op,
@@ -401,7 +395,7 @@ def _condition_code(c: ArgCondition) -> list[Insn]:
     Jump offsets are relative to the next instruction; _FAIL is patched later.
     """
     hi, lo = c.value >> 32, c.value & 0xFFFFFFFF
-    ld_hi, ld_lo = (LD_ABS, 0, 0, _arg_hi(c.index)), (LD_ABS, 0, 0, _arg_lo(c.index))
+    ld_hi, ld_lo = (LD_ABS, 0, 0, _arg_hi(c.arg)), (LD_ABS, 0, 0, _arg_lo(c.arg))
     if c.op == "SCMP_CMP_EQ":
         return [ld_hi, _jump(JEQ, hi, 0, _FAIL), ld_lo, _jump(JEQ, lo, 0, _FAIL)]
     if c.op == "SCMP_CMP_NE":

@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from rootless._atomic import atomic_write
+from rootless._empty import EMPTY_MAP
 from rootless.errors import ConfigError
 
 OCI_VERSION = "1.1.0"
@@ -46,23 +45,20 @@ READONLY_PATHS = (
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
 
 
-@attrs.frozen
-class User:
+class User(NamedTuple):
     uid: int = 0
     gid: int = 0
     additional_gids: tuple[int, ...] = ()
     umask: int | None = None
 
 
-@attrs.frozen
-class Rlimit:
+class Rlimit(NamedTuple):
     type: str  # "RLIMIT_NOFILE"
     soft: int
     hard: int
 
 
-@attrs.frozen
-class Capabilities:
+class Capabilities(NamedTuple):
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
     permitted: tuple[str, ...] = ()
@@ -70,8 +66,7 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class Process:
+class Process(NamedTuple):
     args: tuple[str, ...]
     env: tuple[str, ...] = (f"PATH={DEFAULT_PATH}",)
     cwd: str = "/"
@@ -82,16 +77,14 @@ class Process:
     no_new_privileges: bool = True
 
 
-@attrs.frozen
-class Mount:
+class Mount(NamedTuple):
     destination: str
     type: str = "bind"
     source: str = ""
     options: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class Root:
+class Root(NamedTuple):
     path: str
     readonly: bool = False
     # overlayfs mount options ("lowerdir=...,upperdir=...,workdir=...,userxattr") when the
@@ -105,22 +98,22 @@ OVERLAY_ANNOTATION = "io.rootless.rootfs.overlay"
 USER_ANNOTATION = "io.rootless.user"
 
 
-@attrs.frozen
-class IDMapping:
+class IDMapping(NamedTuple):
     container_id: int
     host_id: int
     size: int
 
 
-@attrs.frozen
-class Namespace:
+class Namespace(NamedTuple):
     type: str
     path: str | None = None
 
 
-@attrs.frozen
-class Linux:
-    namespaces: tuple[Namespace, ...] = tuple(Namespace(t) for t in NAMESPACES)
+DEFAULT_NAMESPACES = tuple(Namespace(kind) for kind in NAMESPACES)
+
+
+class Linux(NamedTuple):
+    namespaces: tuple[Namespace, ...] = DEFAULT_NAMESPACES
     uid_mappings: tuple[IDMapping, ...] = ()
     gid_mappings: tuple[IDMapping, ...] = ()
     masked_paths: tuple[str, ...] = MASKED_PATHS
@@ -132,14 +125,13 @@ class Linux:
         return any(ns.type == kind and ns.path is None for ns in self.namespaces)
 
 
-@attrs.frozen
-class Spec:
+class Spec(NamedTuple):
     process: Process
     root: Root
     hostname: str | None = None
     mounts: tuple[Mount, ...] = ()
     linux: Linux = Linux()
-    annotations: Mapping[str, str] = attrs.field(factory=dict)
+    annotations: Mapping[str, str] = EMPTY_MAP
 
 
 # --- JSON -------------------------------------------------------------------------------
@@ -162,7 +154,7 @@ def to_dict(spec: Spec) -> dict[str, Any]:
         "args": list(p.args),
         "env": list(p.env),
         "cwd": p.cwd,
-        "capabilities": {k: list(v) for k, v in attrs.asdict(p.capabilities).items()},
+        "capabilities": {k: list(v) for k, v in p.capabilities._asdict().items()},
         "rlimits": [{"type": r.type, "soft": r.soft, "hard": r.hard} for r in p.rlimits],
         "noNewPrivileges": p.no_new_privileges,
     }
@@ -225,9 +217,7 @@ def from_dict(data: Mapping[str, Any], *, source: str = "config.json") -> Spec:
                 umask=u.get("umask"),
             ),
             terminal=bool(p.get("terminal", False)),
-            capabilities=Capabilities(
-                **{k: tuple(caps.get(k, ())) for k in attrs.fields_dict(Capabilities)}
-            ),
+            capabilities=Capabilities(**{k: tuple(caps.get(k, ())) for k in Capabilities._fields}),
             rlimits=tuple(
                 Rlimit(r["type"], int(r["soft"]), int(r["hard"])) for r in p.get("rlimits", ())
             ),

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 from rootless.runtime.spec import User
 
 
-@attrs.frozen
-class PasswdEntry:
+class PasswdEntry(NamedTuple):
     name: str
     uid: int
     gid: int
     home: str
 
 
-@attrs.frozen
-class GroupEntry:
+class GroupEntry(NamedTuple):
     name: str
     gid: int
     members: tuple[str, ...]
@@ -41,8 +39,7 @@ def parse_group(text: str) -> list[GroupEntry]:
     return out
 
 
-@attrs.frozen
-class ResolvedUser:
+class ResolvedUser(NamedTuple):
     user: User
     home: str
 

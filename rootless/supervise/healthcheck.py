@@ -19,7 +19,6 @@ from rootless.supervise.health import HealthConfig, HealthResult, HealthState, h
 
 async def run_check(cid: str, containers: ContainerStore, config: HealthConfig) -> HealthResult:
     """Run the check once in container ``cid``; its result (not yet recorded)."""
-    import attrs
     import trio
 
     from rootless.runtime.launch import exec_in, exit_code
@@ -27,15 +26,13 @@ async def run_check(cid: str, containers: ContainerStore, config: HealthConfig) 
 
     record = containers.get(cid)
     spec, launch = load_launch(cid, containers)
-    spec = attrs.evolve(
-        spec, process=attrs.evolve(spec.process, args=config.argv(), terminal=False)
-    )
+    spec = spec._replace(process=spec.process._replace(args=config.argv(), terminal=False))
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     start_ns = time.time_ns()
     try:
         started = exec_in(
-            record.pid, record.pid_start, spec, attrs.evolve(launch, stdio=(null, out_w, out_w))
+            record.pid, record.pid_start, spec, launch._replace(stdio=(null, out_w, out_w))
         )
     except RootlessError as e:
         os.close(out_r)

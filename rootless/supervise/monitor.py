@@ -159,9 +159,7 @@ class Monitor:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            import attrs
-
-            started = start(spec, attrs.evolve(launch, stdio=(null, out_w, err_w)))
+            started = start(spec, launch._replace(stdio=(null, out_w, err_w)))
         except RootlessError as e:
             for fd in (out_r, out_w, err_r, err_w, null):
                 os.close(fd)

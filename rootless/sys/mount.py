@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 
 from rootless.sys._libc import call, syscall
 
@@ -56,7 +55,7 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     syscall(
-        _SYS_PIVOT_ROOT[platform.machine()],
+        _SYS_PIVOT_ROOT[os.uname().machine],
         new_root.encode(),
         put_old.encode(),
         name="pivot_root",

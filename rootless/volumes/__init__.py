@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import attrs
+from typing import NamedTuple
 
 from rootless._paths import StoragePaths
 from rootless.runtime.mounts import parse_volume
 from rootless.runtime.spec import Mount
 
 
-@attrs.frozen
-class MountRequest:
+class MountRequest(NamedTuple):
     """The mount flags of ``run``/``create`` as given."""
 
     volumes: tuple[str, ...] = ()  # -v
