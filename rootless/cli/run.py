@@ -35,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-signal", metavar="SIGNAL", help="signal stop sends (default: the image's, SIGTERM)"
     )
+    p.add_argument(
+        "--init",
+        action="store_true",
+        help="run a reaper (catatonit) as PID 1 that forwards signals",
+    )
+    p.add_argument("-m", "--memory", metavar="SIZE", help="memory limit (needs cgroup delegation)")
+    p.add_argument("--cpus", metavar="N", help="CPU limit (needs cgroup delegation)")
+    p.add_argument("--pids-limit", metavar="N", help="process limit (needs cgroup delegation)")
     p.add_argument("--health-cmd", metavar="CMD", help="healthcheck command (run by a shell)")
     p.add_argument("--health-interval", metavar="DURATION", help="time between checks (30s)")
     p.add_argument("--health-timeout", metavar="DURATION", help="time a check may take (30s)")
@@ -164,6 +172,16 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         pull=args.pull,
         tls_verify=args.tls_verify,
         detach=getattr(args, "detach", False),
+        init=args.init,
+        limits={
+            k: v
+            for k, v in (
+                ("memory", args.memory),
+                ("cpus", args.cpus),
+                ("pids-limit", args.pids_limit),
+            )
+            if v is not None
+        },
         extra=_supervision_options(args),
     )
 

@@ -47,6 +47,8 @@ class RunOptions(NamedTuple):
     pull: str = "missing"  # missing, always, never, newer
     tls_verify: bool | None = None
     detach: bool = False
+    init: bool = False  # --init: a reaper as PID 1 that forwards signals
+    limits: Mapping[str, str] = EMPTY_MAP  # --memory, --cpus, --pids-limit as given
     # kept in the record for the supervisor: restart policy, healthcheck, log options
     extra: Mapping[str, Any] = EMPTY_MAP
 
@@ -87,6 +89,8 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
     from rootless.runtime.plan import RunRequest, plan_spec
 
     paths = paths or StoragePaths.from_env()
+    if opts.limits:
+        refuse_limits(opts.limits)
     idmap = plan_for_userns(opts.userns)
     if idmap.warning:
         warn(idmap.warning)
@@ -146,6 +150,8 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             image_layers=image_layers,
         )
         request = request._replace(volumes=mounts)
+        if opts.init:
+            request = with_init(request)
         spec = plan_spec(request, idmap, container_id=record.id)
         specmod.save(spec, containers.container_dir(record.id) / "config.json")
     except BaseException:
@@ -195,6 +201,53 @@ def remove(record: ContainerRecord, containers: ContainerStore) -> None:
     """Delete a container's files and record (it must not be running)."""
     remove_container_files(containers.container_dir(record.id))
     containers.delete(record.id)
+
+
+INIT_PATH = "/run/rootless-init"
+INIT_CANDIDATES = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit")
+
+
+def with_init(request: RunRequest) -> RunRequest:
+    """``--init``: Debian's catatonit, bound read-only into the container, runs as PID 1,
+    reaps zombies and forwards signals to the command (which then can be stopped even
+    when it installs no handler)."""
+    from rootless.runtime.spec import Mount
+
+    binary = next((p for p in INIT_CANDIDATES if os.access(p, os.X_OK)), None)
+    if binary is None:
+        raise ConfigError(
+            "--init needs catatonit, which is not installed",
+            hint="sudo apt-get install catatonit",
+        )
+    mount = Mount(INIT_PATH, "bind", binary, ("bind", "ro", "nosuid", "nodev"))
+    return request._replace(
+        args=(INIT_PATH, "--", *request.args), volumes=(*request.volumes, mount)
+    )
+
+
+def refuse_limits(limits: Mapping[str, str]) -> None:
+    """Resource limits need a delegated cgroup v2 subtree; never ignore one silently."""
+    from rootless.hostinfo import cgroup_info
+
+    info = cgroup_info()
+    flags = ", ".join(f"--{k}" for k in limits)
+    if info["version"] != "v2":
+        raise ConfigError(
+            f"cannot apply {flags}: this host runs cgroups {info['version']}, and rootless "
+            "resource limits need the unified cgroup v2 hierarchy",
+            hint="boot with systemd.unified_cgroup_hierarchy=1, then delegate controllers to "
+            "users (a systemd drop-in for user@.service with Delegate=yes)",
+        )
+    if not info["delegated"]:
+        raise ConfigError(
+            f"cannot apply {flags}: no cgroup v2 subtree is delegated to your user",
+            hint="delegate controllers to users: a systemd drop-in for user@.service with "
+            "Delegate=memory pids cpu, then log in again",
+        )
+    raise ConfigError(
+        f"cannot apply {flags}: resource limits through a delegated cgroup are not implemented yet",
+        hint="run without the limit",
+    )
 
 
 def _check_rootfs(rootfs: str) -> str:

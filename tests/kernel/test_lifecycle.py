@@ -245,3 +245,22 @@ def test_concurrent_runs_with_the_same_name_give_one_container(rootless, busybox
         p.stderr.close()  # type: ignore[union-attr]
     assert codes.count(0) == 1, codes
     assert len(_ps(rootless, "-a")) == 1
+
+
+def test_init_lets_stop_end_a_shell_without_handlers(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(
+        rootless, busybox_rootfs, "sh", "-c", "while :; do sleep 0.1; done", opts=("--init",)
+    )
+    r = rootless("exec", cid, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.stdout.startswith("/run/rootless-init -- sh"), r.stdout + r.stderr
+    began = time.monotonic()
+    assert rootless("stop", "-t", "10", cid).returncode == 0
+    assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("flag", [("--memory", "64m"), ("--pids-limit", "10"), ("--cpus", "1")])
+def test_resource_limits_are_refused_with_the_reason(rootless, busybox_rootfs, flag):
+    r = rootless("run", "--rm", *flag, "--rootfs", str(busybox_rootfs), "true")
+    assert r.returncode == 125
+    assert f"cannot apply {flag[0]}" in r.stderr
+    assert "cgroup" in r.stderr and "Delegate" in r.stderr
