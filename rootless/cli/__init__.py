@@ -44,6 +44,7 @@ VERBS = {
     "commit": ("rootless.cli.commit", "make an image from a container's changes"),
     "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
     "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
+    "cp": ("rootless.cli.cp", "copy files between a container and the host"),
 }
 
 
