@@ -35,6 +35,7 @@ def cgroup_info(root: str = "/sys/fs/cgroup") -> dict[str, Any]:
 
 def collect() -> dict[str, Any]:
     from rootless._paths import StoragePaths
+    from rootless.engine.storage import storage_driver
     from rootless.runtime.idmap import current_user_plan
 
     uid = os.getuid()
@@ -75,15 +76,7 @@ def collect() -> dict[str, Any]:
             "data": str(paths.data),
             "runtime": str(paths.runtime),
             "config": str(paths.config),
-            "drivers": [
-                d
-                for d, ok in (
-                    ("overlay", True),
-                    ("fuse-overlayfs", bool(helpers["fuse-overlayfs"])),
-                    ("copy", True),
-                )
-                if ok
-            ],
+            "driver": storage_driver(paths),
         },
     }
 

@@ -14,6 +14,7 @@ from rootless.runtime.spec import Rlimit
 
 if TYPE_CHECKING:
     from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.image.store import ImageRecord, Store
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest
     from rootless.runtime.spec import Spec
@@ -342,6 +343,7 @@ def _create_from_image(
     """The record and request of a container from an image, with the image's VOLUMEs
     and layer directories (base first)."""
     from rootless.container.imageconfig import merge_env, plan_command
+    from rootless.engine.storage import storage_driver
     from rootless.image.rootfs import plan_overlay
 
     store, image = _ensure_image(opts, paths)
@@ -359,12 +361,16 @@ def _create_from_image(
     for d in (upper, work, merged):
         d.mkdir()
     lowers = [store.layer_dir(layer.diff_id) for layer in image.layers]
-    overlay = plan_overlay(lowers, upper, work, merged)
+    overlay_options: str | None = None
+    if storage_driver(paths) == "overlay":
+        overlay_options = plan_overlay(lowers, upper, work, merged).options
+    else:
+        copy_layers(store, image, merged)
     return (
         record,
         request._replace(
             rootfs=str(merged),
-            overlay=overlay.options,
+            overlay=overlay_options,
             args=argv,
             env=merge_env(cfg.env, request.env),
             workdir=opts.workdir or cfg.working_dir or "/",
@@ -373,6 +379,25 @@ def _create_from_image(
         cfg.volumes,
         lowers,
     )
+
+
+def copy_layers(store: Store, image: ImageRecord, target: Path) -> None:
+    """The copy driver: the image's layers applied onto ``target``, in the user namespace."""
+    from rootless.image.rootfs import CopyLayer, materialise
+    from rootless.runtime.userns import run_in_userns
+
+    layers = [
+        CopyLayer(store.layer_dir(x.diff_id), store.layer_info(x.diff_id).opaque_dirs)
+        for x in image.layers
+    ]
+
+    def job() -> int:
+        materialise(layers, target)
+        return 0
+
+    store.close()  # no SQLite across the fork
+    if run_in_userns(job) != 0:
+        raise ImageError(f"cannot copy the layers of {image.id} into {target}")
 
 
 def remove_container_files(cdir: Path) -> None:

@@ -91,3 +91,22 @@ def test_unknown_image_fails_cleanly(rootless, image_registry):
     assert r.returncode == 125
     assert "nothing/here" in r.stderr
     assert os.listdir(rootless.data_home / "rootless") is not None
+
+
+def test_copy_driver_gives_the_same_view(rootless, pulled):
+    env = {"ROOTLESS_STORAGE_DRIVER": "copy"}
+    r = rootless(
+        "run",
+        "--rm",
+        "-u",
+        "app",
+        pulled,
+        "sh",
+        "-c",
+        "cat /etc/motd || echo no-motd; stat -c %u /home/app/note; echo x > /tmp/y",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["no-motd", "1000"]
+    cdir = rootless.data_home / "rootless" / "containers"
+    assert [p for p in cdir.iterdir() if p.is_dir()] == []

@@ -42,6 +42,10 @@ def test_info_json(rootless):
     assert info["helpers"]["newuidmap"] == "/usr/bin/newuidmap"
     assert "slirp4netns" in info["network"]["backends"]
     assert info["storage"]["data"].startswith(str(rootless.data_home))
+    # Kernel overlayfs works in user namespaces here (Linux >= 5.11).
+    assert info["storage"]["driver"] == "overlay"
+    r = rootless("info", "--format", "json", env={"ROOTLESS_STORAGE_DRIVER": "copy"})
+    assert json.loads(r.stdout)["storage"]["driver"] == "copy"
 
 
 def test_info_text(rootless):
