@@ -13,6 +13,11 @@ from rootless.errors import ContainerStartError
 from rootless.network.ports import PortMapping
 
 STOP_GRACE = 2.0  # seconds a helper gets to exit before SIGKILL
+INSTALL = {
+    "slirp4netns": "apt-get install slirp4netns",
+    "setpriv": "apt-get install util-linux",
+    "pasta": "apt-get install passt",
+}
 
 
 class NetworkHelper(Protocol):
@@ -26,6 +31,32 @@ class NetworkHelper(Protocol):
 
     def stop(self) -> None:
         """Make the helper exit and reap it; safe to call more than once."""
+
+
+def open_log(name: str) -> IO[bytes]:
+    """An in-memory file for a helper's stderr: nothing on disk, no pipe that could fill."""
+    return os.fdopen(os.memfd_create(name, os.MFD_CLOEXEC), "w+b")
+
+
+def spawn(
+    name: str, cmd: list[str], log: IO[bytes], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """Start a helper in its own session (the terminal's ^C is for the container; the
+    supervisor ends the helper)."""
+    try:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=pass_fds,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ContainerStartError(
+            f"cannot start {name}: {cmd[0]} is not installed",
+            hint=f"install it ({INSTALL[cmd[0]]}) or choose another --network mode",
+        ) from None
 
 
 @attrs.define(eq=False)

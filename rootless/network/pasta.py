@@ -9,16 +9,13 @@ pasta adds last, after its ports are bound.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
+import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from rootless.errors import ConfigError, ContainerStartError
+from rootless.errors import ConfigError
 from rootless.network.etcfiles import PASTA_DNS_FORWARD
-from rootless.network.helper import HelperProcess
+from rootless.network.helper import HelperProcess, open_log, spawn
 from rootless.network.ports import PortMapping
 
 READY_TIMEOUT = 10.0
@@ -71,13 +68,18 @@ def pasta_command(
     return [*cmd, *user, str(container_pid)]
 
 
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def _has_default_route(container_pid: int, proc: str) -> bool:
-    base = Path(proc) / str(container_pid) / "net"
+    base = os.path.join(proc, str(container_pid), "net")
     try:
-        for line in (base / "route").read_text().splitlines()[1:]:
+        for line in _read(os.path.join(base, "route")).splitlines()[1:]:
             if line.split()[1] == "00000000":
                 return True
-        for line in (base / "ipv6_route").read_text().splitlines():
+        for line in _read(os.path.join(base, "ipv6_route")).splitlines():
             fields = line.split()
             if fields[0] == "0" * 32 and fields[1] == "00" and fields[-1] != "lo":
                 return True
@@ -100,19 +102,10 @@ def start_pasta(
     Call it from the thread that lives as long as the supervisor (PDEATHSIG follows the
     thread that started the helper), and do not reap children with ``waitpid(-1)``.
     """
-    for tool in ("pasta", "setpriv"):
-        if shutil.which(tool) is None:
-            raise ContainerStartError(
-                f"cannot start pasta: {tool} is not installed",
-                hint="install passt and util-linux, or use --network slirp4netns",
-            )
     cmd = ["setpriv", "--pdeathsig", "KILL", *pasta_command(container_pid, options, ports)]
-    # Unlinked, so nothing is left behind; the helper object owns and closes it.
-    log = tempfile.TemporaryFile()  # noqa: SIM115
+    log = open_log("pasta")
     try:
-        process = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+        process = spawn("pasta", cmd, log)
     except BaseException:
         log.close()
         raise

@@ -13,16 +13,12 @@ import ipaddress
 import json
 import os
 import select
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from rootless.errors import ConfigError, ContainerStartError
-from rootless.network.helper import HelperProcess
+from rootless.errors import ConfigError
+from rootless.network.helper import HelperProcess, open_log, spawn
 from rootless.network.mode import SlirpOptions
 from rootless.network.ports import PortMapping
 
@@ -123,12 +119,7 @@ def start_slirp4netns(
     The caller must keep its process alive as long as the container runs (the helper's
     exit is tied to it) and must not reap children with ``waitpid(-1)``.
     """
-    if shutil.which("slirp4netns") is None:
-        raise ContainerStartError(
-            "cannot start slirp4netns: it is not installed",
-            hint="install it (apt-get install slirp4netns) or use --network pasta or none",
-        )
-    api_socket = str(Path(api_socket_dir) / API_SOCKET)
+    api_socket = os.path.join(api_socket_dir, API_SOCKET)
     if len(api_socket.encode()) > _SUN_PATH_MAX:
         raise ConfigError(
             f"cannot create the slirp4netns API socket {api_socket}: the path is longer than "
@@ -138,20 +129,12 @@ def start_slirp4netns(
     guest_addr = str(ipaddress.IPv4Network(options.cidr)[100])
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    # Unlinked, so nothing is left behind; the helper object owns and closes it.
-    log = tempfile.TemporaryFile()  # noqa: SIM115
+    log = open_log("slirp4netns")
+    cmd = slirp_command(
+        container_pid, options, exit_fd=exit_r, ready_fd=ready_w, api_socket=api_socket
+    )
     try:
-        process = subprocess.Popen(
-            slirp_command(
-                container_pid, options, exit_fd=exit_r, ready_fd=ready_w, api_socket=api_socket
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(exit_r, ready_w),
-            # The terminal's ^C is for the container; the supervisor ends the helper.
-            start_new_session=True,
-        )
+        process = spawn("slirp4netns", cmd, log, pass_fds=(exit_r, ready_w))
     except BaseException:
         for fd in (exit_r, exit_w, ready_r, ready_w):
             os.close(fd)
