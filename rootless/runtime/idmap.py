@@ -215,8 +215,95 @@ def _write_proc(pid: int, name: str, text: str) -> None:
 
 def plan_for_userns(mode: str | None) -> IDMapPlan:
     """The ID map for ``--userns`` (None: the user's default map)."""
+    keep = parse_userns(mode)
+    base = current_user_plan()
+    if keep is None:
+        return base
+    return plan_keep_id(base, os.getuid(), os.getgid(), keep.uid, keep.gid)
+
+
+class KeepID(NamedTuple):
+    """``--userns=keep-id[:uid=N,gid=N]``: the container ID the user's own ID becomes."""
+
+    uid: int
+    gid: int
+
+
+def parse_userns(mode: str | None, uid: int | None = None, gid: int | None = None) -> KeepID | None:
+    """None for the default map (no mode, ``""`` or ``host``); the IDs for ``keep-id``.
+
+    ``uid``/``gid`` default to the caller's (the IDs keep-id keeps).
+    """
     from rootless.errors import ConfigError
 
     if mode in (None, "", "host"):
-        return current_user_plan()
-    raise ConfigError(f'unsupported --userns "{mode}"', hint="use --userns=keep-id")
+        return None
+    name, _, opts = mode.partition(":")
+    if name != "keep-id":
+        raise ConfigError(
+            f'unsupported --userns "{mode}"', hint="use --userns=keep-id[:uid=N,gid=N]"
+        )
+    ids = {"uid": os.getuid() if uid is None else uid, "gid": os.getgid() if gid is None else gid}
+    for item in (i for i in opts.split(",") if i):
+        key, _, value = item.partition("=")
+        if key not in ids or not value.isdigit():
+            raise ConfigError(
+                f'invalid --userns "{mode}": unknown option "{item}"',
+                hint="keep-id takes uid=N and gid=N",
+            )
+        ids[key] = int(value)
+    return KeepID(ids["uid"], ids["gid"])
+
+
+def keep_id_user(mode: str | None) -> str | None:
+    """The default container user under ``mode``: "UID:GID" for keep-id, else None."""
+    keep = parse_userns(mode)
+    return None if keep is None else f"{keep.uid}:{keep.gid}"
+
+
+def plan_keep_id(base: IDMapPlan, host_uid: int, host_gid: int, uid: int, gid: int) -> IDMapPlan:
+    """Pure: ``base``'s subordinate IDs with the user's own ID moved to ``uid``/``gid``.
+
+    As Podman: container IDs 0..uid-1 are the first subordinate IDs, ``uid`` is the
+    user, uid+1.. are the rest of the subordinate range.
+    """
+    if base.single or base.direct:
+        why = (
+            "no subordinate ID range is mapped"
+            if base.single
+            else "it is not supported inside rootless's own user namespace"
+        )
+        raise IDMapError(
+            f"cannot use --userns=keep-id: {why}",
+            hint="give your user a subordinate ID range (sudo helpers/setup-host USER)"
+            if base.single
+            else "run it outside `rootless unshare`",
+        )
+    return base._replace(
+        uid_map=_keep_one(base.uid_map, host_uid, uid),
+        gid_map=_keep_one(base.gid_map, host_gid, gid),
+    )
+
+
+def _keep_one(ranges: Sequence[IDRange], host_id: int, keep: int) -> tuple[IDRange, ...]:
+    subordinate = [r for r in ranges if r.container_id != 0]  # 0 is the user's own
+    out: list[IDRange] = []
+    next_id = 0
+    placed = False
+    for r in subordinate:
+        if not placed and next_id <= keep < next_id + r.size:
+            before = keep - next_id
+            if before:
+                out.append(IDRange(next_id, r.host_id, before))
+            out.append(IDRange(keep, host_id, 1))
+            if r.size > before:
+                out.append(IDRange(keep + 1, r.host_id + before, r.size - before))
+            next_id = keep + 1 + r.size - before
+            placed = True
+            continue
+        out.append(IDRange(next_id, r.host_id, r.size))
+        next_id += r.size
+    if not placed:
+        # Above the subordinate range: a gap of unmapped IDs before the user's.
+        out.append(IDRange(keep, host_id, 1))
+    return tuple(out)
