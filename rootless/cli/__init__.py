@@ -45,6 +45,7 @@ VERBS = {
     "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
     "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
     "cp": ("rootless.cli.cp", "copy files between a container and the host"),
+    "volume": ("rootless.cli.volume", "manage volumes (create, ls, inspect, rm, prune)"),
 }
 
 

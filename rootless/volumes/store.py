@@ -239,3 +239,32 @@ def remove_trees(dirs: list[Path]) -> None:
             f"cannot remove {', '.join(map(str, dirs))} (exit code {code})",
             hint="remove it with: rootless unshare rm -rf PATH",
         )
+
+
+def filter_volumes(
+    vols: Sequence[Volume], filters: Sequence[str], users: Mapping[str, Sequence[str]]
+) -> list[Volume]:
+    """``volume ls --filter``: every filter must match (name is a substring, as Podman)."""
+    parsed = []
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key not in ("name", "label") and (
+            key not in ("dangling", "anonymous") or value not in ("true", "false")
+        ):
+            raise ConfigError(
+                f'invalid volume filter "{f}"',
+                hint="use name=TEXT, label=KEY[=VALUE], dangling=true|false, anonymous=true|false",
+            )
+        parsed.append((key, value))
+    return [v for v in vols if all(_matches(v, k, value, users) for k, value in parsed)]
+
+
+def _matches(v: Volume, key: str, value: str, users: Mapping[str, Sequence[str]]) -> bool:
+    if key == "name":
+        return value in v.name
+    if key == "label":
+        k, eq, want = value.partition("=")
+        return k in v.labels and (not eq or v.labels[k] == want)
+    if key == "dangling":
+        return (v.name not in users) == (value == "true")
+    return v.anonymous == (value == "true")
