@@ -15,7 +15,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from rootless._paths import StoragePaths
     from rootless.cli._common import for_each_container
     from rootless.engine import lifecycle
 
-    return for_each_container(args, lambda ref: lifecycle.rm(ref, force=args.force))
+    def remove(ref: str) -> None:
+        record = lifecycle.rm(ref, force=args.force)
+        if args.volumes:
+            from rootless.volumes import remove_anonymous_volumes
+
+            remove_anonymous_volumes(record.id, StoragePaths.from_env())
+
+    return for_each_container(args, remove)

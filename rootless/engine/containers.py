@@ -85,7 +85,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
     """Create a container (record, directory, config.json) without starting it."""
     from rootless.cli._common import warn
     from rootless.runtime import spec as specmod
-    from rootless.runtime.idmap import plan_for_userns
+    from rootless.runtime.idmap import keep_id_user, plan_for_userns
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest, plan_spec
 
@@ -101,7 +101,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         args=opts.command,
         env=opts.env,
         workdir=opts.workdir or "/",
-        user=opts.user,
+        user=opts.user or keep_id_user(opts.userns),  # keep-id: the user's UID:GID
         hostname=opts.hostname,
         terminal=opts.tty,
         cap_add=opts.cap_add,
@@ -374,7 +374,7 @@ def _create_from_image(
             args=argv,
             env=merge_env(cfg.env, request.env),
             workdir=opts.workdir or cfg.working_dir or "/",
-            user=opts.user or cfg.user or None,
+            user=request.user or cfg.user or None,
         ),
         cfg.volumes,
         lowers,
