@@ -25,8 +25,11 @@ from typing import IO, Literal
 import attrs
 
 from rootless._paths import StoragePaths
-from rootless.errors import ConfigError
-from rootless.runtime.spec import Spec
+from rootless.errors import ConfigError, SyscallError
+from rootless.runtime.securejoin import resolve_in_root
+from rootless.runtime.spec import USER_ANNOTATION, Spec
+from rootless.runtime.users import resolve_user
+from rootless.sys.openat2 import open_in_root
 
 DestKind = Literal["dir", "file", "missing"]
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -168,6 +171,8 @@ class Side:
     """How one side opens paths: the host's as the user, the container's within its root."""
 
     open_path: Callable[[str, int], int]
+    # the path with its symlinks resolved (a file destination is written where it leads)
+    resolve: Callable[[str], str]
 
     def kind(self, path: str) -> DestKind:
         try:
@@ -181,14 +186,11 @@ class Side:
 
 
 def host_side() -> Side:
-    return Side(lambda path, flags: os.open(path, flags))
+    return Side(lambda path, flags: os.open(path, flags), os.path.realpath)
 
 
 def container_side() -> Side:
     """Inside the chroot: ``/`` is the container's root; paths stay within it."""
-    from rootless.errors import SyscallError
-    from rootless.sys.openat2 import open_in_root
-
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def open_path(path: str, flags: int) -> int:
@@ -197,7 +199,7 @@ def container_side() -> Side:
         except SyscallError as e:
             raise OSError(e.errno, os.strerror(e.errno), path) from None
 
-    return Side(open_path)
+    return Side(open_path, lambda path: resolve_in_root("/", path))
 
 
 # -- writing a tar ---------------------------------------------------------------
@@ -319,7 +321,7 @@ def extract_tar(src: IO[bytes], side: Side, dest: str, opts: ExtractOptions) -> 
             directory = dest
         else:
             placement = plan_placement(
-                dest,
+                side.resolve(dest) if kind == "file" else dest,
                 kind,
                 src_is_dir=first.isdir(),
                 contents=not top,
@@ -589,8 +591,6 @@ def _check_host_source(path: str) -> None:
 
 def _user_spec(spec: Spec) -> str:
     """The container's user as ``-u`` gave it (a name is resolved inside the container)."""
-    from rootless.runtime.spec import USER_ANNOTATION
-
     return spec.annotations.get(USER_ANNOTATION) or (
         f"{spec.process.user.uid}:{spec.process.user.gid}"
     )
@@ -598,7 +598,6 @@ def _user_spec(spec: Spec) -> str:
 
 def _owner(user: str) -> tuple[int, int]:
     """``user`` resolved against the container's /etc/passwd and /etc/group (in the chroot)."""
-    from rootless.runtime.users import resolve_user
 
     def read(path: str) -> str:
         try:

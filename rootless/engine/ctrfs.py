@@ -93,7 +93,8 @@ def fork_in_container(
 
     The child keeps only stdio and the fds in ``keep``; it exits with ``job``'s code,
     or prints the error (``Error: ...``) and exits 125. The caller must wait for it.
-    Call before any thread exists.
+    ``job`` runs after the chroot, where the host's Python modules are out of reach:
+    import what it needs beforehand. Call before any thread exists.
     """
     from rootless.sys import process
 
