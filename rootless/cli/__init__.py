@@ -28,6 +28,7 @@ VERBS = {
     "exec": ("rootless.cli.exec", "run a command in a running container"),
     "ps": ("rootless.cli.ps", "list containers"),
     "logs": ("rootless.cli.logs", "show a container's output"),
+    "port": ("rootless.cli.port", "list a container's published ports"),
     "healthcheck": ("rootless.cli.healthcheck", "run a container's healthcheck now"),
     "images": ("rootless.cli.images", "list images in local storage"),
     "image": ("rootless.cli.image", "manage images (ls, rm, tag, inspect, history, prune, ...)"),

@@ -15,6 +15,7 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rootless._paths import StoragePaths
+    from rootless.cli.save import to_stdout
     from rootless.engine.archive_ops import export_container
     from rootless.errors import ConfigError
     from rootless.runtime.userns import run_in_userns
@@ -28,9 +29,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output).absolute() if args.output is not None else None
 
     def job() -> int:  # owners as the container sees them, and a mount namespace to look in
-        sys.stdout.flush()
-        export_container(paths, args.container, out or sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        if out is not None:
+            export_container(paths, args.container, out)
+        else:
+            to_stdout(lambda stdout: export_container(paths, args.container, stdout))
         return 0
 
     return run_in_userns(job)

@@ -95,10 +95,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--network",
         "--net",
-        default="private",
+        default="slirp4netns",
         metavar="MODE",
-        help="none (only lo, the default for now) or host",
+        help="slirp4netns[:OPTS] (default), pasta[:OPTS], none or host",
     )
+    p.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="[IP:][HOST:]CTR[/PROTO]",
+        help="publish a container port on the host",
+    )
+    p.add_argument(
+        "-P",
+        "--publish-all",
+        action="store_true",
+        help="publish the image's EXPOSE ports on random host ports",
+    )
+    p.add_argument("--dns", action="append", default=[], metavar="IP")
+    p.add_argument("--dns-search", action="append", default=[], metavar="DOMAIN")
+    p.add_argument("--dns-option", action="append", default=[], metavar="OPT")
+    p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP")
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
     p.add_argument(
         "--pull",
@@ -131,6 +149,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     """The RunOptions for parsed ``run``/``create`` arguments."""
     from rootless.cli._common import read_env_files
     from rootless.engine.containers import RunOptions
+    from rootless.engine.network import NetworkRequest
     from rootless.runtime.plan import parse_env_lines, parse_ulimit
     from rootless.volumes import MountRequest
 
@@ -167,7 +186,15 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         read_only=args.read_only,
         mounts=MountRequest(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs)),
         userns=args.userns,
-        network=args.network,
+        network=NetworkRequest(
+            mode=args.network,
+            publish=tuple(args.publish),
+            publish_all=args.publish_all,
+            dns=tuple(args.dns),
+            dns_search=tuple(args.dns_search),
+            dns_options=tuple(args.dns_option),
+            add_hosts=tuple(args.add_host),
+        ),
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         pull=args.pull,
         tls_verify=args.tls_verify,

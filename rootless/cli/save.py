@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import BinaryIO
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +36,22 @@ def main(args: argparse.Namespace) -> int:
             "refusing to write an image archive to a terminal",
             hint="use -o FILE or redirect the output",
         )
-    sys.stdout.flush()
-    save_images(paths, args.images, sys.stdout.buffer, fmt=args.format)
-    sys.stdout.buffer.flush()
+    to_stdout(lambda out: save_images(paths, args.images, out, fmt=args.format))
     return 0
+
+
+def to_stdout(write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(stdout)``; a reader that goes away early is an error, not a traceback."""
+    import os
+    import sys
+
+    from rootless.errors import ImageError
+
+    sys.stdout.flush()
+    try:
+        write(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's last flush fails no more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ImageError("cannot write the archive: the reader closed the pipe") from None

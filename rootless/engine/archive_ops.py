@@ -120,6 +120,19 @@ def layer_of(path: str, store_root: Path) -> str | None:
     return f"sha256:{hexpart}"
 
 
+@contextlib.contextmanager
+def _writing(out: Path | BinaryIO) -> Iterator[None]:
+    """OS errors while writing ``out`` as ImageErrors; a closed pipe stays a BrokenPipeError
+    (the CLI silences stdout before it reports it)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        what = out if isinstance(out, Path) else "the output"
+        raise ImageError(f"cannot write {what}: {exc.strerror}") from None
+
+
 # -- containers ----------------------------------------------------------------------------
 
 
@@ -189,12 +202,13 @@ def export_container(paths: StoragePaths, ref: str, out: Path | BinaryIO) -> int
     from rootless.image.archive import export_rootfs
 
     record, containers, spec = _container(paths, ref)
-    if spec.root.overlay is None:  # a --rootfs container: its directory is all there is
-        return export_rootfs(Path(spec.root.path), out)
-    with _merged_view(
-        containers.container_dir(record.id), plan_export_overlay(spec.root.overlay)
-    ) as view:
-        return export_rootfs(view, out)
+    with _writing(out):
+        if spec.root.overlay is None:  # a --rootfs container: its directory is all there is
+            return export_rootfs(Path(spec.root.path), out)
+        with _merged_view(
+            containers.container_dir(record.id), plan_export_overlay(spec.root.overlay)
+        ) as view:
+            return export_rootfs(view, out)
 
 
 def commit_container(
@@ -293,7 +307,9 @@ def save_images(
     from rootless.image.archive import save
 
     store = open_store(paths)
-    save(store, _save_targets(store, images), out, fmt=fmt)
+    targets = _save_targets(store, images)
+    with _writing(out):
+        save(store, targets, out, fmt=fmt)
 
 
 def load_images(paths: StoragePaths, source: Path | BinaryIO) -> list[ImageRecord]:

@@ -14,6 +14,7 @@ from rootless.runtime.spec import Rlimit
 
 if TYPE_CHECKING:
     from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.engine.network import NetworkRequest
     from rootless.image.store import ImageRecord, Store
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest
@@ -43,7 +44,7 @@ class RunOptions(NamedTuple):
     read_only: bool = False
     mounts: MountRequest | None = None  # -v, --mount, --tmpfs
     userns: str | None = None  # --userns: None (the default map) or "keep-id"
-    network: str = "private"
+    network: NetworkRequest | None = None  # --network, -p, -P, --dns*, --add-host
     ulimits: tuple[Rlimit, ...] = ()
     pull: str = "missing"  # missing, always, never, newer
     tls_verify: bool | None = None
@@ -84,12 +85,14 @@ def containers_store(paths: StoragePaths) -> ContainerStore:
 def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
     """Create a container (record, directory, config.json) without starting it."""
     from rootless.cli._common import warn
+    from rootless.engine.network import NetworkRequest
     from rootless.runtime import spec as specmod
     from rootless.runtime.idmap import keep_id_user, plan_for_userns
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest, plan_spec
 
     paths = paths or StoragePaths.from_env()
+    net = opts.network or NetworkRequest()
     if opts.limits:
         refuse_limits(opts.limits)
     idmap = plan_for_userns(opts.userns)
@@ -109,7 +112,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         seccomp=seccomp,
         no_new_privileges=opts.no_new_privileges,
         read_only=opts.read_only,
-        network=opts.network,
+        network="host" if net.mode.split(":")[0] == "host" else "private",
         ulimits=opts.ulimits,
     )
     options = {
@@ -136,8 +139,9 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         request = request._replace(rootfs=rootfs)
         image_volumes: tuple[str, ...] = ()
         image_layers: list[Path] = []
+        image_exposed: tuple[str, ...] = ()
     else:
-        record, request, image_volumes, image_layers = _create_from_image(
+        record, request, image_volumes, image_layers, image_exposed = _create_from_image(
             opts, request, options, containers, paths
         )
     try:
@@ -150,7 +154,18 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             image_volumes=image_volumes,
             image_layers=image_layers,
         )
-        request = request._replace(volumes=mounts)
+        from rootless.engine.network import plan_network
+
+        netplan = plan_network(
+            net,
+            cdir=containers.container_dir(record.id),
+            hostname=opts.hostname or record.id[:12],
+            names=(record.name,),
+            exposed=image_exposed,
+        )
+        containers.update(record.id, options={**record.options, **netplan.options})
+        record = containers.get(record.id)
+        request = request._replace(volumes=(*mounts, *netplan.mounts))
         if opts.init:
             request = with_init(request)
         spec = plan_spec(request, idmap, container_id=record.id)
@@ -185,15 +200,22 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
         spawn_monitor(record.id, paths)
         print(record.id)
         return 0
+    from rootless.engine.network import NetworkAttachment
+
+    network = NetworkAttachment(containers.get(record.id).options)
+    launch = prepared.launch
+    if network.needed:
+        launch = launch._replace(before_exec=network.attach)
     try:
 
         def started(s: Started) -> None:
             containers.mark_running(record.id, s.init_pid, monitor=os.getpid())
 
-        code = run_foreground(prepared.spec, prepared.launch, on_started=started)
+        code = run_foreground(prepared.spec, launch, on_started=started)
         containers.mark_exited(record.id, code)
         return code
     finally:
+        network.stop()
         if opts.rm:
             remove(record, containers)
 
@@ -339,7 +361,7 @@ def _create_from_image(
     options: dict[str, Any],
     containers: ContainerStore,
     paths: StoragePaths,
-) -> tuple[ContainerRecord, RunRequest, tuple[str, ...], list[Path]]:
+) -> tuple[ContainerRecord, RunRequest, tuple[str, ...], list[Path], tuple[str, ...]]:
     """The record and request of a container from an image, with the image's VOLUMEs
     and layer directories (base first)."""
     from rootless.container.imageconfig import merge_env, plan_command
@@ -378,6 +400,7 @@ def _create_from_image(
         ),
         cfg.volumes,
         lowers,
+        cfg.exposed_ports,
     )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 from rootless.network.mode import NetworkMode
@@ -22,15 +21,13 @@ LOCALHOST6 = "localhost localhost.localdomain localhost6 localhost6.localdomain6
 PASTA_DNS_FORWARD = "169.254.1.1"  # pasta forwards queries to this address to the host's resolver
 
 
-@attrs.frozen
-class ResolvConf:
+class ResolvConf(NamedTuple):
     nameservers: tuple[str, ...] = ()
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class HostFacts:
+class HostFacts(NamedTuple):
     """What the container's files need to know about the host."""
 
     resolv: ResolvConf = ResolvConf()
@@ -38,8 +35,7 @@ class HostFacts:
     gateway: str | None = None  # the host's default IPv4 gateway
 
 
-@attrs.frozen
-class Addresses:
+class Addresses(NamedTuple):
     """A container's addresses as the user-mode helper will configure them."""
 
     ip: str | None  # None: no address but loopback

@@ -7,8 +7,6 @@ import signal
 import subprocess
 from typing import IO, Protocol
 
-import attrs
-
 from rootless.errors import ContainerStartError
 from rootless.network.ports import PortMapping
 
@@ -59,17 +57,24 @@ def spawn(
         ) from None
 
 
-@attrs.define(eq=False)
 class HelperProcess:
     """A helper started with ``subprocess.Popen``; stderr goes to an unlinked temp file."""
 
-    name: str
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-    ports: tuple[PortMapping, ...] = ()
-    # The write end of slirp4netns's --exit-fd pipe: closing it makes the helper exit.
-    exit_fd: int | None = None
-    stopped: bool = False
+    def __init__(
+        self,
+        name: str,
+        process: subprocess.Popen[bytes],
+        log: IO[bytes],
+        ports: tuple[PortMapping, ...] = (),
+        exit_fd: int | None = None,
+    ) -> None:
+        self.name = name
+        self.process = process
+        self.log = log
+        self.ports = ports
+        # The write end of slirp4netns's --exit-fd pipe: closing it makes the helper exit.
+        self.exit_fd = exit_fd
+        self.stopped = False
 
     @property
     def pid(self) -> int:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 
@@ -26,8 +25,7 @@ DEFAULT_MTU = 65520  # as Podman: large frames make the user-mode stack much fas
 DEFAULT_SLIRP_CIDR = "10.0.2.0/24"
 
 
-@attrs.frozen
-class SlirpOptions:
+class SlirpOptions(NamedTuple):
     allow_host_loopback: bool = False
     mtu: int = DEFAULT_MTU
     enable_ipv6: bool = False
@@ -36,8 +34,7 @@ class SlirpOptions:
     outbound_addr6: str | None = None
 
 
-@attrs.frozen
-class NetworkOptions:
+class NetworkOptions(NamedTuple):
     """Options of a container on a user network."""
 
     aliases: tuple[str, ...] = ()
@@ -46,8 +43,7 @@ class NetworkOptions:
     mac: str | None = None
 
 
-@attrs.frozen
-class NetworkMode:
+class NetworkMode(NamedTuple):
     kind: str  # "slirp4netns" | "pasta" | "none" | "host" | "container" | "network"
     name: str | None = None  # the container or network name
     slirp: SlirpOptions | None = None

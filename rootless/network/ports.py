@@ -10,16 +10,14 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ConfigError
 
 PROTOCOLS = ("tcp", "udp")
 
 
-@attrs.frozen
-class PortMapping:
+class PortMapping(NamedTuple):
     host_ip: str
     host_port: int
     container_port: int
@@ -161,7 +159,7 @@ def assign_free_ports(mappings: Sequence[PortMapping]) -> list[PortMapping]:
                 continue
             s = _bind(m, 0)
             held.append(s)
-            out.append(attrs.evolve(m, host_port=s.getsockname()[1]))
+            out.append(m._replace(host_port=s.getsockname()[1]))
     except OSError as e:
         raise ConfigError(
             f"cannot choose a free host port for {m.container_port}/{m.protocol} "

@@ -42,6 +42,7 @@ class InitFds(NamedTuple):
     tty_sock: int | None  # where the pty master is sent with -t
     stdin_null: bool  # without -i the container's stdin is /dev/null
     stdio: tuple[int, int, int] | None = None  # given fds for 0, 1, 2 (detached containers)
+    gate_r: int | None = None  # wait for a byte here before running the command
 
 
 def report_and_exit(error_w: int, err: BaseException) -> NoReturn:
@@ -104,6 +105,8 @@ def _become_command(
     spec: Spec, fds: InitFds, seccomp_program: bytes | None, single_idmap: bool
 ) -> NoReturn:
     """Terminal, limits, user, credentials, seccomp, then exec."""
+    if fds.gate_r is not None and os.read(fds.gate_r, 1) != b"G":
+        os._exit(137)  # the supervisor died before the network was ready
     _setup_stdio(fds)
     _set_rlimits(spec)
     spec = _resolve_user(spec)

@@ -55,6 +55,9 @@ class LaunchOptions(NamedTuple):
     seccomp_program: bytes | None = None
     # fds to give the command as stdin, stdout, stderr (default: inherit ours)
     stdio: tuple[int, int, int] | None = None
+    # Called with PID 1's host PID after the namespaces exist and before the command
+    # runs: the network helper attaches here.
+    before_exec: Callable[[int], None] | None = None
 
 
 class Started(NamedTuple):
@@ -83,7 +86,7 @@ def _fds() -> Iterator[dict[str, int]]:
     """The pipes between supervisor and stages; all CLOEXEC so no exec'd program inherits them."""
     fds: dict[str, int] = {}
     try:
-        for name in ("pid", "error"):
+        for name in ("pid", "error", "gate"):
             fds[f"{name}_r"], fds[f"{name}_w"] = os.pipe2(os.O_CLOEXEC)
         yield fds
     finally:
@@ -214,11 +217,12 @@ def _launch(
                     tty_sock=tty_child.fileno() if tty_child else None,
                     stdin_null=not opts.interactive,
                     stdio=opts.stdio,
+                    gate_r=fds["gate_r"] if opts.before_exec is not None else None,
                 )
             )
 
         pid = fork_stage1(fds, child)
-        for name in ("pid_w", "error_w"):
+        for name in ("pid_w", "error_w", "gate_r"):
             os.close(fds.pop(name))
         if tty_child is not None:
             tty_child.close()
@@ -227,6 +231,9 @@ def _launch(
             if not line:
                 raise _init_error(fds["error_r"], pid)
             init_pid = int(line)
+            if opts.before_exec is not None:
+                opts.before_exec(init_pid)
+                os.write(fds["gate_w"], b"G")
             master = None
             if tty_parent is not None:
                 master = _receive_fd(tty_parent)

@@ -69,7 +69,7 @@ def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
     if req.network not in SUPPORTED_NETWORKS:
         raise ConfigError(
             f'network mode "{req.network}" is not supported yet',
-            hint="use --network none or --network host",
+            hint="use --network slirp4netns, pasta, none or host",
         )
     if not req.args:
         raise ConfigError("no command given", hint="put the command after the rootfs or image")

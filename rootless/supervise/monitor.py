@@ -158,9 +158,15 @@ class Monitor:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        from rootless.engine.network import NetworkAttachment
+
+        network = NetworkAttachment(self.containers.get(self.cid).options)
+        if network.needed:
+            launch = launch._replace(before_exec=network.attach)
         try:
             started = start(spec, launch._replace(stdio=(null, out_w, err_w)))
         except RootlessError as e:
+            network.stop()
             for fd in (out_r, out_w, err_r, err_w, null):
                 os.close(fd)
             self.containers.mark_exited(self.cid, e.exit_code)
@@ -199,6 +205,7 @@ class Monitor:
                 checks.cancel_scope.cancel()
         finally:
             log.close()
+            network.stop()
         code = exit_code(status)
         self.containers.mark_exited(self.cid, code)
         return code

@@ -1,0 +1,170 @@
+"""Networking through `rootless run`: slirp4netns by default, published ports, /etc files."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+
+def _serve_host(port_holder: list[int]) -> http.server.HTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"from-host")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    port_holder.append(server.server_address[1])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_default_network_is_slirp4netns_with_etc_files(rootless, busybox_rootfs):
+    r = rootless(
+        "run",
+        "--rm",
+        "--hostname",
+        "box",
+        "--add-host",
+        "db:10.1.2.3",
+        "--dns",
+        "9.9.9.9",
+        "--rootfs",
+        str(busybox_rootfs),
+        "sh",
+        "-c",
+        "ip -o -4 addr show tap0; cat /etc/resolv.conf; cat /etc/hosts; cat /etc/hostname",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "10.0.2.100/24" in r.stdout
+    assert "nameserver 9.9.9.9" in r.stdout
+    assert "10.1.2.3\tdb" in r.stdout
+    assert "10.0.2.100\tbox" in r.stdout
+    assert r.stdout.strip().endswith("box")
+
+
+def test_host_loopback_only_when_allowed(rootless, busybox_rootfs):
+    ports: list[int] = []
+    server = _serve_host(ports)
+    try:
+        # busybox's static wget crashes here; nc speaks enough HTTP.
+        fetch = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.0.2.2 {ports[0]}"
+        cmd = ("sh", "-c", f"{fetch} | tail -n 1 | grep . || echo unreachable")
+        r = rootless("run", "--rm", "--rootfs", str(busybox_rootfs), *cmd)
+        assert r.stdout.strip() == "unreachable", r.stderr
+        r = rootless(
+            "run",
+            "--rm",
+            "--network",
+            "slirp4netns:allow_host_loopback=true",
+            "--rootfs",
+            str(busybox_rootfs),
+            *cmd,
+        )
+        assert r.stdout.strip() == "from-host", r.stderr
+    finally:
+        server.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cleanup(rootless):  # type: ignore[no-untyped-def]
+    yield
+    rootless("rm", "-af")
+
+
+def _fetch(url: str, timeout: float = 10.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bytes(resp.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_published_port_of_a_detached_httpd(rootless, busybox_rootfs, cleanup):
+    (busybox_rootfs / "www").mkdir()
+    (busybox_rootfs / "www" / "index.html").write_text("hello from the container\n")
+    port = _free_port()
+    r = rootless(
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        f"127.0.0.1:{port}:80",
+        "--rootfs",
+        str(busybox_rootfs),
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    )
+    assert r.returncode == 0, r.stderr
+    assert _fetch(f"http://127.0.0.1:{port}/") == b"hello from the container\n"
+    r = rootless("port", "web")
+    assert r.stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+    assert rootless("port", "web", "80").stdout.strip() == f"127.0.0.1:{port}"
+
+
+def test_port_in_use_is_refused_before_start(rootless, busybox_rootfs):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = rootless(
+            "run", "--rm", "-p", f"127.0.0.1:{port}:80", "--rootfs", str(busybox_rootfs), "true"
+        )
+    assert r.returncode == 125
+    assert "already in use" in r.stderr
+    assert rootless("ps", "-a", "-q").stdout == ""
+
+
+def test_network_none_cannot_publish(rootless, busybox_rootfs):
+    r = rootless(
+        "run", "--rm", "--network", "none", "-p", "8080:80", "--rootfs", str(busybox_rootfs), "true"
+    )
+    assert r.returncode == 125 and "cannot publish ports with --network none" in r.stderr
+
+
+def test_no_helper_outlives_the_container(rootless, busybox_rootfs, cleanup):
+    r = rootless("run", "-d", "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    cid = r.stdout.strip()
+    before = subprocess.run(
+        ["pgrep", "-u", str(__import__("os").getuid()), "-x", "slirp4netns"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert before, "no slirp4netns for the detached container"
+    assert rootless("rm", "-f", cid).returncode == 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [
+            p
+            for p in before
+            if __import__("os").path.exists(f"/proc/{p}")
+            and "slirp4netns" in open(f"/proc/{p}/comm").read()
+        ]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left
