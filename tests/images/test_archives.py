@@ -280,6 +280,21 @@ def test_save_and_load_errors(rootless, tmp_path):
     assert r.returncode == 125 and f"cannot load {junk}: not a tar archive" in r.stderr
 
 
+def test_write_errors_are_reported_not_raised(rootless, imported, tmp_path):
+    r = rootless("save", "-o", str(tmp_path / "no" / "such" / "dir.tar"), "base:1")
+    assert r.returncode == 125
+    assert "Error: cannot write" in r.stderr and "No such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
+    ok(rootless("create", "--network", "none", "--name", "pipe", "localhost/base:1", "true"))
+    for args in (("save", "base:1"), ("export", "pipe")):
+        r = subprocess.run(
+            f"{' '.join(rootless.command(*args))} | head -c 10 >/dev/null",
+            shell=True, capture_output=True, text=True, env=rootless.env, check=False,
+        )  # fmt: skip
+        assert "Traceback" not in r.stderr and "Exception" not in r.stderr, r.stderr
+        assert "Error: cannot write the archive: the reader closed the pipe" in r.stderr
+
+
 def test_skopeo_reads_what_save_writes_and_load_reads_skopeo(rootless, imported, tmp_path):
     docker_tar, oci_tar = tmp_path / "d.tar", tmp_path / "o.tar"
     ok(rootless("save", "-o", str(docker_tar), "base:1"))
