@@ -205,3 +205,31 @@ def test_keep_id(rootless, busybox_rootfs, tmp_path):
                       "sh", "-c", "id -u; echo x > /shared/by1000"))  # fmt: skip
     assert out.strip() == "1000"
     assert (shared / "by1000").stat().st_uid == os.getuid()
+
+
+def test_parallel_first_use_makes_one_volume(rootless, busybox_rootfs):
+    procs = [
+        subprocess.Popen(
+            rootless.command(
+                "run",
+                "--rm",
+                "-v",
+                "shared:/s",
+                "--rootfs",
+                str(busybox_rootfs),
+                "sh",
+                "-c",
+                f"echo {i} > /s/{i}",
+            ),
+            env=rootless.env,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    [vol] = volumes(rootless)
+    assert sorted(os.listdir(vol["Mountpoint"])) == [str(i) for i in range(6)]
