@@ -46,6 +46,16 @@ VERBS = {
     "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
     "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
     "cp": ("rootless.cli.cp", "copy files between a container and the host"),
+    "diff": ("rootless.cli.diff", "show changes to a container's files"),
+    "top": ("rootless.cli.top", "show the processes of a running container"),
+    "rename": ("rootless.cli.rename", "give a container a new name"),
+    "restart": ("rootless.cli.restart", "stop, then start containers"),
+    "attach": ("rootless.cli.attach", "follow a running container's output; exit with its code"),
+    "container": (
+        "rootless.cli.container",
+        "manage containers (ls, rm, cp, diff, top, prune, ...)",
+    ),
+    "system": ("rootless.cli.system", "manage the whole storage (df, prune, reset)"),
     "volume": ("rootless.cli.volume", "manage volumes (create, ls, inspect, rm, prune)"),
 }
 

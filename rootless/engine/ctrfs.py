@@ -55,7 +55,8 @@ def plan_target(record: ContainerRecord, spec: Spec) -> FsTarget:
     return FsTarget("directory", spec.root.path)
 
 
-def _report(e: BaseException) -> NoReturn:
+def report_and_exit(e: BaseException) -> NoReturn:
+    """In a child: print the error as the CLI would and exit with its code."""
     code = e.exit_code if isinstance(e, RootlessError) else 125
     if isinstance(e, OSError):
         message = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
@@ -72,7 +73,7 @@ def _run_job(job: Callable[[], int]) -> NoReturn:
     try:
         code = job()
     except BaseException as e:
-        _report(e)
+        report_and_exit(e)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -115,11 +116,11 @@ def fork_in_container(
             fd = os.open(target.rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             _chroot_fd(fd)
         except BaseException as e:
-            _report(e)
+            report_and_exit(e)
         _run_job(job)
 
     flags = CLONE_NEWNS if target.kind == "overlay" else 0
-    return fork_in_userns(idmap, child, unshare_flags=flags, on_child_error=_report)
+    return fork_in_userns(idmap, child, unshare_flags=flags, on_child_error=report_and_exit)
 
 
 def _fork_running(target: FsTarget, job: Callable[[], int], keep: frozenset[int]) -> int:
@@ -152,7 +153,7 @@ def _fork_running(target: FsTarget, job: Callable[[], int], keep: frozenset[int]
             os.close(userns)
             _chroot_fd(root)
         except BaseException as e:
-            _report(e)
+            report_and_exit(e)
         _run_job(job)
     os.close(userns)
     os.close(root)

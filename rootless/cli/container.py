@@ -1,0 +1,82 @@
+"""rootless container: the container verbs grouped (ls, rm, start, ..., prune).
+
+Each subcommand is the same handler as the top-level verb (``container ls`` is
+``ps``); ``container prune`` lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# subcommand -> (module, aliases, one-line help)
+SUBCOMMANDS = {
+    "ls": ("rootless.cli.ps", ("list", "ps"), "list containers"),
+    "create": ("rootless.cli.create", (), "create a container without starting it"),
+    "run": ("rootless.cli.run", (), "run a command in a new container"),
+    "start": ("rootless.cli.start", (), "start created or stopped containers"),
+    "stop": ("rootless.cli.stop", (), "stop running containers"),
+    "restart": ("rootless.cli.restart", (), "stop, then start containers"),
+    "kill": ("rootless.cli.kill", (), "send a signal to running containers"),
+    "rm": ("rootless.cli.rm", ("remove",), "remove containers"),
+    "wait": ("rootless.cli.wait", (), "wait for containers to exit; print their exit codes"),
+    "exec": ("rootless.cli.exec", (), "run a command in a running container"),
+    "attach": ("rootless.cli.attach", (), "follow a running container's output"),
+    "logs": ("rootless.cli.logs", (), "show a container's output"),
+    "inspect": ("rootless.cli.inspect", (), "show containers as JSON"),
+    "rename": ("rootless.cli.rename", (), "give a container a new name"),
+    "cp": ("rootless.cli.cp", (), "copy files between a container and the host"),
+    "diff": ("rootless.cli.diff", (), "show changes to a container's files"),
+    "top": ("rootless.cli.top", (), "show the processes of a container"),
+    "port": ("rootless.cli.port", (), "show the published ports of a container"),
+    "export": ("rootless.cli.export", (), "write a container's files as a tar"),
+    "prune": ("rootless.cli.container", (), "remove all exited containers"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="container_command", metavar="COMMAND", required=True)
+    for name, (module, aliases, help_text) in SUBCOMMANDS.items():
+        mod = importlib.import_module(module) if module != __name__ else None
+        sp = sub.add_parser(
+            name,
+            aliases=list(aliases),
+            help=help_text,
+            description=help_text,
+            add_help=getattr(mod, "ADD_HELP", True),
+        )
+        if mod is None:
+            add_prune_arguments(sp)
+            sp.set_defaults(container_handler=prune)
+            continue
+        mod.add_arguments(sp)
+        sp.set_defaults(container_handler=mod.main)
+        if name == "inspect":
+            sp.set_defaults(type="container")
+
+
+def main(args: argparse.Namespace) -> int:
+    return int(args.container_handler(args))
+
+
+def add_prune_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
+
+def confirm(warning: str) -> bool:
+    """Ask on stderr, answer on stdin; only "y" or "yes" goes on."""
+    import sys
+
+    print(f"WARNING! {warning}", file=sys.stderr)
+    print("Are you sure you want to continue? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def prune(args: argparse.Namespace) -> int:
+    from rootless.engine.container_ops import prune as prune_containers
+
+    if not args.force and not confirm("This will remove all non running containers."):
+        return 0
+    for cid in prune_containers():
+        print(cid)
+    return 0
