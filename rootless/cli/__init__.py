@@ -51,10 +51,7 @@ VERBS = {
     "rename": ("rootless.cli.rename", "give a container a new name"),
     "restart": ("rootless.cli.restart", "stop, then start containers"),
     "attach": ("rootless.cli.attach", "follow a running container's output; exit with its code"),
-    "container": (
-        "rootless.cli.container",
-        "manage containers (ls, rm, cp, diff, top, prune, ...)",
-    ),
+    "container": ("rootless.cli.container", "manage containers (ls, rm, cp, top, prune, ...)"),
     "system": ("rootless.cli.system", "manage the whole storage (df, prune, reset)"),
     "volume": ("rootless.cli.volume", "manage volumes (create, ls, inspect, rm, prune)"),
 }
