@@ -171,7 +171,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         spec = plan_spec(request, idmap, container_id=record.id)
         specmod.save(spec, containers.container_dir(record.id) / "config.json")
     except BaseException:
-        remove(record, containers)
+        remove(record, containers, volumes=True, paths=paths)
         raise
     return Prepared(record, spec, LaunchOptions(idmap, opts.interactive, program), containers)
 
@@ -217,13 +217,24 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
     finally:
         network.stop()
         if opts.rm:
-            remove(record, containers)
+            remove(record, containers, volumes=True, paths=paths)
 
 
-def remove(record: ContainerRecord, containers: ContainerStore) -> None:
-    """Delete a container's files and record (it must not be running)."""
+def remove(
+    record: ContainerRecord,
+    containers: ContainerStore,
+    *,
+    volumes: bool = False,
+    paths: StoragePaths | None = None,
+) -> None:
+    """Delete a container's files and record (it must not be running); with ``volumes``
+    also its anonymous volumes (what ``--rm`` and ``rm -v`` do)."""
     remove_container_files(containers.container_dir(record.id))
     containers.delete(record.id)
+    if volumes:
+        from rootless.volumes import remove_anonymous_volumes
+
+        remove_anonymous_volumes(record.id, paths or StoragePaths.from_env())
 
 
 INIT_PATH = "/run/rootless-init"

@@ -30,7 +30,7 @@ from rootless.runtime import capabilities as caps
 from rootless.runtime.mounts import DEV_SYMLINKS, DEVICES, plan_mount
 from rootless.runtime.securejoin import resolve_in_root
 from rootless.runtime.spec import USER_ANNOTATION, Mount, Spec
-from rootless.runtime.users import resolve_user
+from rootless.runtime.users import read_user_databases, resolve_user
 from rootless.sys import mount as sysmount
 from rootless.sys import net, process
 from rootless.sys import seccomp as sysseccomp
@@ -244,20 +244,10 @@ def _set_rlimits(spec: Spec) -> None:
 
 def _resolve_user(spec: Spec) -> Spec:
     """Resolve ``-u`` against the container's own /etc/passwd and /etc/group; set HOME."""
-
-    def read(path: str) -> str:
-        try:
-            with open(path) as f:
-                return f.read()
-        except OSError:
-            return ""
-
     process = spec.process
     wanted = spec.annotations.get(USER_ANNOTATION)
     # Without the annotation (a plain OCI config) the numeric IDs stand as given.
-    resolved = resolve_user(
-        wanted or str(process.user.uid), read("/etc/passwd"), read("/etc/group")
-    )
+    resolved = resolve_user(wanted or str(process.user.uid), *read_user_databases())
     user = resolved.user._replace(umask=process.user.umask) if wanted else process.user
     env = process.env
     if not any(e.startswith("HOME=") for e in env):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 from rootless.errors import ContainerStartError, RootlessError
 from rootless.runtime.idmap import IDMapPlan
 from rootless.runtime.spec import Spec
-from rootless.runtime.userns import fork_in_userns
+from rootless.runtime.userns import fork_in_userns, fork_tied, kill_and_reap
 from rootless.sys import namespaces as ns
 from rootless.sys import process
 
@@ -148,13 +148,9 @@ def exec_in(
         raise ContainerStartError("the container is not running")
 
     def fork_stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> int:
-        parent = os.getpid()
-        pid = os.fork()
+        pid = fork_tied()
         if pid == 0:
             try:
-                process.set_pdeathsig(signal.SIGKILL)
-                if os.getppid() != parent:
-                    os._exit(137)
                 for kind in kinds:
                     ns.setns(ns_fds[kind], 0, path=f"/proc/{target_pid}/ns/{kind}")
                 _stage1(fds, stage2)
@@ -246,10 +242,7 @@ def _launch(
                 raise _decode_error(error, pid)
             return Started(pid, init_pid, master)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            kill_and_reap(pid)
             raise
 
 

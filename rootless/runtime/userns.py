@@ -21,6 +21,28 @@ from rootless.sys import namespaces as ns
 from rootless.sys import process
 
 
+def fork_tied() -> int:
+    """fork(); the child gets SIGKILL when this process dies, however it dies."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            process.set_pdeathsig(signal.SIGKILL)
+        except BaseException:
+            os._exit(125)
+        if os.getppid() != parent:  # we died before the tie was made
+            os._exit(137)
+    return pid
+
+
+def kill_and_reap(pid: int) -> None:
+    """SIGKILL our child ``pid`` and wait for it (it may be gone already)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
 def fork_in_userns(
     idmap: IDMapPlan,
     child: Callable[[], NoReturn],
@@ -34,17 +56,13 @@ def fork_in_userns(
     say). Returns the child's PID once it has been mapped. The child gets SIGKILL if
     this process dies.
     """
-    parent = os.getpid()
     up_r, up_w = os.pipe2(os.O_CLOEXEC)
     down_r, down_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
+    pid = fork_tied()
     if pid == 0:
         try:
             os.close(up_r)
             os.close(down_w)
-            process.set_pdeathsig(signal.SIGKILL)
-            if os.getppid() != parent:
-                os._exit(137)
             ns.unshare(ns.CLONE_NEWUSER)
             os.write(up_w, b"U")
             if os.read(down_r, 1) != b"G":
@@ -67,10 +85,7 @@ def fork_in_userns(
         os.write(down_w, b"G")
         return pid
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        kill_and_reap(pid)
         raise
     finally:
         os.close(up_r)

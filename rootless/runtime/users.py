@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 from rootless.errors import ConfigError
@@ -80,3 +81,16 @@ def resolve_user(spec: str, passwd_text: str, group_text: str) -> ResolvedUser:
     if entry is not None and not group_part:
         extra = tuple(sorted({g.gid for g in groups if entry.name in g.members} - {gid}))
     return ResolvedUser(User(uid, gid, extra), entry.home if entry else "/")
+
+
+def read_user_databases(root: str = "/") -> tuple[str, str]:
+    """The texts of ``root``'s /etc/passwd and /etc/group ("" for a missing file)."""
+
+    def read(path: str) -> str:
+        try:
+            with open(os.path.join(root, path)) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    return read("etc/passwd"), read("etc/group")

@@ -145,7 +145,7 @@ class Monitor:
         if options.get("rm"):
             from rootless.engine.containers import remove
 
-            remove(self.containers.get(self.cid), self.containers)
+            remove(self.containers.get(self.cid), self.containers, volumes=True, paths=self.paths)
         return code
 
     async def _run_once(self, options: dict[str, Any]) -> int:

@@ -233,3 +233,9 @@ def test_parallel_first_use_makes_one_volume(rootless, busybox_rootfs):
         assert p.returncode == 0, err
     [vol] = volumes(rootless)
     assert sorted(os.listdir(vol["Mountpoint"])) == [str(i) for i in range(6)]
+
+
+def test_run_rm_removes_anonymous_volumes(rootless, busybox_rootfs):
+    r = rootless("run", "--rm", "-v", "/data", "--rootfs", str(busybox_rootfs), "true")
+    assert r.returncode == 0, r.stderr
+    assert rootless("volume", "ls", "-q").stdout.strip() == ""
