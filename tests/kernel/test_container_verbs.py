@@ -229,3 +229,191 @@ def test_cp_out_never_writes_through_host_symlinks_it_made(rootless, image, tmp_
     assert os.readlink(out / "link") == str(sentinel)
     assert (out / "file").read_text() == "hi\n"
     assert list(sentinel.iterdir()) == []
+
+
+# -- diff, top, rename, restart, attach, prune -----------------------------------
+
+
+def test_diff_lists_added_changed_and_deleted(rootless, image, cleanup):
+    _ok(
+        rootless(
+            "run",
+            "--name",
+            "d",
+            image,
+            "sh",
+            "-c",
+            "echo new > /etc/added; echo more >> /home/app/note; rm /bin/true; mkdir /newdir;"
+            " touch /newdir/f",
+        )
+    )
+    lines = _ok(rootless("diff", "d")).stdout.splitlines()
+    for want in (
+        "C /etc",
+        "A /etc/added",
+        "C /home",
+        "C /home/app",
+        "C /home/app/note",
+        "C /bin",
+        "D /bin/true",
+        "A /newdir",
+        "A /newdir/f",
+    ):
+        assert want in lines, lines
+    assert lines == sorted(lines, key=lambda line: line[2:])
+    data = json.loads(_ok(rootless("diff", "--format", "json", "d")).stdout)
+    assert "/etc/added" in data["added"] and "/bin/true" in data["deleted"]
+    assert "/home/app/note" in data["changed"]
+    assert not any(p.startswith("/etc/motd") for p in data.get("deleted", []))  # in a layer
+
+
+def test_top_shows_the_container_processes(rootless, image, cleanup):
+    cid = _run_d(rootless, "--name", "t", image, "sh", "-c", "sleep 1000 & exec sleep 999")
+    _wait_for(lambda: len(_ok(rootless("top", "t")).stdout.splitlines()) == 3)
+    lines = _ok(rootless("top", cid)).stdout.splitlines()
+    assert lines[0].split() == ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]
+    rows = sorted(line.split() for line in lines[1:])
+    assert [(r[0], r[1], r[2], r[-1]) for r in rows] == [
+        ("root", "1", "0", "sleep"),
+        ("root", "2", "1", "sleep"),
+    ]
+    lines = _ok(rootless("top", "t", "pid,args", "huser")).stdout.splitlines()
+    assert lines[0].split() == ["PID", "COMMAND", "HUSER"]
+    assert ["1", "sleep", "999", str(os.getuid())] in [line.split() for line in lines[1:]]
+    r = rootless("top", "t", "bogus")
+    assert r.returncode == 125 and "unknown top descriptor" in r.stderr
+
+
+def test_top_maps_users_and_sees_exec(rootless, image, cleanup):
+    _run_d(rootless, "--name", "u", "-u", "app", image, "sleep", "1000")
+    proc = subprocess.Popen(
+        rootless.command("exec", "u", "sleep", "777"), env=rootless.env, stdout=subprocess.DEVNULL
+    )
+    try:
+
+        def with_exec() -> str | None:
+            out = _ok(rootless("top", "u", "user", "uid", "args")).stdout
+            return out if "777" in out else None
+
+        out = _wait_for(with_exec)
+        rows = [line.split() for line in out.splitlines()[1:]]
+        assert ["app", "1000", "sleep", "1000"] in rows
+        assert ["app", "1000", "sleep", "777"] in rows
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_rename(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, "--name", "old", "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    _run_d(rootless, "--name", "other", "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    _ok(rootless("rename", "old", "new"))
+    assert json.loads(_ok(rootless("inspect", cid)).stdout)[0]["Name"] == "new"
+    assert rootless("inspect", "old").returncode != 0
+    r = rootless("rename", "new", "other")
+    assert r.returncode == 125 and 'the container name "other" is already in use' in r.stderr
+    r = rootless("rename", "new", "bad/name")
+    assert r.returncode == 125 and "invalid container name" in r.stderr
+    _ok(rootless("container", "rename", "new", "newer"))
+    assert _ok(rootless("exec", "newer", "true"))  # still running, under its new name
+
+
+def test_restart_stops_and_starts(rootless, busybox_rootfs, cleanup):
+    _run_d(rootless, "--name", "r", "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    pid_before = _state(rootless, "r")["Pid"]
+    r = _ok(rootless("restart", "-t", "0", "r"))
+    assert r.stdout.split() == ["r"]
+    state = _state(rootless, "r")
+    assert state["Status"] == "running" and state["Pid"] != pid_before
+    _ok(rootless("stop", "-t", "0", "r"))
+    _ok(rootless("container", "restart", "r"))  # a stopped container just starts
+    assert _state(rootless, "r")["Status"] == "running"
+
+
+def test_attach_follows_output_and_returns_the_exit_code(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(
+        rootless,
+        "--rootfs",
+        str(busybox_rootfs),
+        "sh",
+        "-c",
+        "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done;"
+        " echo after; echo err >&2; exit 3",
+    )
+    _wait_for(lambda: "before" in rootless("logs", cid).stdout)
+    proc = subprocess.Popen(
+        rootless.command("attach", "--no-stdin", cid),
+        env=rootless.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    _ok(rootless("exec", cid, "touch", "/tmp/go"))
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 3
+    assert out == "after\n" and err == "err\n"
+    r = rootless("attach", cid)
+    assert r.returncode == 125 and "not running" in r.stderr
+
+
+def test_container_prune_removes_only_exited(rootless, busybox_rootfs, cleanup):
+    done = _ok(rootless("create", "--rootfs", str(busybox_rootfs), "true")).stdout.strip()
+    _ok(rootless("start", "-a", done))
+    created = _ok(rootless("create", "--rootfs", str(busybox_rootfs), "true")).stdout.strip()
+    running = _run_d(rootless, "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    r = _ok(rootless("container", "prune", "-f"))
+    assert r.stdout.split() == [done]
+    left = {c["ID"] for c in json.loads(_ok(rootless("ps", "-a", "--format", "json")).stdout)}
+    assert left == {created[:12], running[:12]}
+    r = rootless("container", "prune", input="n\n")  # asks first; "n" keeps everything
+    assert r.returncode == 0 and "Are you sure" in r.stderr and r.stdout == ""
+
+
+def test_container_group_dispatches(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, "--name", "g", "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    assert _ok(rootless("container", "ls", "-q")).stdout.split() == [cid[:12]]
+    assert json.loads(_ok(rootless("container", "inspect", "g")).stdout)[0]["Id"] == cid
+    assert _ok(rootless("container", "exec", "g", "echo", "hi")).stdout == "hi\n"
+    _ok(rootless("container", "rm", "-f", "g"))
+    assert _ok(rootless("container", "ps", "-aq")).stdout == ""
+
+
+# -- system --------------------------------------------------------------------------
+
+
+def test_system_df_prune_and_reset(rootless, image, busybox_rootfs, cleanup):
+    _ok(rootless("run", "--name", "big", image, "sh", "-c", "head -c 300000 /dev/zero > /blob"))
+    _run_d(rootless, "--name", "up", image, "sleep", "1000")
+    rows = {
+        r["Type"]: r for r in json.loads(_ok(rootless("system", "df", "--format", "json")).stdout)
+    }
+    assert (rows["Images"]["Total"], rows["Images"]["Active"]) == (1, 1)
+    assert rows["Images"]["RawSize"] > 1_000_000  # busybox itself
+    assert (rows["Containers"]["Total"], rows["Containers"]["Active"]) == (2, 1)
+    assert rows["Containers"]["RawReclaimable"] >= 300_000  # the exited one's /blob
+    table = _ok(rootless("system", "df")).stdout.splitlines()
+    assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    assert [line.split()[0] for line in table[1:]] == ["Images", "Containers", "Local"]
+    r = _ok(rootless("system", "prune", "-f"))
+    assert r.stdout.splitlines()[:2] == ["Deleted Containers", _state_id(rootless, "up", r)]
+    # reset: everything goes, running containers included, with no process left
+    _ok(rootless("system", "reset", "-f"))
+    assert not (rootless.data_home / "rootless").exists()
+    assert _ok(rootless("ps", "-aq")).stdout == ""
+    assert _ok(rootless("images", "-q")).stdout == ""
+    assert find_sleepers(rootless) == []
+
+
+def _state_id(rootless, keep, r):  # type: ignore[no-untyped-def]
+    """The one exited container's ID, found as the one that is not ``keep``."""
+    assert rootless("inspect", "big").returncode != 0
+    ids = r.stdout.splitlines()[1]
+    assert len(ids) == 64
+    return ids
+
+
+def find_sleepers(rootless):  # type: ignore[no-untyped-def]
+    from tests.conftest import find_processes_with_token
+
+    return find_processes_with_token(str(rootless.data_home), wait=2)
