@@ -264,3 +264,54 @@ def test_resource_limits_are_refused_with_the_reason(rootless, busybox_rootfs, f
     assert r.returncode == 125
     assert f"cannot apply {flag[0]}" in r.stderr
     assert "cgroup" in r.stderr and "Delegate" in r.stderr
+
+
+def _rss_kb(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_log_flood_stays_within_the_cap_and_bounded_memory(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(
+        rootless,
+        busybox_rootfs,
+        "yes",
+        "a fairly long line of output for the flood",
+        opts=("--log-opt", "max-size=1m"),
+    )
+    import sqlite3
+
+    db = sqlite3.connect(rootless.data_home / "rootless" / "containers" / "containers.db")
+    (monitor,) = db.execute("SELECT monitor_pid FROM containers WHERE id=?", (cid,)).fetchone()
+    db.close()
+    peak = 0
+    for _ in range(30):
+        time.sleep(0.1)
+        peak = max(peak, _rss_kb(monitor))
+    assert rootless("stop", "-t", "0", cid).returncode == 0
+    cdir = rootless.data_home / "rootless" / "containers" / cid
+    logs = list(cdir.glob("ctr.log*"))
+    total = sum(p.stat().st_size for p in logs)
+    assert 0 < total <= 2 * 1024 * 1024 + 64 * 1024, (total, logs)
+    assert peak < 80 * 1024, f"monitor RSS peaked at {peak} kB"
+
+
+def test_exec_of_a_big_output_streams(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sleep", "1000")
+    size = 300 * 1024 * 1024
+    # The container writes straight to our pipe: nothing in rootless buffers it.
+    proc = subprocess.Popen(
+        rootless.command("exec", cid, "head", "-c", str(size), "/dev/zero"),
+        env=rootless.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    got = 0
+    assert proc.stdout is not None
+    while chunk := proc.stdout.read(1 << 20):
+        got += len(chunk)
+    proc.wait(timeout=120)
+    assert got == size
+    assert proc.returncode == 0
