@@ -315,3 +315,62 @@ def test_exec_of_a_big_output_streams(rootless, busybox_rootfs, cleanup):
     proc.wait(timeout=120)
     assert got == size
     assert proc.returncode == 0
+
+
+def test_healthcheck_healthy_and_unhealthy(rootless, busybox_rootfs, cleanup):
+    ok = _run_d(
+        rootless,
+        busybox_rootfs,
+        "sleep",
+        "1000",
+        opts=("--health-cmd", "test -e /tmp", "--health-interval", "0.2s"),
+    )
+    bad = _run_d(
+        rootless,
+        busybox_rootfs,
+        "sleep",
+        "1000",
+        opts=(
+            "--health-cmd",
+            "echo failing; exit 1",
+            "--health-interval",
+            "0.2s",
+            "--health-retries",
+            "2",
+        ),
+    )
+
+    def health(cid: str) -> dict:  # type: ignore[type-arg]
+        r = rootless("inspect", "--format", "json", cid)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)[0]["State"]["Health"] or {}
+
+    _wait_for(lambda: health(ok).get("Status") == "healthy")
+    _wait_for(lambda: health(bad).get("Status") == "unhealthy")
+    state = health(bad)
+    assert state["FailingStreak"] >= 2
+    assert state["Log"][-1]["ExitCode"] == 1 and "failing" in state["Log"][-1]["Output"]
+    rows = {r["ID"]: r["Status"] for r in _ps(rootless)}
+    assert rows[ok[:12]].endswith("(healthy)") and rows[bad[:12]].endswith("(unhealthy)")
+    assert rootless("healthcheck", "run", ok).returncode == 0
+    r = rootless("healthcheck", "run", bad)
+    assert r.returncode == 1 and r.stdout.strip() == "unhealthy"
+
+
+def test_rm_all_during_ps_does_not_deadlock(rootless, busybox_rootfs, cleanup):
+    for _ in range(3):
+        _run_d(rootless, busybox_rootfs, "sleep", "1000")
+    lister = [
+        subprocess.Popen(
+            rootless.command("ps", "-a"),
+            env=rootless.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(5)
+    ]
+    r = rootless("rm", "-af", timeout=60)
+    for p in lister:
+        assert p.wait(timeout=60) == 0
+    assert r.returncode == 0, r.stderr
+    assert _ps(rootless, "-a") == []
