@@ -43,6 +43,7 @@ VERBS = {
     "import": ("rootless.cli.import_", "make an image from a rootfs tarball"),
     "export": ("rootless.cli.export", "write a container's files as a tar"),
     "commit": ("rootless.cli.commit", "make an image from a container's changes"),
+    "build": ("rootless.cli.build", "build an image from a Containerfile or Dockerfile"),
     "login": ("rootless.cli.login", "log in to a registry (credentials checked, then saved)"),
     "logout": ("rootless.cli.logout", "forget the credentials saved for a registry"),
     "cp": ("rootless.cli.cp", "copy files between a container and the host"),

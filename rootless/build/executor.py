@@ -1,0 +1,822 @@
+"""Build an image from a Containerfile: stages, steps, containers, layers, the cache.
+
+Runs inside the user's namespace (``run_in_userns``), as root of it, so files keep
+their container owners. Each stage starts from its base image (pulled when
+missing, in a child process so no thread of the pull is left when containers are
+forked), ``scratch`` or an earlier stage. Every step that changes files works on
+an overlay the builder mounts itself in its private mount namespace: the lower
+directories are the stage's layers, the upper a fresh directory that becomes the
+step's layer (deletions are whiteouts). RUN starts a container on that overlay
+(nested user namespace, IDs mapped by the runtime); COPY, ADD and WORKDIR write
+into it directly. Metadata steps only change the config (``empty_layer``).
+
+Stages the target needs run in one trio nursery: a stage waits for the stages it
+needs, so independent stages build at the same time. Nothing runs in a thread,
+so containers can be forked from the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import posixpath
+import re
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+
+from rootless.build import dockerfile as df
+from rootless.build.cache import BuildCache, StepResult, base_key, step_key
+from rootless.build.context import (
+    Item,
+    Placement,
+    SourceRoot,
+    copy_items,
+    digest_items,
+    extract_archive,
+    is_archive,
+    make_dirs,
+    resolve_sources,
+)
+from rootless.build.expand import Step, platform_args, walk_stage
+from rootless.build.ignore import load_ignore
+from rootless.build.stages import BuildPlan, StagePlan, plan_build
+from rootless.errors import BuildError, RootlessError
+from rootless.image.commit import (
+    ChangeState,
+    History,
+    ImageFormat,
+    apply_instruction,
+    plan_config,
+    rfc3339,
+    write_image,
+)
+
+if TYPE_CHECKING:
+    from rootless.image.store import ImageRecord, Store
+
+CONTAINERFILES = ("Containerfile", "Dockerfile")
+NETWORKS = ("host", "none", "private")
+# Mount points the runtime creates in a rootfs that lacks them; not part of a layer.
+_MOUNT_POINTS = ("proc", "dev", "sys")
+_LITERAL = re.compile(r"""([\\$"'])""")
+
+
+@attrs.frozen
+class BuildOptions:
+    """What ``rootless build`` was asked. ``network``: ``host`` (default) or ``none``."""
+
+    context: Path
+    containerfile: Path
+    tags: tuple[str, ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    network: str = "host"
+    fmt: ImageFormat = "oci"
+    quiet: bool = False
+    tls_verify: bool | None = None
+
+
+def find_containerfile(context: Path, given: str | None) -> Path:
+    """``-f`` as given (relative to the working directory), else the context's
+    Containerfile or Dockerfile."""
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            raise BuildError(f"cannot read the Containerfile {given}: no such file")
+        return path
+    for name in CONTAINERFILES:
+        if (context / name).is_file():
+            return context / name
+    raise BuildError(
+        f"no Containerfile or Dockerfile in {context}",
+        hint="add one to the context, or name it with -f FILE",
+    )
+
+
+def _host_platform() -> str:
+    from rootless.image.manifest import host_platform
+
+    plat = host_platform()
+    return "/".join(p for p in (plat.os, plat.architecture, plat.variant) if p)
+
+
+def build(store: Store, opts: BuildOptions, out: TextIO = sys.stdout) -> ImageRecord:
+    """Build ``opts.target`` (the last stage by default); the recorded image.
+
+    Call inside the user namespace, before any thread exists.
+    """
+    text = _read_text(opts.containerfile)
+    cf = df.parse(text, filename=opts.containerfile.name)
+    plan = plan_build(
+        cf,
+        target=opts.target,
+        build_args=dict(opts.build_args),
+        predefined=platform_args(_host_platform()),
+    )
+    if plan.unused_build_args:
+        print(
+            "WARN: build args were not consumed: " + ", ".join(plan.unused_build_args),
+            file=sys.stderr,
+        )
+    images = _resolve_images(store, plan, opts)
+    matcher = load_ignore(opts.context, opts.containerfile)
+    from rootless.image._fsops import remove_tree
+
+    with store.session():
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=store.root / "tmp"))
+        try:
+            builder = _Builder(
+                store, cf, plan, opts, images, SourceRoot(opts.context, matcher), work, out
+            )
+            result = builder.run()
+            return _commit(store, result, opts, out)
+        finally:
+            remove_tree(work)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise BuildError(f"cannot read the Containerfile {path}: {e.strerror}") from None
+
+
+# -- base images ---------------------------------------------------------------------
+
+
+def _image_names(plan: BuildPlan) -> list[str]:
+    names: list[str] = []
+    for sp in plan.stages:
+        wanted = [] if sp.base_stage is not None or sp.is_scratch else [sp.base]
+        for name in (*wanted, *sp.images):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _resolve_images(store: Store, plan: BuildPlan, opts: BuildOptions) -> dict[str, ImageRecord]:
+    """Every image the build reads, pulled first when missing (or always with --pull)."""
+    from rootless.engine.images import find_local
+
+    names = _image_names(plan)
+    missing = [n for n in names if opts.pull or find_local(store, n) is None]
+    if missing:
+        _pull_in_child(store, missing, opts)
+    found: dict[str, ImageRecord] = {}
+    for name in names:
+        record = find_local(store, name)
+        if record is None:
+            raise BuildError(f"cannot find the image {name} after pulling it")
+        found[name] = record
+    return found
+
+
+def _pull_in_child(store: Store, names: Sequence[str], opts: BuildOptions) -> None:
+    """Pull in a forked child: the pull's threads (DNS, progress) must not be in the
+    process that forks containers."""
+    from rootless.runtime.launch import exit_code, forward_signals_while_waiting
+
+    store.close()  # no SQLite connection across fork
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's output is checked by the tests
+        code = 0
+        try:
+            import trio
+
+            from rootless.engine.images import pull
+
+            for name in names:
+                if not opts.quiet:
+                    print(f"Trying to pull {name}...", file=sys.stderr)
+                trio.run(functools.partial(pull, name, store, tls_verify=opts.tls_verify))
+        except RootlessError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            code = e.exit_code
+        except BaseException as e:
+            print(f"Error: pulling failed: {e!r}", file=sys.stderr)
+            code = 125
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    if exit_code(forward_signals_while_waiting(pid)) != 0:
+        raise BuildError("cannot pull the base images: " + ", ".join(names))
+
+
+# -- the result ----------------------------------------------------------------------
+
+
+def _commit(store: Store, result: StepResult, opts: BuildOptions, out: TextIO) -> ImageRecord:
+    from rootless.engine.image_ops import new_name
+
+    names = [str(new_name(tag)) for tag in opts.tags]
+    if not opts.quiet:
+        print(f"COMMIT {' '.join(names)}".rstrip(), file=out, flush=True)
+    layers = [(m, d, s) for m, d, s, _ in result.layers]
+    record = write_image(store, result.config, layers, fmt=opts.fmt, names=names)
+    if not opts.quiet:
+        print(f"--> {record.short_id}", file=out)
+        for name in names:
+            print(f"Successfully tagged {name}", file=out)
+    print(record.id.partition(":")[2], file=out, flush=True)
+    return record
+
+
+def _scratch_config() -> dict[str, Any]:
+    from rootless.image.manifest import host_platform
+
+    plat = host_platform()
+    doc: dict[str, Any] = {"architecture": plat.architecture, "os": plat.os}
+    if plat.variant:
+        doc["variant"] = plat.variant
+    doc.update(config={}, rootfs={"type": "layers", "diff_ids": []}, history=[])
+    return doc
+
+
+def _now() -> str:
+    return rfc3339(_dt.datetime.now(_dt.UTC))
+
+
+def _config_id(config: Mapping[str, Any]) -> str:
+    from rootless.image.commit import dump_config
+
+    return hashlib.sha256(dump_config(config)).hexdigest()
+
+
+def _literal(text: str) -> str:
+    """``text`` escaped so that substitution gives it back unchanged."""
+    return _LITERAL.sub(r"\\\1", text)
+
+
+def _as_literal(ins: df.Instruction) -> df.Instruction:
+    """An instruction walk_stage already substituted, made immune to substituting again
+    (``apply_instruction`` substitutes from the image's Env, for ``--change``)."""
+    if isinstance(ins, df.Env | df.Label):
+        return attrs.evolve(ins, pairs=tuple((_literal(k), _literal(v)) for k, v in ins.pairs))
+    if isinstance(ins, df.Expose):
+        return attrs.evolve(ins, ports=tuple(_literal(p) for p in ins.ports))
+    if isinstance(ins, df.Volume):
+        return attrs.evolve(ins, paths=tuple(_literal(p) for p in ins.paths))
+    if isinstance(ins, df.User):
+        return attrs.evolve(ins, user=_literal(ins.user))
+    if isinstance(ins, df.Workdir):
+        return attrs.evolve(ins, path=_literal(ins.path))
+    if isinstance(ins, df.StopSignal):
+        return attrs.evolve(ins, signal=_literal(ins.signal))
+    return ins
+
+
+def _track(state: ChangeState, ins: df.Instruction) -> None:
+    """What apply_instruction remembers across a stage, also for steps from the cache."""
+    if isinstance(ins, df.Cmd):
+        state.cmd_set = True
+    elif isinstance(ins, df.Shell):
+        state.shell = ins.args
+
+
+def _with_step(
+    parent: StepResult,
+    *,
+    created_by: str,
+    run_config: dict[str, Any] | None = None,
+    layer: tuple[str, str, int, str] | None = None,
+    author: str | None = None,
+) -> StepResult:
+    doc = dict(parent.config)
+    if run_config is not None:
+        doc["config"] = run_config
+    config = plan_config(
+        doc,
+        diff_id=None if layer is None else layer[3],
+        history=History(created_by=created_by, author=author),
+        created=_now(),
+    )
+    layers = parent.layers if layer is None else (*parent.layers, layer)
+    return StepResult(config, layers)
+
+
+def _created_by(ins: df.Instruction) -> str:
+    return f"/bin/sh -c #(nop) {ins.text}"
+
+
+@attrs.frozen
+class _Outcome:
+    key: str
+    result: StepResult
+    label: str
+
+
+@attrs.frozen
+class _Fs:
+    merged: str
+    upper: Path
+
+
+class _Builder:
+    def __init__(
+        self,
+        store: Store,
+        cf: df.Containerfile,
+        plan: BuildPlan,
+        opts: BuildOptions,
+        images: Mapping[str, ImageRecord],
+        context: SourceRoot,
+        work: Path,
+        out: TextIO,
+    ) -> None:
+        self.store = store
+        self.cf = cf
+        self.plan = plan
+        self.opts = opts
+        self.images = images
+        self.context = context
+        self.work = work
+        self.out = out
+        self.cache = BuildCache(store.root / "build-cache")
+        self.outcomes: dict[int, _Outcome] = {}
+        self.empty = work / "empty"
+        self.empty.mkdir()
+
+    def run(self) -> StepResult:
+        import trio
+
+        return trio.run(self._run)
+
+    async def _run(self) -> StepResult:
+        import trio
+
+        done = {i: trio.Event() for i in self.plan.order}
+
+        async def stage_task(sp: StagePlan) -> None:
+            for dep in sp.deps:
+                await done[dep].wait()
+            self.outcomes[sp.index] = await self._stage(sp)
+            done[sp.index].set()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for index in self.plan.order:
+                    nursery.start_soon(stage_task, self.plan.stage(index))
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+        return self.outcomes[self.plan.target].result
+
+    def say(self, text: str) -> None:
+        if not self.opts.quiet:
+            print(text, file=self.out, flush=True)
+
+    # -- a stage ---------------------------------------------------------------------
+
+    def _start(self, sp: StagePlan) -> tuple[str, StepResult]:
+        if sp.base_stage is not None:
+            parent = self.outcomes[sp.base_stage]
+            return parent.key, parent.result
+        if sp.is_scratch:
+            return base_key(None), StepResult(_scratch_config(), ())
+        record = self.images[sp.base]
+        config = json.loads(self.store.read_blob(record.id))
+        layers = tuple((x.media_type, x.digest, x.size, x.diff_id) for x in record.layers)
+        return base_key(record.id), StepResult(config, layers)
+
+    async def _stage(self, sp: StagePlan) -> _Outcome:
+        stage = self.cf.stages[sp.index]
+        key, result = self._start(sp)
+        run_config = dict(result.config.get("config") or {})
+        triggers = [
+            df.parse_instruction(t, filename="ONBUILD")
+            for t in run_config.pop("OnBuild", None) or ()
+        ]
+        if triggers:
+            result = StepResult({**result.config, "config": run_config}, result.layers)
+        labels = self.opts.labels if sp.index == self.plan.target else ()
+        total = 1 + len(triggers) + len(stage.instructions) + (1 if labels else 0)
+        prefix = f"[{sp.index + 1}/{len(self.cf.stages)}] " if len(self.cf.stages) > 1 else ""
+        self.say(f"{prefix}STEP 1/{total}: {stage.from_.text}")
+        state = ChangeState(shell=tuple(run_config.get("Shell") or ("/bin/sh", "-c")))
+        steps = walk_stage(
+            stage, self.plan.scope, base_env=run_config.get("Env") or (), triggers=triggers
+        )
+        number = 1
+        for step in steps:
+            number += 1
+            self.say(f"{prefix}STEP {number}/{total}: {step.instruction.text}")
+            key, result = await self._step(step, key, result, state)
+        if labels:
+            number += 1
+            text = "LABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in labels)
+            self.say(f"{prefix}STEP {number}/{total}: {text}")
+            label = df.Label(line=0, end_line=0, text=text, pairs=labels)
+            key, result = await self._step(Step(label, (), ()), key, result, state)
+        return _Outcome(key, result, stage.label)
+
+    # -- a step ----------------------------------------------------------------------
+
+    async def _step(
+        self, step: Step, key: str, result: StepResult, state: ChangeState
+    ) -> tuple[str, StepResult]:
+        ins = step.instruction
+        if isinstance(ins, df.Arg):
+            return key, result  # ARG values reach the keys of the RUNs that see them
+        try:
+            extra, sources = self._prepare(step, result)
+            new_key = step_key(key, ins, extra=extra)
+            cached = None if self.opts.no_cache else self._cached(new_key)
+            if cached is not None:
+                self.say(f"--> Using cache {_config_id(cached.config)}")
+                _track(state, ins)
+                return new_key, cached
+            new = await self._execute(step, result, state, sources)
+        except BuildError as e:
+            raise _at(self.cf, ins, e) from None
+        except RootlessError as e:
+            raise _at(self.cf, ins, BuildError(e.message, hint=e.hint)) from None
+        except OSError as e:
+            raise _at(self.cf, ins, BuildError(f"{e.strerror}: {e.filename}")) from None
+        _track(state, ins)
+        self.cache.put(new_key, new)
+        self.say(f"--> {_config_id(new.config)[:12]}")
+        return new_key, new
+
+    def _cached(self, key: str) -> StepResult | None:
+        found = self.cache.get(key)
+        if found is None:
+            return None
+        for media_type, digest, _, diff_id in found.layers:
+            if not self.store.has_layer(diff_id):
+                if not self.store.has_blob(digest):
+                    return None
+                self.store.ensure_layer(digest, media_type, diff_id)
+        return found
+
+    def _prepare(self, step: Step, result: StepResult) -> tuple[list[str], list[_Sources]]:
+        """What the key needs beyond the instruction, and a COPY's resolved sources."""
+        ins = step.instruction
+        if isinstance(ins, df.Run):
+            return [json.dumps(step.args), f"network={self._network(ins)}"], []
+        if isinstance(ins, df.FileTransfer):
+            sources = self._sources(ins)
+            return [s.digest() for s in sources], sources
+        return [], []
+
+    async def _execute(
+        self, step: Step, result: StepResult, state: ChangeState, sources: list[_Sources]
+    ) -> StepResult:
+        ins = step.instruction
+        run_config = copy.deepcopy(dict(result.config.get("config") or {}))
+        if isinstance(ins, df.Run):
+            return await self._run_step(step, result, state)
+        if isinstance(ins, df.FileTransfer):
+            return self._copy_step(ins, result, sources)
+        if isinstance(ins, df.Maintainer):
+            return _with_step(result, created_by=_created_by(ins), author=ins.name)
+        apply_instruction(run_config, _as_literal(ins), state)
+        if isinstance(ins, df.Workdir):
+            with self._mounted(result) as fs:
+                make_dirs(fs.merged, run_config["WorkingDir"], Placement())
+                return self._layer(result, fs, _created_by(ins), run_config)
+        return _with_step(result, created_by=_created_by(ins), run_config=run_config)
+
+    # -- file systems ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _mounted(self, result: StepResult) -> Iterator[_Fs]:
+        """The stage's rootfs as an overlay with a fresh upper, mounted here."""
+        from rootless.image._fsops import remove_tree
+        from rootless.image.rootfs import plan_overlay
+        from rootless.sys import mount as sysmount
+
+        step_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.work))
+        upper, workdir, merged = step_dir / "upper", step_dir / "work", step_dir / "merged"
+        for d in (upper, workdir, merged):
+            d.mkdir()
+        lowers = [self.store.layer_dir(layer[3]) for layer in result.layers] or [self.empty]
+        options = plan_overlay(lowers, upper, workdir, merged).options
+        sysmount.mount("overlay", str(merged), "overlay", 0, options)
+        try:
+            yield _Fs(str(merged), upper)
+        finally:
+            sysmount.umount2(str(merged), sysmount.MNT_DETACH)
+            remove_tree(step_dir)
+
+    @contextlib.contextmanager
+    def _view(self, layers: Sequence[tuple[str, str, int, str]]) -> Iterator[Path]:
+        """A read-only view of ``layers`` (for COPY --from)."""
+        from rootless.image.rootfs import _escape
+        from rootless.sys import mount as sysmount
+
+        dirs = [self.store.layer_dir(layer[3]) for layer in layers]
+        if len(dirs) < 2:  # overlayfs needs two lowers without an upper
+            yield dirs[0] if dirs else self.empty
+            return
+        view = Path(tempfile.mkdtemp(prefix="view-", dir=self.work))
+        lowers = ":".join(_escape(d) for d in reversed(dirs))
+        sysmount.mount(
+            "overlay", str(view), "overlay", sysmount.MS_RDONLY, f"lowerdir={lowers},userxattr"
+        )
+        try:
+            yield view
+        finally:
+            sysmount.umount2(str(view), sysmount.MNT_DETACH)
+            view.rmdir()
+
+    def _layer(
+        self, parent: StepResult, fs: _Fs, created_by: str, run_config: dict[str, Any] | None
+    ) -> StepResult:
+        """The upper directory as the step's layer (none when nothing changed)."""
+        from rootless.image.layerdiff import UpperDir, store_layer
+
+        layer = None
+        if any(fs.upper.iterdir()):
+            blob = store_layer(self.store, UpperDir(fs.upper), compression="gzip")
+            self.store.ensure_layer(blob.digest, blob.media_type(), blob.diff_id)
+            layer = (blob.media_type(), blob.digest, blob.size, blob.diff_id)
+        return _with_step(parent, created_by=created_by, run_config=run_config, layer=layer)
+
+    # -- RUN ---------------------------------------------------------------------------
+
+    def _network(self, ins: df.Run) -> str:
+        mode = ins.network if ins.network not in (None, "default") else self.opts.network
+        return "private" if mode in ("none", "private") else "host"
+
+    async def _run_step(self, step: Step, result: StepResult, state: ChangeState) -> StepResult:
+        ins = step.instruction
+        assert isinstance(ins, df.Run)
+        args = _run_args(ins, state.shell)
+        with self._mounted(result) as fs:
+            missing = [p for p in _MOUNT_POINTS if not os.path.lexists(f"{fs.merged}/{p}")]
+            code = await self._container(fs.merged, args, step, result)
+            if code != 0:
+                raise BuildError(f"RUN {ins.command.script}: the command exited with status {code}")
+            for name in missing:
+                with contextlib.suppress(OSError):
+                    (fs.upper / name).rmdir()
+            return self._layer(result, fs, " ".join(args), None)
+
+    async def _container(
+        self, rootfs: str, args: Sequence[str], step: Step, result: StepResult
+    ) -> int:
+        from rootless.runtime.idmap import current_user_plan
+        from rootless.runtime.launch import LaunchOptions, start
+        from rootless.runtime.plan import RunRequest, plan_spec
+        from rootless.runtime.seccomp import default_program
+        from rootless.runtime.securejoin import resolve_in_root
+        from rootless.runtime.spec import Mount
+
+        ins = step.instruction
+        assert isinstance(ins, df.Run)
+        config = result.config.get("config") or {}
+        network = self._network(ins)
+        volumes = []
+        if network == "host":  # the host's resolver, where the image has the files
+            for name in ("/etc/resolv.conf", "/etc/hosts"):
+                if os.path.isfile(resolve_in_root(rootfs, name)) and os.path.exists(name):
+                    volumes.append(Mount(name, "bind", name, ("rbind", "ro")))
+        env = tuple((k, v) for k, _, v in (e.partition("=") for e in step.run_env()))
+        request = RunRequest(
+            rootfs=rootfs,
+            args=tuple(args),
+            env=env,
+            workdir=config.get("WorkingDir") or "/",
+            user=config.get("User") or None,
+            network=network,
+            no_new_privileges=False,
+            volumes=tuple(volumes),
+        )
+        idmap = current_user_plan()
+        spec = plan_spec(request, idmap, container_id=os.urandom(32).hex())
+        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        sys.stdout.flush()
+        try:
+            started = start(
+                spec,
+                LaunchOptions(
+                    idmap,
+                    seccomp_program=default_program(),
+                    stdio=(null, 2 if self.opts.quiet else 1, 2),
+                ),
+            )
+        finally:
+            os.close(null)
+        return await _wait(started.stage1_pid)
+
+    # -- COPY and ADD ------------------------------------------------------------------
+
+    def _sources(self, ins: df.FileTransfer) -> list[_Sources]:
+        groups: list[_Sources] = []
+        if ins.heredocs:
+            docs = Path(tempfile.mkdtemp(prefix="heredoc-", dir=self.work))
+            for doc in ins.heredocs:
+                (docs / doc.name).write_text(doc.content)
+            root = SourceRoot(docs, None, "the Containerfile")
+            groups.append(_Sources(root, resolve_sources(root, [d.name for d in ins.heredocs])))
+        local = [s for s in ins.sources if not _is_url(s)]
+        urls = [s for s in ins.sources if _is_url(s)]
+        if urls and not isinstance(ins, df.Add):
+            raise BuildError("COPY cannot fetch URLs", hint="use ADD for a URL")
+        for url in urls:
+            groups.append(self._download(url))
+        if local:
+            if ins.from_ is not None:
+                groups.append(self._from_sources(ins.from_, local))
+            else:
+                groups.append(_Sources(self.context, resolve_sources(self.context, local)))
+        return groups
+
+    def _from_sources(self, ref: str, patterns: Sequence[str]) -> _Sources:
+        index = int(ref) if ref.isdigit() else None
+        stage = self.cf.stage_by_name(ref) if index is None else self.cf.stages[index]
+        if stage is not None:
+            outcome = self.outcomes[stage.index]
+            layers, what = outcome.result.layers, f"stage {outcome.label}"
+        else:
+            record = self.images[ref]
+            layers = tuple((x.media_type, x.digest, x.size, x.diff_id) for x in record.layers)
+            what = f"image {ref}"
+        return _Sources(
+            None, [], layers=layers, patterns=tuple(patterns), what=what, view=self._view
+        )
+
+    def _download(self, url: str) -> _Sources:
+        import httpx
+
+        target_dir = Path(tempfile.mkdtemp(prefix="add-", dir=self.work))
+        name = posixpath.basename(url.split("?", 1)[0].rstrip("/")) or "download"
+        path = target_dir / name
+        try:
+            with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
+                if response.status_code != 200:
+                    raise BuildError(
+                        f"cannot ADD {url}: the server answered {response.status_code}"
+                    )
+                with open(path, "wb") as f:
+                    for chunk in response.iter_bytes():
+                        f.write(chunk)
+        except httpx.HTTPError as e:
+            raise BuildError(f"cannot ADD {url}: {e}") from None
+        path.chmod(0o600)
+        root = SourceRoot(target_dir, None, url)
+        return _Sources(root, resolve_sources(root, [name]), fetched=True)
+
+    def _copy_step(
+        self, ins: df.FileTransfer, result: StepResult, sources: list[_Sources]
+    ) -> StepResult:
+        config = result.config.get("config") or {}
+        dest = ins.dest
+        if not dest.startswith("/"):
+            dest = posixpath.join(config.get("WorkingDir") or "/", dest)
+            if ins.dest in (".", "./") or ins.dest.endswith(("/.", "/")):
+                dest = dest.rstrip("/.") + "/"
+        several = sum(len(s.items) or len(s.patterns) for s in sources) > 1
+        if several and not dest.endswith("/"):
+            dest += "/"
+        with self._mounted(result) as fs:
+            placement = Placement(_owner(fs.merged, ins.chown), _mode(ins.chmod))
+            for group in sources:
+                with group.open() as (root, items):
+                    unpack = (
+                        isinstance(ins, df.Add) and not group.fetched and ins.unpack is not False
+                    )
+                    plain = [
+                        i for i in items if not (unpack and not i.is_dir and is_archive(i.path))
+                    ]
+                    for item in items:
+                        if item not in plain:
+                            extract_archive(item.path, fs.merged, dest, placement)
+                    if plain:
+                        copy_items(root, plain, fs.merged, dest, placement)
+            return self._layer(result, fs, _created_by(ins), None)
+
+
+@attrs.define
+class _Sources:
+    """Sources of one COPY from one root; ``view`` mounts a stage's or image's files."""
+
+    root: SourceRoot | None
+    items: list[Item]
+    layers: tuple[tuple[str, str, int, str], ...] = ()
+    patterns: tuple[str, ...] = ()
+    what: str = ""
+    view: Any = None
+    fetched: bool = False
+    _digest: str | None = None
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[tuple[SourceRoot, list[Item]]]:
+        if self.root is not None:
+            yield self.root, self.items
+            return
+        with self.view(self.layers) as path:
+            root = SourceRoot(path, None, self.what)
+            yield root, resolve_sources(root, self.patterns)
+
+    def digest(self) -> str:
+        if self._digest is None:
+            with self.open() as (root, items):
+                self._digest = digest_items(root, items)
+        return self._digest
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _owner(rootfs: str, chown: str | None) -> tuple[int, int]:
+    """``--chown`` as numbers, names looked up in the stage's /etc/passwd and /etc/group."""
+    if not chown:
+        return (0, 0)
+    user, _, group = chown.partition(":")
+    if user.isdigit() and (not group or group.isdigit()):
+        return int(user), int(group or user)
+    from rootless.runtime.securejoin import resolve_in_root
+    from rootless.runtime.users import resolve_user
+
+    def read(name: str) -> str:
+        try:
+            return Path(resolve_in_root(rootfs, name)).read_text()
+        except OSError:
+            return ""
+
+    resolved = resolve_user(chown, read("/etc/passwd"), read("/etc/group"))
+    return resolved.user.uid, resolved.user.gid
+
+
+def _mode(chmod: str | None) -> int | None:
+    if chmod is None:
+        return None
+    try:
+        mode = int(chmod, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise BuildError(f"invalid --chmod={chmod}: use an octal mode such as 755")
+    return mode
+
+
+def _run_args(ins: df.Run, shell: Sequence[str]) -> list[str]:
+    """The argv of a RUN: exec form as is, shell form through the SHELL; a heredoc
+    that is the whole command is the script."""
+    if ins.command.exec_form:
+        return list(ins.command.args)
+    script = ins.command.script
+    if ins.heredocs:
+        first = ins.heredocs[0]
+        if len(ins.heredocs) == 1 and df.parse_heredoc_word(script.strip()) is not None:
+            return [*shell, first.content]
+        bodies = "".join(
+            f"\n{doc.content}{'' if doc.content.endswith(chr(10)) else chr(10)}{doc.name}"
+            for doc in ins.heredocs
+        )
+        script += bodies
+    return [*shell, script]
+
+
+async def _wait(pid: int) -> int:
+    """Wait for container ``pid`` without blocking the other stages; its exit code.
+
+    A cancelled build kills it (its namespace goes with it)."""
+    import trio
+
+    from rootless.runtime.launch import exit_code
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        await trio.lowlevel.wait_readable(pidfd)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(pidfd)
+    return exit_code(os.waitpid(pid, 0)[1])
+
+
+def _at(cf: df.Containerfile, ins: df.Instruction, error: BuildError) -> BuildError:
+    if ins.line == 0 or error.message.startswith(f"{cf.filename}:"):
+        return error
+    return BuildError(f"{cf.filename}:{ins.line}: {ins.keyword}: {error.message}", hint=error.hint)
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_error(exc)
+        if isinstance(exc, RootlessError):
+            return exc
+    return group.exceptions[0]

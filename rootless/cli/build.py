@@ -1,0 +1,111 @@
+"""rootless build: build an image from a Containerfile or Dockerfile."""
+
+from __future__ import annotations
+
+import argparse
+
+from rootless.cli._common import tls_verify_flag
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "context", nargs="?", default=".", metavar="CONTEXT", help="context directory, or - (a tar)"
+    )
+    p.add_argument(
+        "-t", "--tag", action="append", default=[], metavar="NAME", help="name the image"
+    )
+    p.add_argument("-f", "--file", metavar="FILE", help="the Containerfile (default: in CONTEXT)")
+    p.add_argument(
+        "--build-arg", action="append", default=[], metavar="K=V", help="set a build argument"
+    )
+    p.add_argument("--target", metavar="STAGE", help="build this stage (default: the last)")
+    p.add_argument("--no-cache", action="store_true", help="run every step again")
+    p.add_argument("--pull", action="store_true", help="pull base images even when present")
+    p.add_argument("--label", action="append", default=[], metavar="K=V", help="add a label")
+    p.add_argument(
+        "--network",
+        default="host",
+        choices=("host", "none", "private"),
+        help="network of RUN steps (default: host)",
+    )
+    p.add_argument("--iidfile", metavar="FILE", help="write the image ID to FILE")
+    p.add_argument(
+        "--format", default="oci", choices=("oci", "docker"), help="image format (default: oci)"
+    )
+    p.add_argument("--squash", action="store_true", help="not supported yet")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
+    tls_verify_flag(p)
+
+
+def _pairs(values: list[str], what: str) -> tuple[tuple[str, str], ...]:
+    import os
+
+    from rootless.errors import ConfigError
+
+    out = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not key:
+            raise ConfigError(f"invalid {what} {value!r}", hint="use KEY=VALUE")
+        if not sep and what == "--build-arg":  # a bare name takes the host's value, as Docker
+            if key not in os.environ:
+                continue
+            val = os.environ[key]
+        out.append((key, val))
+    return tuple(out)
+
+
+def main(args: argparse.Namespace) -> int:
+    from rootless.errors import ConfigError
+    from rootless.runtime.userns import run_in_userns
+
+    if args.squash:
+        raise ConfigError("--squash is not supported yet", hint="build without --squash")
+    build_args = _pairs(args.build_arg, "--build-arg")
+    labels = _pairs(args.label, "--label")
+    return run_in_userns(lambda: _build(args, build_args, labels))
+
+
+def _build(
+    args: argparse.Namespace,
+    build_args: tuple[tuple[str, str], ...],
+    labels: tuple[tuple[str, str], ...],
+) -> int:
+    import contextlib
+    import sys
+    from pathlib import Path
+
+    from rootless.build.context import context_from_tar
+    from rootless.build.executor import BuildOptions, build, find_containerfile
+    from rootless.engine.images import open_store
+
+    store = open_store()
+    with contextlib.ExitStack() as stack:
+        if args.context == "-":
+            context = stack.enter_context(context_from_tar(sys.stdin.buffer, store.root / "tmp"))
+        else:
+            context = Path(args.context)
+            if not context.is_dir():
+                from rootless.errors import BuildError
+
+                raise BuildError(f"the context {args.context} is not a directory")
+        opts = BuildOptions(
+            context=context.resolve(),
+            containerfile=find_containerfile(context, args.file),
+            tags=tuple(args.tag),
+            build_args=build_args,
+            target=args.target,
+            no_cache=args.no_cache,
+            pull=args.pull,
+            labels=labels,
+            network=args.network,
+            fmt=args.format,
+            quiet=args.quiet,
+            tls_verify=args.tls_verify,
+        )
+        record = build(store, opts)
+    if args.iidfile:
+        from rootless._atomic import atomic_write
+
+        atomic_write(Path(args.iidfile), record.id.encode())
+    return 0
