@@ -24,8 +24,11 @@ def open_store(paths: StoragePaths | None = None) -> Store:
 
 
 def find_local(store: Store, name: str) -> ImageRecord | None:
-    conf = registries_conf.load()
-    return store.find_image(name, search_registries=conf.unqualified_search())
+    """The local image ``name`` means: short names try ``localhost/`` first (images made
+    by build, commit, import and tag), then the search registries, as the image verbs do."""
+    from rootless.engine.image_ops import find
+
+    return find(store, name)
 
 
 async def pull(

@@ -110,3 +110,10 @@ def test_copy_driver_gives_the_same_view(rootless, pulled):
     assert r.stdout.split() == ["no-motd", "1000"]
     cdir = rootless.data_home / "rootless" / "containers"
     assert [p for p in cdir.iterdir() if p.is_dir()] == []
+
+
+def test_run_finds_local_short_names(rootless, pulled):
+    assert rootless("tag", pulled, "mybox:1").returncode == 0
+    r = rootless("run", "--rm", "--pull", "never", "mybox:1", "echo", "local")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "local"
