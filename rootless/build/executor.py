@@ -595,7 +595,6 @@ class _Builder:
             workdir=config.get("WorkingDir") or "/",
             user=config.get("User") or None,
             network=network,
-            no_new_privileges=False,
             volumes=tuple(volumes),
         )
         idmap = current_user_plan()
