@@ -102,20 +102,64 @@ def start(spec: Spec, opts: LaunchOptions) -> Started:
     """
     from rootless.runtime.init import report_and_exit, run_init
 
-    def fork_stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> int:
-        return fork_in_userns(
-            opts.idmap,
-            lambda: _stage1(fds, stage2),
-            unshare_flags=_namespace_flags(spec),
-            on_child_error=functools.partial(report_and_exit, fds["error_w"]),
-        )
+    joined = _open_joined(spec)
 
-    return _launch(
-        spec.process.terminal,
-        fork_stage1,
-        lambda init_fds: run_init(spec, init_fds, opts.seccomp_program, opts.idmap.single),
-        opts,
-    )
+    def fork_stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> int:
+        def enter() -> NoReturn:
+            for kind, (fd, path) in joined.items():
+                if kind != "user":
+                    ns.setns(fd, ns.NAMESPACE_FLAGS[kind], path=path)
+            _stage1(fds, stage2)
+
+        if "user" not in joined:
+            return fork_in_userns(
+                opts.idmap,
+                enter,
+                unshare_flags=_namespace_flags(spec),
+                on_child_error=functools.partial(report_and_exit, fds["error_w"]),
+            )
+        # An existing user namespace (already mapped): join it, then make the others.
+        pid = fork_tied()
+        if pid == 0:
+            try:
+                fd, path = joined["user"]
+                ns.setns(fd, ns.CLONE_NEWUSER, path=path)
+                ns.unshare(_namespace_flags(spec))
+                enter()
+            except BaseException as e:
+                report_and_exit(fds["error_w"], e)
+        return pid
+
+    try:
+        return _launch(
+            spec.process.terminal,
+            fork_stage1,
+            lambda init_fds: run_init(spec, init_fds, opts.seccomp_program, opts.idmap.single),
+            opts,
+        )
+    finally:
+        for fd, _ in joined.values():
+            os.close(fd)
+
+
+def _open_joined(spec: Spec) -> dict[str, tuple[int, str]]:
+    """The namespaces the spec joins by path (OCI ``namespaces[].path``), opened here so
+    that a vanished one is reported before anything starts; the user namespace first."""
+    joined: dict[str, tuple[int, str]] = {}
+    kinds = sorted(spec.linux.namespaces, key=lambda n: n.type != "user")
+    try:
+        for namespace in kinds:
+            if namespace.path is not None:
+                fd = os.open(namespace.path, os.O_RDONLY | os.O_CLOEXEC)
+                joined[namespace.type] = (fd, namespace.path)
+    except OSError as e:
+        for fd, _ in joined.values():
+            os.close(fd)
+        raise ContainerStartError(
+            f"cannot join the {namespace.type} namespace {namespace.path}: {e.strerror}",
+            hint="the process that holds it has exited; start it again",
+        ) from None
+    return joined
 
 
 def exec_in(
