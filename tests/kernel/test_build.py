@@ -166,3 +166,95 @@ def test_deleted_file_is_hidden_and_owners_are_kept(rootless, base, tmp_path):
     )
     assert "No such file" in r.stdout and r.stdout.count("No such file") == 2
     assert r.stdout.splitlines()[-2:] == ["1000:1000 755", "33:44 640"]
+
+
+def test_independent_stages_build_at_the_same_time_and_unneeded_ones_are_skipped(
+    rootless, base, tmp_path
+):
+    import socket
+
+    with socket.socket() as s:  # a free port for the two stages to meet on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    # "listen" only finishes once "talk" has connected: both RUNs must be running at once.
+    (ctx / "Containerfile").write_text(
+        f"FROM {base} AS listen\n"
+        f"RUN timeout 30 nc -l -p {port} > /got\n"
+        f"FROM {base} AS talk\n"
+        f"RUN for i in $(seq 100); do echo hello | nc 127.0.0.1 {port} && break; sleep 0.2; done\n"
+        f"FROM {base} AS unused\n"
+        "RUN exit 9\n"
+        "FROM scratch\n"
+        "COPY --from=listen /got /got\n"
+        "COPY --from=talk /bin/busybox /bin/cat\n"
+        'ENTRYPOINT ["/bin/cat", "/got"]\n'
+    )
+    r = build(rootless, ctx, "-t", "both")
+    image_id(r)
+    assert "exit 9" not in r.stdout
+    r = rootless("run", "--rm", "both")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello\n"
+
+
+def test_args_heredocs_add_tar_target_and_iidfile(rootless, base, tmp_path):
+    import tarfile
+
+    ctx = tmp_path / "ctx"
+    (ctx / "tree" / "sub").mkdir(parents=True)
+    (ctx / "tree" / "sub" / "f.txt").write_text("in the tar\n")
+    with tarfile.open(ctx / "files.tar.gz", "w:gz") as tar:
+        tar.add(ctx / "tree", arcname="tree")
+    (ctx / "Containerfile").write_text(
+        f"FROM {base} AS first\n"
+        "ARG WHO=nobody\n"
+        "RUN echo \"$WHO\" > /who\n"
+        "RUN <<EOF\n"
+        "echo line one > /doc\n"
+        "echo line two >> /doc\n"
+        "EOF\n"
+        "ADD files.tar.gz /unpacked/\n"
+        "COPY <<conf.txt /etc/\n"
+        "setting=$WHO\n"
+        "conf.txt\n"
+        "FROM first AS second\n"
+        "RUN exit 4\n"
+    )
+    iid = tmp_path / "iid"
+    r = build(rootless, ctx, "--target", "first", "--build-arg", "WHO=me", "--iidfile", str(iid))
+    first = image_id(r)
+    assert iid.read_text() == f"sha256:{first}"
+    script = "cat /who /doc /unpacked/tree/sub/f.txt /etc/conf.txt"
+    r = rootless("run", "--rm", first, "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "me\nline one\nline two\nin the tar\nsetting=me\n"
+    # another ARG value reruns the RUN that sees it
+    r = build(rootless, ctx, "--target", "first", "--build-arg", "WHO=you")
+    assert image_id(r) != first
+    assert "Using cache" not in r.stdout.split("STEP 3/")[1].split("STEP 4/")[0]
+
+
+def test_context_from_stdin(rootless, base, tmp_path):
+    import io
+    import subprocess
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = f"FROM {base}\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n".encode()
+        for name, content in (("Containerfile", data), ("msg", b"from stdin\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    r = subprocess.run(
+        rootless.command("build", "-q", "-t", "stdin", "-"),
+        input=buf.getvalue(),
+        capture_output=True,
+        env=rootless.env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.decode().split()) == 1  # -q: the image ID only
+    assert rootless("run", "--rm", "stdin").stdout == "from stdin\n"
