@@ -15,11 +15,12 @@ def main(args: argparse.Namespace) -> int:
     import trio
 
     from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
     from rootless.errors import ConfigError
     from rootless.supervise.health import health_config
     from rootless.supervise.healthcheck import record_result, run_check
 
-    containers = lifecycle._store(None)
+    containers = containers_store()
     record = lifecycle.get(args.container, containers)
     config = health_config(record.options.get("health"))
     if config is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rootless.engine.containers import containers_store
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
@@ -18,8 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from rootless._units import parse_timestamp
     from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
 
-    record = lifecycle.get(args.container, lifecycle._store(None))
+    record = lifecycle.get(args.container, containers_store())
     since = parse_timestamp(args.since, what="--since") if args.since else None
     until = parse_timestamp(args.until, what="--until") if args.until else None
     print_log(record.id, since, until, args.tail, args.timestamps, args.follow)
@@ -36,10 +39,9 @@ def print_log(
 ) -> None:
     import time
 
-    from rootless.engine import lifecycle
     from rootless.supervise import logfile
 
-    containers = lifecycle._store(None)
+    containers = containers_store()
     path = containers.container_dir(cid) / "ctr.log"
     out, err = sys.stdout.buffer, sys.stderr.buffer
     if follow:

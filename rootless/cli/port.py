@@ -12,9 +12,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
     from rootless.engine.network import format_ports
 
-    record = lifecycle.get(args.container, lifecycle._store(None))
+    record = lifecycle.get(args.container, containers_store())
     for line in format_ports(record.options):
         port, _, host = line.partition(" -> ")
         if args.port is None:

@@ -199,13 +199,24 @@ class ContainerStore:
                 break
             except sqlite3.IntegrityError:
                 if name:
-                    other = self.get(name)
-                    raise NameInUse(
-                        f'the container name "{name}" is already in use by {other.id}',
-                        hint="remove that container (rootless rm) or choose another name",
-                    ) from None
+                    raise self._name_in_use(name) from None
         self.container_dir(cid).mkdir(mode=0o700)
         return record
+
+    def _name_in_use(self, name: str) -> NameInUse:
+        return NameInUse(
+            f'the container name "{name}" is already in use by {self.get(name).id}',
+            hint="remove that container (rootless rm) or choose another name",
+        )
+
+    def rename(self, cid: str, name: str) -> None:
+        """A new unique name; the UNIQUE constraint settles races between two renames."""
+        validate_name(name)
+        try:
+            with self._write() as db:
+                db.execute("UPDATE containers SET name=? WHERE id=?", (name, cid))
+        except sqlite3.IntegrityError:
+            raise self._name_in_use(name) from None
 
     def _row(self, row: tuple[Any, ...]) -> ContainerRecord:
         (cid, name, image, image_id, command, created, status, pid, pid_start, exit_code,

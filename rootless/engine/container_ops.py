@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -20,10 +19,9 @@ import attrs
 from rootless._paths import StoragePaths
 from rootless.container.records import (
     ContainerRecord,
-    NameInUse,
     NoSuchContainer,
-    validate_name,
 )
+from rootless.engine.containers import containers_store
 from rootless.errors import ConfigError, ContainerStartError
 from rootless.image.unpack import OPAQUE_XATTR
 from rootless.runtime.idmap import IDMapPlan
@@ -33,21 +31,11 @@ WHITEOUT_XATTR = "user.overlay.whiteout"  # a whiteout kept as a file (Linux >= 
 
 def rename(ref: str, new_name: str, paths: StoragePaths | None = None) -> ContainerRecord:
     """Give a container a new, unused name (running containers too, as in Podman)."""
-    from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
 
-    containers = lifecycle._store(paths)
+    containers = containers_store(paths)
     record = containers.get(ref)
-    validate_name(new_name)
-    try:
-        # The store has no rename; its own transaction keeps the UNIQUE check atomic.
-        with containers._write() as db:
-            db.execute("UPDATE containers SET name=? WHERE id=?", (new_name, record.id))
-    except sqlite3.IntegrityError:
-        other = containers.get(new_name)
-        raise NameInUse(
-            f'the container name "{new_name}" is already in use by {other.id}',
-            hint="remove that container (rootless rm) or choose another name",
-        ) from None
+    containers.rename(record.id, new_name)
     return containers.get(record.id)
 
 
@@ -68,7 +56,7 @@ def prune(paths: StoragePaths | None = None) -> list[str]:
     """
     from rootless.engine import lifecycle
 
-    containers = lifecycle._store(paths)
+    containers = containers_store(paths)
     doomed = [r.id for r in map(containers.refresh, containers.list()) if r.status == "exited"]
     removed = []
     for cid in doomed:
@@ -93,7 +81,7 @@ def attach(ref: str, *, sig_proxy: bool = True, paths: StoragePaths | None = Non
     from rootless.cli.logs import print_log
     from rootless.engine import lifecycle
 
-    containers = lifecycle._store(paths)
+    containers = containers_store(paths)
     record = lifecycle.get(ref, containers)
     if record.status != "running":
         raise ContainerStartError(

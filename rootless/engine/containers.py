@@ -76,10 +76,11 @@ class Prepared(NamedTuple):
     containers: ContainerStore
 
 
-def containers_store(paths: StoragePaths) -> ContainerStore:
+def containers_store(paths: StoragePaths | None = None) -> ContainerStore:
+    """The user's container records (``paths`` default: from the environment)."""
     from rootless.container.records import ContainerStore
 
-    return ContainerStore(paths.data / "containers")
+    return ContainerStore((paths or StoragePaths.from_env()).data / "containers")
 
 
 def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
@@ -211,7 +212,7 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
         def started(s: Started) -> None:
             containers.mark_running(record.id, s.init_pid, monitor=os.getpid())
 
-        code = run_foreground(prepared.spec, launch, on_started=started)
+        code = run_foreground(network.prepare(prepared.spec), launch, on_started=started)
         containers.mark_exited(record.id, code)
         return code
     finally:

@@ -187,10 +187,11 @@ def container_target(
 ) -> tuple[ContainerRecord, Spec, FsTarget, IDMapPlan]:
     """The record, spec, file-system target and ID map of container ``ref``."""
     from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
     from rootless.runtime import spec as specmod
     from rootless.runtime.idmap import current_user_plan
 
-    containers = lifecycle._store(paths)
+    containers = containers_store(paths)
     record = lifecycle.get(ref, containers)
     spec = specmod.load(containers.container_dir(record.id) / "config.json")
     containers.close()  # SQLite must not cross the fork

@@ -20,10 +20,6 @@ from rootless.engine.containers import containers_store, remove
 from rootless.errors import ConfigError, ContainerStartError
 
 
-def _store(paths: StoragePaths | None) -> ContainerStore:
-    return containers_store(paths or StoragePaths.from_env())
-
-
 def get(ref: str, containers: ContainerStore) -> ContainerRecord:
     return containers.refresh(containers.get(ref))
 
@@ -33,7 +29,7 @@ def start(ref: str, paths: StoragePaths | None = None) -> ContainerRecord:
     from rootless.supervise.monitor import spawn_monitor
 
     paths = paths or StoragePaths.from_env()
-    containers = _store(paths)
+    containers = containers_store(paths)
     record = get(ref, containers)
     if record.status == "running":
         return record
@@ -64,7 +60,7 @@ def _wait_fd(fd: int, timeout: float | None) -> bool:
 
 
 def kill(ref: str, sig: int = signal.SIGKILL, paths: StoragePaths | None = None) -> ContainerRecord:
-    containers = _store(paths)
+    containers = containers_store(paths)
     record = get(ref, containers)
     fd = _pidfd(record) if record.status == "running" else None
     if fd is None:
@@ -87,7 +83,7 @@ def stop(
     """The image's StopSignal (default SIGTERM), ``timeout`` seconds (default 10), SIGKILL."""
     from rootless.runtime.signals import parse_signal
 
-    containers = _store(paths)
+    containers = containers_store(paths)
     record = get(ref, containers)
     if record.status not in ("running", "restarting"):
         return record
@@ -124,7 +120,7 @@ def _await_exit_record(cid: str, containers: ContainerStore, timeout: float = 5)
 
 def wait(ref: str, paths: StoragePaths | None = None) -> int:
     """Block until the container exits (for good, after restarts); its exit code."""
-    containers = _store(paths)
+    containers = containers_store(paths)
     record = get(ref, containers)
     while record.status in ("running", "restarting"):
         fd = _pidfd(record) if record.status == "running" else None
@@ -139,7 +135,7 @@ def wait(ref: str, paths: StoragePaths | None = None) -> int:
 
 
 def rm(ref: str, *, force: bool = False, paths: StoragePaths | None = None) -> ContainerRecord:
-    containers = _store(paths)
+    containers = containers_store(paths)
     record = get(ref, containers)
     if record.status in ("running", "restarting"):
         if not force:
@@ -176,7 +172,7 @@ def exec_in(
     from rootless.runtime.spec import USER_ANNOTATION
     from rootless.supervise.monitor import load_launch
 
-    containers = _store(paths)
+    containers = containers_store(paths)
     record = get(ref, containers)
     if record.status != "running":
         raise ContainerStartError(

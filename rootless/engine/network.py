@@ -3,8 +3,10 @@
 Planning (`plan_network`) happens when the container is created: ports are chosen and
 checked free, and /etc/hosts, /etc/resolv.conf and /etc/hostname are written into the
 container's directory and bound into it. Attaching (`NetworkAttachment`) happens each
-time it starts: the supervisor (the foreground CLI or the monitor) starts slirp4netns
-or pasta for PID 1's namespace before the command runs, and stops it afterwards.
+time it starts: ``prepare`` turns the spec's namespaces into the ones to join (the
+user network's, or another container's), then the supervisor (the foreground CLI or
+the monitor) calls ``attach`` with PID 1 before the command runs (slirp4netns or pasta
+start, or the user network's holder plugs in eth0), and ``stop`` afterwards.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rootless.runtime.spec import Mount
+from rootless.errors import ConfigError
+from rootless.runtime.spec import Mount, Namespace, Spec
 
 
 class NetworkRequest(NamedTuple):
@@ -36,22 +39,16 @@ def plan_network(
     request: NetworkRequest, *, cdir: Path, hostname: str, names: Sequence[str],
     exposed: Sequence[str] = (),
 ) -> NetworkPlan:  # fmt: skip
-    from rootless.errors import ConfigError
     from rootless.network import etcfiles
     from rootless.network.hostfacts import read_host_facts
     from rootless.network.mode import parse_network
     from rootless.network.ports import publish
 
     mode = parse_network(request.mode)
-    if mode.kind in ("container", "network"):
-        raise ConfigError(
-            f'network mode "{request.mode}" is not supported yet',
-            hint="use slirp4netns (the default), pasta, none or host",
-        )
     specs = list(request.publish)
     if (specs or request.publish_all) and not mode.user_mode:
         raise ConfigError(
-            f"cannot publish ports with --network {mode.kind}",
+            f"cannot publish ports with --network {request.mode}",
             hint="use --network slirp4netns or pasta (the default is slirp4netns)",
         )
     ports = publish(specs, exposed if request.publish_all else ())
@@ -61,15 +58,27 @@ def plan_network(
     }
     if mode.kind == "host":
         return NetworkPlan(False, (), options)
+    if mode.kind == "container":
+        return _plan_container_mode(mode, options, cdir=cdir, hostname=hostname)
     host = read_host_facts()
-    addresses = etcfiles.plan_addresses(mode, host)
+    if mode.kind == "network":
+        addresses = _plan_user_network(mode, host)
+        options["user_network"] = {
+            "cid": cdir.name,
+            "etc_dir": str(cdir),
+            "hostname": hostname,
+            "names": list(names),
+            "add_hosts": list(request.add_hosts),
+        }
+    else:
+        addresses = etcfiles.plan_addresses(mode, host)
     add_hosts = [etcfiles.parse_add_host(h) for h in request.add_hosts]
     files = {
         "hosts": etcfiles.hosts(
             hostname=hostname, names=names, addresses=addresses, add_hosts=add_hosts
         ),
         "resolv.conf": etcfiles.resolv_conf(
-            host.resolv,
+            host.resolv._replace(search=()) if mode.kind == "network" else host.resolv,
             addresses.nameservers,
             dns=request.dns,
             dns_search=request.dns_search,
@@ -84,25 +93,91 @@ def plan_network(
     return NetworkPlan(True, tuple(mounts), options)
 
 
+def _plan_user_network(mode: Any, host: Any) -> Any:
+    """The /etc addresses of a container on a user network; its own address is only
+    known once it is attached (``ip=`` is checked here)."""
+    from rootless._paths import StoragePaths
+    from rootless.network.addresses import check_requested
+    from rootless.network.etcfiles import Addresses
+    from rootless.network.netstore import NetworkStore
+    from rootless.network.usernet import HOST_LOOPBACK
+
+    net = NetworkStore(StoragePaths.from_env()).get(mode.name)
+    if mode.network.ip is not None:
+        check_requested(net.addresses, mode.network.ip)
+    if mode.network.ip6 is not None:
+        raise ConfigError(
+            f"cannot use ip6={mode.network.ip6}: user networks are IPv4 only",
+            hint="leave out ip6=",
+        )
+    host_gw = HOST_LOOPBACK if net.host_loopback else (None if net.internal else host.address)
+    return Addresses(None, net.gateway, (net.gateway,), host_gw)
+
+
+def _plan_container_mode(
+    mode: Any, options: dict[str, Any], *, cdir: Path, hostname: str
+) -> NetworkPlan:
+    """``container:NAME``: the other container's /etc/hosts and /etc/resolv.conf (copied
+    now) and its network namespace (joined at each start)."""
+    from rootless.engine.containers import containers_store
+
+    target = containers_store().get(mode.name)
+    options["network"] = f"container:{target.id}"
+    tdir = containers_store().container_dir(target.id)
+    mounts = []
+    for name in ("hosts", "resolv.conf"):
+        source = tdir / name
+        if source.exists():
+            (cdir / name).write_bytes(source.read_bytes())
+            mounts.append(Mount(f"/etc/{name}", "bind", str(cdir / name), ("bind", "rw")))
+    (cdir / "hostname").write_text(hostname + "\n")
+    mounts.append(Mount("/etc/hostname", "bind", str(cdir / "hostname"), ("bind", "rw")))
+    return NetworkPlan(True, tuple(mounts), options)
+
+
+def _join_namespaces(spec: Spec, paths: dict[str, str | None]) -> Spec:
+    """``spec`` with the namespaces of ``paths`` joined (a path) or dropped (None)."""
+    kept = [n for n in spec.linux.namespaces if n.type not in paths]
+    kept += [Namespace(kind, path) for kind, path in paths.items() if path is not None]
+    return spec._replace(linux=spec.linux._replace(namespaces=tuple(kept)))
+
+
 class NetworkAttachment:
-    """The helper of one run of a container; ``attach`` is a ``LaunchOptions.before_exec``."""
+    """The network of one run of a container: ``prepare`` the spec before it starts,
+    ``attach`` (a ``LaunchOptions.before_exec``) with PID 1, ``stop`` after it exits."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
+        from rootless.network.mode import parse_network
+
         self.options = options
+        self.mode = parse_network(options.get("network") or "none")
         self.helper: Any = None
         self.socket_dir: str | None = None
+        self.membership: Any = None
 
     @property
     def needed(self) -> bool:
-        from rootless.network.mode import parse_network
+        return self.mode.user_mode or self.mode.kind == "network"
 
-        return parse_network(self.options.get("network") or "none").user_mode
+    def prepare(self, spec: Spec) -> Spec:
+        """The spec to start: on a user network, in its holder's user namespace (the
+        holder is started if needed); with ``container:ID``, in that container's user
+        and network namespaces. Call right before the start; ``stop`` afterwards."""
+        if self.mode.kind == "network":
+            from rootless._paths import StoragePaths
+            from rootless.network.membership import join
+
+            assert self.mode.name is not None
+            self.membership = join(StoragePaths.from_env(), self.mode.name)
+            return _join_namespaces(spec, {"user": self.membership.userns})
+        if self.mode.kind == "container":
+            return _join_namespaces(spec, _container_namespaces(str(self.mode.name)))
+        return spec
 
     def attach(self, pid: int) -> None:
-        from rootless.network.mode import parse_network
         from rootless.network.ports import PortMapping
 
-        mode = parse_network(self.options.get("network") or "none")
+        mode = self.mode
         ports = [PortMapping(*p) for p in self.options.get("ports") or ()]
         if mode.kind == "slirp4netns":
             import tempfile
@@ -119,6 +194,21 @@ class NetworkAttachment:
             from rootless.network.pasta import start_pasta
 
             self.helper = start_pasta(pid, options=mode.pasta_args, ports=ports)
+        elif mode.kind == "network":
+            self._attach_user_network(pid)
+
+    def _attach_user_network(self, pid: int) -> None:
+        assert self.membership is not None and self.mode.network is not None
+        info = self.options["user_network"]
+        reply = self.membership.attach(
+            cid=info["cid"],
+            pid=pid,
+            name=info["names"][0] if info["names"] else "",
+            aliases=self.mode.network.aliases,
+            ip=self.mode.network.ip,
+            mac=self.mode.network.mac,
+        )
+        write_hosts(self.options, self.membership.net, reply["ip"])
 
     def stop(self) -> None:
         if self.helper is not None:
@@ -129,6 +219,51 @@ class NetworkAttachment:
 
             shutil.rmtree(self.socket_dir, ignore_errors=True)
             self.socket_dir = None
+        if self.membership is not None:
+            self.membership.close()
+            self.membership = None
+
+
+def write_hosts(options: Mapping[str, Any], net: Any, ip: str) -> None:
+    """Rewrite the container's /etc/hosts with its address on the network, in place (the
+    file is bind-mounted: a new inode would not be seen)."""
+    from rootless.network import etcfiles
+    from rootless.network.hostfacts import read_host_facts
+    from rootless.network.usernet import HOST_LOOPBACK
+
+    info = options["user_network"]
+    host_gw: str | None = HOST_LOOPBACK
+    if not net.host_loopback:
+        host_gw = None if net.internal else read_host_facts().address
+    text = etcfiles.hosts(
+        hostname=info["hostname"],
+        names=info["names"],
+        addresses=etcfiles.Addresses(ip, net.gateway, (net.gateway,), host_gw),
+        add_hosts=[etcfiles.parse_add_host(h) for h in info["add_hosts"]],
+    )
+    with open(Path(info["etc_dir"]) / "hosts", "r+") as f:
+        f.write(text)
+        f.truncate()
+
+
+def _container_namespaces(ref: str) -> dict[str, str | None]:
+    """The namespaces of running container ``ref`` to join: its user namespace and its
+    network namespace (none to make when it uses the host's)."""
+    from rootless.engine.containers import containers_store
+    from rootless.errors import ContainerStartError
+    from rootless.network.mode import parse_network
+    from rootless.network.netstore import process_start
+
+    target = containers_store().get(ref)
+    if not target.pid or process_start(target.pid) != target.pid_start:
+        raise ContainerStartError(
+            f"cannot join the network of container {target.name}: it is not running",
+            hint=f"start it first: rootless start {target.name}",
+        )
+    if parse_network(target.options.get("network") or "none").kind == "host":
+        return {"network": None}  # the host's namespace, as the target
+    ns = f"/proc/{target.pid}/ns"
+    return {"user": f"{ns}/user", "network": f"{ns}/net"}
 
 
 def format_ports(options: Mapping[str, Any]) -> list[str]:

@@ -242,9 +242,10 @@ def top(ref: str, descriptors: Sequence[str] = ()) -> list[list[str]]:
     """The rows ``top`` prints for container ``ref``."""
     from rootless.container.records import process_start_time
     from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
 
     wanted = parse_descriptors(descriptors)
-    record = lifecycle.get(ref, lifecycle._store(None))
+    record = lifecycle.get(ref, containers_store())
     if record.status != "running" or process_start_time(record.pid) != record.pid_start:
         raise ContainerStartError(
             f"cannot show the processes of container {record.name}: it is not running",
