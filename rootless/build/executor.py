@@ -26,7 +26,6 @@ import json
 import os
 import posixpath
 import re
-import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,6 +49,7 @@ from rootless.build.context import (
 )
 from rootless.build.expand import Step, platform_args, walk_stage
 from rootless.build.ignore import load_ignore
+from rootless.build.run import RunSpec, run_args, run_container
 from rootless.build.stages import BuildPlan, StagePlan, plan_build
 from rootless.errors import BuildError, RootlessError
 from rootless.image.commit import (
@@ -517,7 +517,6 @@ class _Builder:
     @contextlib.contextmanager
     def _view(self, layers: Sequence[tuple[str, str, int, str]]) -> Iterator[Path]:
         """A read-only view of ``layers`` (for COPY --from)."""
-        from rootless.image.rootfs import _escape
         from rootless.sys import mount as sysmount
 
         dirs = [self.store.layer_dir(layer[3]) for layer in layers]
@@ -525,7 +524,7 @@ class _Builder:
             yield dirs[0] if dirs else self.empty
             return
         view = Path(tempfile.mkdtemp(prefix="view-", dir=self.work))
-        lowers = ":".join(_escape(d) for d in reversed(dirs))
+        lowers = ":".join(_overlay_escape(d) for d in reversed(dirs))
         sysmount.mount(
             "overlay", str(view), "overlay", sysmount.MS_RDONLY, f"lowerdir={lowers},userxattr"
         )
@@ -557,62 +556,27 @@ class _Builder:
     async def _run_step(self, step: Step, result: StepResult, state: ChangeState) -> StepResult:
         ins = step.instruction
         assert isinstance(ins, df.Run)
-        args = _run_args(ins, state.shell)
+        args = run_args(ins, state.shell)
         with self._mounted(result) as fs:
             missing = [p for p in _MOUNT_POINTS if not os.path.lexists(f"{fs.merged}/{p}")]
-            code = await self._container(fs.merged, args, step, result)
+            config = result.config.get("config") or {}
+            code = await run_container(
+                RunSpec(
+                    rootfs=fs.merged,
+                    args=tuple(args),
+                    env=step.run_env(),
+                    workdir=config.get("WorkingDir") or "/",
+                    user=config.get("User") or None,
+                    network=self._network(ins),
+                ),
+                stdout=2 if self.opts.quiet else 1,
+            )
             if code != 0:
                 raise BuildError(f"RUN {ins.command.script}: the command exited with status {code}")
             for name in missing:
                 with contextlib.suppress(OSError):
                     (fs.upper / name).rmdir()
             return self._layer(result, fs, " ".join(args), None)
-
-    async def _container(
-        self, rootfs: str, args: Sequence[str], step: Step, result: StepResult
-    ) -> int:
-        from rootless.runtime.idmap import current_user_plan
-        from rootless.runtime.launch import LaunchOptions, start
-        from rootless.runtime.plan import RunRequest, plan_spec
-        from rootless.runtime.seccomp import default_program
-        from rootless.runtime.securejoin import resolve_in_root
-        from rootless.runtime.spec import Mount
-
-        ins = step.instruction
-        assert isinstance(ins, df.Run)
-        config = result.config.get("config") or {}
-        network = self._network(ins)
-        volumes = []
-        if network == "host":  # the host's resolver, where the image has the files
-            for name in ("/etc/resolv.conf", "/etc/hosts"):
-                if os.path.isfile(resolve_in_root(rootfs, name)) and os.path.exists(name):
-                    volumes.append(Mount(name, "bind", name, ("rbind", "ro")))
-        env = tuple((k, v) for k, _, v in (e.partition("=") for e in step.run_env()))
-        request = RunRequest(
-            rootfs=rootfs,
-            args=tuple(args),
-            env=env,
-            workdir=config.get("WorkingDir") or "/",
-            user=config.get("User") or None,
-            network=network,
-            volumes=tuple(volumes),
-        )
-        idmap = current_user_plan()
-        spec = plan_spec(request, idmap, container_id=os.urandom(32).hex())
-        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        sys.stdout.flush()
-        try:
-            started = start(
-                spec,
-                LaunchOptions(
-                    idmap,
-                    seccomp_program=default_program(),
-                    stdio=(null, 2 if self.opts.quiet else 1, 2),
-                ),
-            )
-        finally:
-            os.close(null)
-        return await _wait(started.stage1_pid)
 
     # -- COPY and ADD ------------------------------------------------------------------
 
@@ -731,6 +695,11 @@ class _Sources:
         return self._digest
 
 
+def _overlay_escape(path: Path) -> str:
+    # overlayfs splits lowerdir on ':' and its options on ','.
+    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
@@ -765,45 +734,6 @@ def _mode(chmod: str | None) -> int | None:
     if not 0 <= mode <= 0o7777:
         raise BuildError(f"invalid --chmod={chmod}: use an octal mode such as 755")
     return mode
-
-
-def _run_args(ins: df.Run, shell: Sequence[str]) -> list[str]:
-    """The argv of a RUN: exec form as is, shell form through the SHELL; a heredoc
-    that is the whole command is the script."""
-    if ins.command.exec_form:
-        return list(ins.command.args)
-    script = ins.command.script
-    if ins.heredocs:
-        first = ins.heredocs[0]
-        if len(ins.heredocs) == 1 and df.parse_heredoc_word(script.strip()) is not None:
-            return [*shell, first.content]
-        bodies = "".join(
-            f"\n{doc.content}{'' if doc.content.endswith(chr(10)) else chr(10)}{doc.name}"
-            for doc in ins.heredocs
-        )
-        script += bodies
-    return [*shell, script]
-
-
-async def _wait(pid: int) -> int:
-    """Wait for container ``pid`` without blocking the other stages; its exit code.
-
-    A cancelled build kills it (its namespace goes with it)."""
-    import trio
-
-    from rootless.runtime.launch import exit_code
-
-    pidfd = os.pidfd_open(pid)
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise
-    finally:
-        os.close(pidfd)
-    return exit_code(os.waitpid(pid, 0)[1])
 
 
 def _at(cf: df.Containerfile, ins: df.Instruction, error: BuildError) -> BuildError:
