@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "save": ("rootless.cli.save", (), "write images to a docker-archive or oci-archive tar"),
     "load": ("rootless.cli.load", (), "load images from a docker-archive or oci-archive tar"),
     "import": ("rootless.cli.import_", (), "make an image from a rootfs tarball"),
+    "build": ("rootless.cli.build", (), "build an image from a Containerfile or Dockerfile"),
 }
 
 
