@@ -164,7 +164,7 @@ class Monitor:
         if network.needed:
             launch = launch._replace(before_exec=network.attach)
         try:
-            started = start(spec, launch._replace(stdio=(null, out_w, err_w)))
+            started = start(network.prepare(spec), launch._replace(stdio=(null, out_w, err_w)))
         except RootlessError as e:
             network.stop()
             for fd in (out_r, out_w, err_r, err_w, null):
