@@ -572,7 +572,7 @@ class _Builder:
                 stdout=2 if self.opts.quiet else 1,
             )
             if code != 0:
-                raise BuildError(f"RUN {ins.command.script}: the command exited with status {code}")
+                raise BuildError(f"the command exited with status {code}")
             for name in missing:
                 with contextlib.suppress(OSError):
                     (fs.upper / name).rmdir()
@@ -739,7 +739,8 @@ def _mode(chmod: str | None) -> int | None:
 def _at(cf: df.Containerfile, ins: df.Instruction, error: BuildError) -> BuildError:
     if ins.line == 0 or error.message.startswith(f"{cf.filename}:"):
         return error
-    return BuildError(f"{cf.filename}:{ins.line}: {ins.keyword}: {error.message}", hint=error.hint)
+    text = ins.text if len(ins.text) <= 60 else ins.text[:57] + "..."
+    return BuildError(f"{cf.filename}:{ins.line}: {text}: {error.message}", hint=error.hint)
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
