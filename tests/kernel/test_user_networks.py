@@ -255,3 +255,29 @@ def _no_leftovers(rootless):
         holders = [json.loads(p.read_text())["holder"] for p in runtime.glob("*/state.json")]
         pids = [h["pid"] for h in holders] + [h["inner"] for h in holders]
         assert _wait_gone(pids) == []
+
+
+def test_connect_and_disconnect(rootless, busybox_rootfs):
+    rootfs = str(busybox_rootfs)
+    _ok(rootless("network", "create", "front"))
+    _ok(rootless("network", "create", "back"))
+    try:
+        _ok(rootless("run", "-d", "--name", "app", "--network", "front", "--rootfs", rootfs,
+                     "sleep", "300"))  # fmt: skip
+        _ok(rootless("run", "-d", "--name", "db", "--network", "back", "--rootfs", rootfs,
+                     "sleep", "300"))  # fmt: skip
+        _ok(rootless("network", "connect", "--alias", "api", "back", "app"))
+        out = _ok(rootless("exec", "app", "ip", "-o", "-4", "addr"))
+        assert "eth0" in out and "10.89.0.2/24" in out
+        assert "eth1" in out and "10.89.1.3/24" in out
+        assert "10.89.1.3" in _ok(rootless("exec", "db", "nslookup", "api"))
+        _ok(rootless("network", "disconnect", "back", "app"))
+        assert "eth1" not in _ok(rootless("exec", "app", "ip", "-o", "-4", "addr"))
+        r = rootless("exec", "db", "nslookup", "api")
+        assert "10.89.1.3" not in r.stdout
+        # A slirp4netns container has a user namespace of its own: refused, clearly.
+        _ok(rootless("run", "-d", "--name", "solo", "--rootfs", rootfs, "sleep", "300"))
+        r = rootless("network", "connect", "back", "solo")
+        assert r.returncode == 125 and "own user namespace" in r.stderr
+    finally:
+        rootless("rm", "-f", "app", "db", "solo")
