@@ -55,6 +55,7 @@ VERBS = {
     "container": ("rootless.cli.container", "manage containers (ls, rm, cp, top, prune, ...)"),
     "system": ("rootless.cli.system", "manage the whole storage (df, prune, reset)"),
     "volume": ("rootless.cli.volume", "manage volumes (create, ls, inspect, rm, prune)"),
+    "compose": ("rootless.cli.compose", "run multi-container projects from compose files"),
     "network": ("rootless.cli.network", "manage user networks (create, ls, inspect, rm, ...)"),
 }
 
