@@ -1,0 +1,176 @@
+"""One replica of a compose service -> the :class:`RunOptions` that create it (pure).
+
+The supervisor creates the networks and volumes named in :class:`ServiceRun`
+(and the missing bind-mount directories) first, then passes ``options`` to
+``rootless.engine.containers.create``/``run``. Compose metadata travels in
+``options.extra``: ``labels`` (the service's plus ``com.docker.compose.*``) and
+``compose`` (project, service, number, config hash), so that ``ps`` can group
+containers and a later ``up`` can tell changed services by their hash.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rootless.compose.plan import config_hash, container_names
+from rootless.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rootless.compose.model import Healthcheck, Project, Service, ServiceVolume
+    from rootless.engine.containers import RunOptions
+
+LABEL_PROJECT = "com.docker.compose.project"
+LABEL_SERVICE = "com.docker.compose.service"
+LABEL_NUMBER = "com.docker.compose.container-number"
+LABEL_HASH = "com.docker.compose.config-hash"
+
+
+class NetworkAttachment(NamedTuple):
+    network: str  # the engine's network name
+    aliases: tuple[str, ...]  # names other containers of that network resolve
+
+
+class ServiceRun(NamedTuple):
+    options: RunOptions
+    networks: tuple[NetworkAttachment, ...]
+    volumes: tuple[str, ...]  # engine names of the named volumes it mounts
+    host_dirs: tuple[str, ...]  # bind sources to create when missing (Compose does)
+
+
+def image_name(project: Project, service: Service) -> str:
+    """The image to run: ``image:``, or ``PROJECT-SERVICE`` for a service that is built."""
+    return service.image or f"{project.name}-{service.name}"
+
+
+def service_run(project: Project, service_name: str, number: int = 1) -> ServiceRun:
+    """How to create replica ``number`` (1-based) of ``service_name``."""
+    from rootless.engine.containers import RunOptions
+    from rootless.engine.network import NetworkRequest
+    from rootless.volumes import MountRequest
+
+    s = project.service(service_name)
+    names = container_names(project, service_name)
+    if not 1 <= number <= len(names):
+        raise ConfigError(f'service "{service_name}" has no replica {number} (1-{len(names)})')
+    name = names[number - 1]
+    mounts = tuple(_mount_flag(project, v) for v in s.volumes) + tuple(
+        _flag("bind", project.secret_file(sec.source), sec.target, "ro") for sec in s.secrets
+    )
+    networks = tuple(
+        NetworkAttachment(project.network(n.name).name, (s.name, *n.aliases)) for n in s.networks
+    )
+    digest = config_hash(project, service_name)
+    labels = {
+        **dict(s.labels),
+        LABEL_PROJECT: project.name,
+        LABEL_SERVICE: s.name,
+        LABEL_NUMBER: str(number),
+        LABEL_HASH: digest,
+    }
+    extra: dict[str, Any] = {
+        "labels": labels,
+        "compose": {
+            "project": project.name,
+            "service": s.name,
+            "number": number,
+            "config_hash": digest,
+        },
+    }
+    if s.restart:
+        extra["restart"] = s.restart
+    if s.stop_grace_period is not None:
+        extra["stop_timeout"] = s.stop_grace_period
+    if s.stop_signal:
+        extra["stop_signal"] = s.stop_signal
+    if s.healthcheck is not None:
+        extra["health_flags"] = _health_flags(s.healthcheck)
+    entrypoint, command = _argv(s)
+    options = RunOptions(
+        command=command,
+        image=image_name(project, s),
+        name=name,
+        env=tuple((k, v) for k, v in s.environment if v is not None),
+        workdir=s.working_dir,
+        user=s.user,
+        hostname=s.hostname,
+        entrypoint=entrypoint,
+        cap_add=s.cap_add,
+        cap_drop=s.cap_drop,
+        read_only=s.read_only,
+        mounts=MountRequest(mounts=mounts, tmpfs=s.tmpfs),
+        network=NetworkRequest(
+            mode=networks[0].network if networks else "none",
+            publish=tuple(p.publish_spec() for p in s.ports),
+        ),
+        init=s.init,
+        extra=extra,
+    )
+    volumes = tuple(
+        project.volume(v.source).name for v in s.volumes if v.type == "volume" and v.source
+    )
+    host_dirs = tuple(
+        v.source for v in s.volumes if v.type == "bind" and v.create_host_path and v.source
+    )
+    return ServiceRun(options, networks, tuple(dict.fromkeys(volumes)), host_dirs)
+
+
+def _argv(s: Service) -> tuple[str | None, tuple[str, ...]]:
+    """(``--entrypoint``, command) giving ENTRYPOINT + CMD as Compose does.
+
+    ``--entrypoint`` takes one word, so a longer entrypoint puts its other words in
+    front of the command; an entrypoint drops the image's CMD either way.
+    """
+    command = s.command or ()
+    if s.entrypoint is None:
+        return None, command
+    if not s.entrypoint:
+        return "", command
+    return s.entrypoint[0], (*s.entrypoint[1:], *command)
+
+
+def _flag(kind: str, source: str | None, target: str, *opts: str) -> str:
+    for text in (source or "", target):
+        if "," in text:
+            raise ConfigError(
+                f'cannot mount "{text}": paths with a comma are not supported',
+                hint="rename the path or mount its parent directory",
+            )
+    parts = [f"type={kind}", *([f"source={source}"] if source else []), f"target={target}"]
+    return ",".join([*parts, *opts])
+
+
+def _mount_flag(project: Project, v: ServiceVolume) -> str:
+    """The ``--mount`` value for one service volume."""
+    ro = ("ro",) if v.read_only else ()
+    if v.type == "bind":
+        prop = (f"bind-propagation={v.propagation}",) if v.propagation else ()
+        return _flag("bind", v.source, v.target, *ro, *prop)
+    if v.type == "volume":
+        source = project.volume(v.source).name if v.source else None
+        nocopy = ("volume-nocopy=true",) if v.nocopy else ()
+        return _flag("volume", source, v.target, *ro, *nocopy)
+    size = (f"tmpfs-size={v.tmpfs_size}",) if v.tmpfs_size is not None else ()
+    mode = (f"tmpfs-mode={v.tmpfs_mode:o}",) if v.tmpfs_mode is not None else ()
+    return _flag("tmpfs", None, v.target, *ro, *size, *mode)
+
+
+def _health_flags(h: Healthcheck) -> dict[str, Any]:
+    """The ``--health-*`` flags of ``run`` that stand for a compose healthcheck."""
+    if h.test == ("NONE",):
+        return {"disabled": True}
+
+    def ms(seconds: float | None) -> str | None:
+        return None if seconds is None else f"{round(seconds * 1000)}ms"
+
+    cmd = None
+    if h.test is not None:
+        cmd = h.test[1] if h.test[0] == "CMD-SHELL" else json.dumps(list(h.test))
+    return {
+        "cmd": cmd,
+        "interval": ms(h.interval),
+        "timeout": ms(h.timeout),
+        "retries": h.retries,
+        "start_period": ms(h.start_period),
+        "disabled": False,
+    }
