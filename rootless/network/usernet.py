@@ -491,6 +491,10 @@ def run_holder(name: str, ready_fd: int, join_userns: str | None) -> int:
             socket_dir = tempfile.mkdtemp(prefix="rootless-net-")
             options = SlirpOptions(allow_host_loopback=net.host_loopback)
             helper = start_slirp4netns(inner, options=options, api_socket_dir=socket_dir)
+            # No port is ever added through the API: drop its socket now, so that even a
+            # kill -9 of this process leaves nothing in /tmp.
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            socket_dir = None
         os.write(go_w, b"G")
         status = _read_status(up_r)
         if status != b"S":
