@@ -117,6 +117,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dns-search", action="append", default=[], metavar="DOMAIN")
     p.add_argument("--dns-option", action="append", default=[], metavar="OPT")
     p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP")
+    p.add_argument(
+        "--mac-address",
+        metavar="MAC",
+        help="the MAC address of the container's interface (slirp4netns, pasta, user networks)",
+    )
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
     p.add_argument(
         "--pull",
@@ -194,6 +199,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
             dns_search=tuple(args.dns_search),
             dns_options=tuple(args.dns_option),
             add_hosts=tuple(args.add_host),
+            mac_address=args.mac_address,
         ),
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         pull=args.pull,

@@ -27,6 +27,7 @@ class NetworkRequest(NamedTuple):
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     add_hosts: tuple[str, ...] = ()
+    mac_address: str | None = None  # --mac-address
 
 
 class NetworkPlan(NamedTuple):
@@ -51,11 +52,14 @@ def plan_network(
             f"cannot publish ports with --network {request.mode}",
             hint="use --network slirp4netns or pasta (the default is slirp4netns)",
         )
+    mac = _plan_mac(request, mode)
     ports = publish(specs, exposed if request.publish_all else ())
     options: dict[str, Any] = {
         "network": request.mode,
         "ports": [list(p) for p in ports],
     }
+    if mac is not None:
+        options["mac_address"] = mac
     if mode.kind == "host":
         return NetworkPlan(False, (), options)
     if mode.kind == "container":
@@ -91,6 +95,31 @@ def plan_network(
         (cdir / name).write_text(text)
         mounts.append(Mount(f"/etc/{name}", "bind", str(cdir / name), ("bind", "rw")))
     return NetworkPlan(True, tuple(mounts), options)
+
+
+def _plan_mac(request: NetworkRequest, mode: Any) -> str | None:
+    """The checked ``--mac-address``, refused where no interface of the container's own
+    is made (and where it would contradict ``mac=`` or pasta's ``--ns-mac-addr``)."""
+    from rootless.network.mode import MAC_MODES, parse_mac
+
+    if request.mac_address is None:
+        return None
+    mac = parse_mac(request.mac_address)
+    if mode.kind not in MAC_MODES:
+        raise ConfigError(
+            f"cannot set --mac-address with --network {request.mode}: the container has no "
+            "interface of its own to set it on",
+            hint="use it with --network slirp4netns, pasta or a user network, or drop it",
+        )
+    given = mode.network.mac if mode.kind == "network" else None
+    if mode.kind == "pasta" and "--ns-mac-addr" in mode.pasta_args:
+        given = "--ns-mac-addr"
+    if given is not None and given != mac:
+        raise ConfigError(
+            f"cannot set --mac-address {mac}: --network {request.mode} already sets it",
+            hint="give the MAC address once",
+        )
+    return mac
 
 
 def _plan_user_network(mode: Any, host: Any) -> Any:
@@ -187,13 +216,17 @@ class NetworkAttachment:
             # The API socket's path must fit sockaddr_un (108 bytes): a short private dir.
             self.socket_dir = tempfile.mkdtemp(prefix="rootless-slirp-")
             assert mode.slirp is not None
+            slirp = mode.slirp._replace(mac=self.options.get("mac_address"))
             self.helper = start_slirp4netns(
-                pid, options=mode.slirp, ports=ports, api_socket_dir=self.socket_dir
+                pid, options=slirp, ports=ports, api_socket_dir=self.socket_dir
             )
         elif mode.kind == "pasta":
             from rootless.network.pasta import start_pasta
 
-            self.helper = start_pasta(pid, options=mode.pasta_args, ports=ports)
+            args = mode.pasta_args
+            if mac := self.options.get("mac_address"):
+                args = (*args, "--ns-mac-addr", mac)
+            self.helper = start_pasta(pid, options=args, ports=ports)
         elif mode.kind == "network":
             self._attach_user_network(pid)
 
@@ -206,7 +239,7 @@ class NetworkAttachment:
             name=info["names"][0] if info["names"] else "",
             aliases=self.mode.network.aliases,
             ip=self.mode.network.ip,
-            mac=self.mode.network.mac,
+            mac=self.mode.network.mac or self.options.get("mac_address"),
         )
         write_hosts(self.options, self.membership.net, reply["ip"])
 

@@ -32,6 +32,7 @@ class SlirpOptions(NamedTuple):
     cidr: str = DEFAULT_SLIRP_CIDR
     outbound_addr: str | None = None
     outbound_addr6: str | None = None
+    mac: str | None = None  # of tap0 (--mac-address)
 
 
 class NetworkOptions(NamedTuple):
@@ -141,12 +142,33 @@ def parse_network_options(value: str, text: str) -> NetworkOptions:
         elif key == "ip6":
             fields["ip6"] = _ip(value, key, val, 6)
         elif key == "mac":
-            if not _MAC.match(val):
-                raise _bad(value, f'mac="{val}" is not a MAC address', "e.g. mac=92:d0:c6:0a:29:33")
+            if not _MAC.match(val) or not _unicast(val):
+                why = f'mac="{val}" is not a unicast MAC address'
+                raise _bad(value, why, "e.g. mac=92:d0:c6:0a:29:33")
             fields["mac"] = val.lower()
         else:
             raise _bad(value, f'unknown network option "{key}"', "known: alias, ip, ip6, mac")
     return NetworkOptions(aliases=tuple(aliases), **fields)
+
+
+def _unicast(mac: str) -> bool:
+    # The low bit of the first octet marks multicast (and broadcast), which no
+    # interface may take as its own address.
+    return not int(mac[:2], 16) & 1
+
+
+MAC_MODES = ("slirp4netns", "pasta", "network")
+
+
+def parse_mac(text: str) -> str:
+    """A ``--mac-address`` value, checked and lower-cased."""
+    if not _MAC.match(text) or not _unicast(text):
+        raise ConfigError(
+            f'invalid --mac-address "{text}": not a unicast MAC address',
+            hint="six hex pairs separated by colons with an even first octet, "
+            "e.g. 92:d0:c6:0a:29:33",
+        )
+    return text.lower()
 
 
 def parse_network(value: str) -> NetworkMode:

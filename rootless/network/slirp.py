@@ -48,6 +48,8 @@ def slirp_command(
         cmd.append(f"--outbound-addr={options.outbound_addr}")
     if options.outbound_addr6:
         cmd.append(f"--outbound-addr6={options.outbound_addr6}")
+    if options.mac:
+        cmd.append(f"--macaddress={options.mac}")
     return [*cmd, str(container_pid), "tap0"]
 
 
