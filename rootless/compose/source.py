@@ -125,13 +125,18 @@ def _convert(
         node.tag = loader.resolve(type(node), value, (True, False))  # type: ignore[no-untyped-call]
         return Override(_convert(loader, node, path, locations, file))
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves ``<<: *anchor`` merge keys
+        own: set[str] = set()
+        for key_node, _ in node.value:
+            key = _scalar_key(loader, key_node, path, file)
+            if key in own and key != "<<":
+                where = f"{file}:{key_node.start_mark.line + 1}: "
+                raise ConfigError(f"{where}{dotted((*path, key))}: duplicate key")
+            own.add(key)
+        # ``<<: *anchor`` merge keys: their entries come first, so the node's own win
+        loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar_key(loader, key_node, path, file)
-            if key in out:
-                where = f"{file}:{key_node.start_mark.line + 1}: "
-                raise ConfigError(f"{where}{dotted((*path, key))}: duplicate key")
             out[key] = _convert(loader, value_node, (*path, key), locations, file)
             # the key's own line is the better place to point at than its value's
             locations[(*path, key)] = Where(file, key_node.start_mark.line + 1)
@@ -156,6 +161,8 @@ def _scalar_key(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, file: s
 
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(f"{file}:{node.start_mark.line + 1}: {dotted(path)}: keys must be text")
+    if node.tag == "tag:yaml.org,2002:merge":
+        return "<<"
     value = loader.construct_object(node)
     if isinstance(value, bool):
         return "true" if value else "false"  # `y:`/`on:` style keys keep their meaning as text
