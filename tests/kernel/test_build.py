@@ -181,9 +181,13 @@ def test_independent_stages_build_at_the_same_time_and_unneeded_ones_are_skipped
     # "listen" only finishes once "talk" has connected: both RUNs must be running at once.
     (ctx / "Containerfile").write_text(
         f"FROM {base} AS listen\n"
-        f"RUN timeout 30 nc -l -p {port} > /got\n"
+        # Under load a connection may carry nothing: listen until data came, and keep
+        # talking until the listener is gone.
+        f"RUN timeout 60 sh -c 'until nc -l -p {port} > /got && test -s /got; do :; done'\n"
         f"FROM {base} AS talk\n"
-        f"RUN for i in $(seq 100); do echo hello | nc 127.0.0.1 {port} && break; sleep 0.2; done\n"
+        "RUN sent=0; for i in $(seq 300); do "
+        f"if echo hello | nc -w 2 127.0.0.1 {port}; then sent=1; "
+        "elif [ $sent = 1 ]; then break; fi; sleep 0.2; done; true\n"
         f"FROM {base} AS unused\n"
         "RUN exit 9\n"
         "FROM scratch\n"
