@@ -214,7 +214,7 @@ def test_args_heredocs_add_tar_target_and_iidfile(rootless, base, tmp_path):
     (ctx / "Containerfile").write_text(
         f"FROM {base} AS first\n"
         "ARG WHO=nobody\n"
-        "RUN echo \"$WHO\" > /who\n"
+        'RUN echo "$WHO" > /who\n'
         "RUN <<EOF\n"
         "echo line one > /doc\n"
         "echo line two >> /doc\n"
@@ -247,7 +247,7 @@ def test_context_from_stdin(rootless, base, tmp_path):
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        data = f"FROM {base}\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n".encode()
+        data = f'FROM {base}\nCOPY msg /msg\nCMD ["cat", "/msg"]\n'.encode()
         for name, content in (("Containerfile", data), ("msg", b"from stdin\n")):
             info = tarfile.TarInfo(name)
             info.size = len(content)

@@ -267,7 +267,9 @@ def test_resource_limits_are_refused_with_the_reason(rootless, busybox_rootfs, f
 
 
 def _rss_kb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0

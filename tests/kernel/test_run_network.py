@@ -147,24 +147,28 @@ def test_network_none_cannot_publish(rootless, busybox_rootfs):
 
 
 def test_no_helper_outlives_the_container(rootless, busybox_rootfs, cleanup):
+    import os
+    from pathlib import Path
+
+    def slirps(pids: list[str]) -> list[str]:
+        alive = []
+        for p in pids:
+            try:
+                if Path(f"/proc/{p}/comm").read_text().strip() == "slirp4netns":
+                    alive.append(p)
+            except OSError:
+                continue
+        return alive
+
     r = rootless("run", "-d", "--rootfs", str(busybox_rootfs), "sleep", "1000")
     cid = r.stdout.strip()
-    before = subprocess.run(
-        ["pgrep", "-u", str(__import__("os").getuid()), "-x", "slirp4netns"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    found = subprocess.run(
+        ["pgrep", "-u", str(os.getuid()), "-x", "slirp4netns"], capture_output=True, text=True
+    )
+    before = found.stdout.split()
     assert before, "no slirp4netns for the detached container"
     assert rootless("rm", "-f", cid).returncode == 0
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        left = [
-            p
-            for p in before
-            if __import__("os").path.exists(f"/proc/{p}")
-            and "slirp4netns" in open(f"/proc/{p}/comm").read()
-        ]
-        if not left:
-            break
+    while slirps(before) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not left
+    assert slirps(before) == []
