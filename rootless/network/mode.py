@@ -142,9 +142,11 @@ def parse_network_options(value: str, text: str) -> NetworkOptions:
         elif key == "ip6":
             fields["ip6"] = _ip(value, key, val, 6)
         elif key == "mac":
-            if not _MAC.match(val) or not _unicast(val):
-                why = f'mac="{val}" is not a unicast MAC address'
-                raise _bad(value, why, "e.g. mac=92:d0:c6:0a:29:33")
+            if not _MAC.match(val):
+                raise _bad(value, f'mac="{val}" is not a MAC address', "e.g. mac=92:d0:c6:0a:29:33")
+            if not _unicast(val):
+                why = f'mac="{val}" is a multicast address, not a unicast one'
+                raise _bad(value, why, "use an even first octet, e.g. mac=92:d0:c6:0a:29:33")
             fields["mac"] = val.lower()
         else:
             raise _bad(value, f'unknown network option "{key}"', "known: alias, ip, ip6, mac")
