@@ -404,3 +404,17 @@ def test_exec_with_a_tty_and_detached(rootless, busybox_rootfs, cleanup):
     r = rootless("exec", "-d", cid, "sh", "-c", "sleep 0.2; echo done > /tmp/detached")
     assert r.returncode == 0, r.stderr
     _wait_for(lambda: rootless("exec", cid, "cat", "/tmp/detached").stdout == "done\n")
+
+
+def test_logs_since_and_until(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(
+        rootless, busybox_rootfs, "sh", "-c", "echo early; sleep 1.5; echo late; sleep 1000"
+    )
+    _wait_for(lambda: "late" in rootless("logs", cid).stdout)
+    stamped = rootless("logs", "-t", cid).stdout.splitlines()
+    late_time = stamped[1].split(" ", 1)[0]
+    assert rootless("logs", "--since", late_time, cid).stdout.splitlines() == ["late"]
+    assert rootless("logs", "--until", late_time, cid).stdout.splitlines() == ["early", "late"]
+    assert rootless("logs", "--since", "1h", cid).stdout.splitlines() == ["early", "late"]
+    r = rootless("logs", "--since", "yesterday-ish", cid)
+    assert r.returncode == 125 and "--since" in r.stderr
