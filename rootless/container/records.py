@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from rootless._empty import EMPTY_MAP
+from rootless._procfs import is_alive, process_start_time
 from rootless.errors import ConfigError, RootlessError
 
 _SCHEMA = """
@@ -98,25 +99,6 @@ def generate_name() -> str:
     # os.urandom, not secrets: importing secrets (hashlib, hmac) costs the start path ~4 ms.
     a, n = os.urandom(2)
     return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[n % len(_NOUNS)]}"
-
-
-def process_start_time(pid: int, proc: str = "/proc") -> int | None:
-    """Field 22 of /proc/PID/stat, or None when the process is gone (or a zombie)."""
-    try:
-        with open(f"{proc}/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):  # dead, waiting to be reaped
-        return None
-    return int(fields[19])
-
-
-def is_alive(pid: int, start: int) -> bool:
-    """True if ``pid`` still runs and is the same process (not a reused PID)."""
-    return pid > 0 and process_start_time(pid) == start
 
 
 def validate_name(name: str) -> str:

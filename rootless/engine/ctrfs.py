@@ -27,7 +27,8 @@ from typing import Literal, NoReturn
 import attrs
 
 from rootless._paths import StoragePaths
-from rootless.container.records import ContainerRecord, process_start_time
+from rootless._procfs import process_start_time
+from rootless.container.records import ContainerRecord
 from rootless.errors import ContainerStartError, RootlessError
 from rootless.runtime.idmap import IDMapPlan
 from rootless.runtime.spec import Spec

@@ -10,12 +10,8 @@ import time
 from collections.abc import Sequence
 
 from rootless._paths import StoragePaths
-from rootless.container.records import (
-    ContainerRecord,
-    ContainerStore,
-    is_alive,
-    process_start_time,
-)
+from rootless._procfs import is_alive, process_start_time
+from rootless.container.records import ContainerRecord, ContainerStore
 from rootless.engine.containers import containers_store, remove
 from rootless.errors import ConfigError, ContainerStartError
 

@@ -282,10 +282,10 @@ def write_hosts(options: Mapping[str, Any], net: Any, ip: str) -> None:
 def _container_namespaces(ref: str) -> dict[str, str | None]:
     """The namespaces of running container ``ref`` to join: its user namespace and its
     network namespace (none to make when it uses the host's)."""
+    from rootless._procfs import process_start_time as process_start
     from rootless.engine.containers import containers_store
     from rootless.errors import ContainerStartError
     from rootless.network.mode import parse_network
-    from rootless.network.netstore import process_start
 
     target = containers_store().get(ref)
     if not target.pid or process_start(target.pid) != target.pid_start:

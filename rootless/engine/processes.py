@@ -240,7 +240,7 @@ def plan_top(
 
 def top(ref: str, descriptors: Sequence[str] = ()) -> list[list[str]]:
     """The rows ``top`` prints for container ``ref``."""
-    from rootless.container.records import process_start_time
+    from rootless._procfs import process_start_time
     from rootless.engine import lifecycle
     from rootless.engine.containers import containers_store
 

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rootless._paths import StoragePaths
+from rootless._procfs import process_start_time as process_start
 from rootless.errors import ConfigError
-from rootless.network.netstore import NetworkStore, process_start
+from rootless.network.netstore import NetworkStore
 
 
 def _users(paths: StoragePaths, name: str) -> list[Any]:

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from rootless._atomic import atomic_write, flock
 from rootless._paths import StoragePaths
+from rootless._procfs import process_start_time
 from rootless.errors import ConfigError
 from rootless.network.addresses import NetworkAddresses
 
@@ -223,20 +224,7 @@ class NetworkStore:
         return out
 
 
-def process_start(pid: int) -> int | None:
-    """Start time of ``pid`` (clock ticks since boot), None if it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
-
 def holder_alive(state: Mapping[str, Any]) -> bool:
     holder = state.get("holder") or {}
     pid = holder.get("inner")
-    return isinstance(pid, int) and process_start(pid) == holder.get("inner_start")
+    return isinstance(pid, int) and process_start_time(pid) == holder.get("inner_start")

@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
+from rootless._procfs import process_start_time as process_start
 from rootless.errors import ConfigError, RootlessError
 from rootless.network import dns
 from rootless.network.addresses import EGRESS_CIDR, choose_address
-from rootless.network.netstore import NetworkDef, NetworkStore, process_start
+from rootless.network.netstore import NetworkDef, NetworkStore
 
 BRIDGE = "rootless0"
 MTU = 65520  # as slirp4netns's tap0: large frames are much faster through the stack

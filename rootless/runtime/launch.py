@@ -172,7 +172,7 @@ def exec_in(
 
     ``target_start`` (its /proc start time) guards against a reused PID.
     """
-    from rootless.container.records import process_start_time
+    from rootless._procfs import process_start_time
     from rootless.errors import ContainerStartError
     from rootless.runtime.init import report_and_exit, run_exec_init
 
