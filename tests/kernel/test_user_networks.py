@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rootless.network.netstore import process_start
+from rootless._procfs import process_start_time as process_start
 
 FETCH = "printf 'GET /{path} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1"
 
