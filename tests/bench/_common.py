@@ -106,7 +106,17 @@ def make_xdg(base: Path) -> dict[str, str]:
 
 
 def rootless_engine(base: Path) -> Engine:
-    env = {**os.environ, **make_xdg(base), "PYTHONPATH": str(REPO_ROOT)}
+    xdg = make_xdg(base)
+    # Bytecode of its own: the checkout's __pycache__ may be stale and not writable by this
+    # user, and recompiling on every call would be timed (an installed package has .pyc).
+    pycache = Path(xdg["XDG_CACHE_HOME"]) / "pycache"
+    env = {
+        **os.environ,
+        **xdg,
+        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPYCACHEPREFIX": str(pycache),
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return Engine("rootless", (sys.executable, "-m", "rootless"), env)
 
 
