@@ -1,6 +1,7 @@
 """rootless compose: multi-container projects from compose files.
 
-Only ``config`` exists so far; each subcommand is one entry of ``SUBCOMMANDS``.
+Each subcommand is one entry of ``SUBCOMMANDS``: option parsing, then one call
+into :mod:`rootless.compose.runner` (or :mod:`rootless.compose.logs`).
 """
 
 from __future__ import annotations
@@ -108,8 +109,251 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _services_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services_", nargs="*", metavar="SERVICE", help="only these services")
+
+
+def _up_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="start and return")
+    p.add_argument("--force-recreate", action="store_true", help="recreate every container")
+    p.add_argument("--no-deps", action="store_true", help="do not start the dependencies")
+    p.add_argument(
+        "--abort-on-container-exit",
+        action="store_true",
+        help="stop every container when one exits (not with -d)",
+    )
+    p.add_argument("--no-color", action="store_true", help="no colours in the log prefixes")
+    _services_argument(p)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+    from rootless.errors import ConfigError
+
+    if args.detach and args.abort_on_container_exit:
+        raise ConfigError("-d and --abort-on-container-exit cannot be combined")
+    loaded = load(args)
+    names = runner.up(
+        loaded.project,
+        args.services_,
+        profiles=loaded.profiles,
+        no_deps=args.no_deps,
+        force_recreate=args.force_recreate,
+        report=_report,
+    )
+    if args.detach:
+        return 0
+    from rootless.compose.logs import attach
+    from rootless.engine.containers import containers_store
+
+    containers = containers_store()
+    records = [containers.get(n) for n in names]
+    code = attach(
+        records,
+        containers,
+        sys.stdout.buffer,
+        colour=_colour(args),
+        abort_on_exit=args.abort_on_container_exit,
+    )
+    _report("Stopping...")
+    services = sorted({runner.compose_info(r)["service"] for r in records})
+    runner.stop(loaded.project, services, report=_report)
+    return code
+
+
+def _colour(args: argparse.Namespace) -> bool:
+    return not args.no_color and sys.stdout.isatty()
+
+
+def _down_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--volumes", action="store_true", help="remove the named volumes too")
+    p.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="stop grace period")
+
+
+def _down(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+
+    runner.down(load(args).project, volumes=args.volumes, timeout=args.timeout, report=_report)
+    return 0
+
+
+def _ps_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="stopped containers too")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the IDs")
+    _services_argument(p)
+
+
+def _ps(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+    from rootless.engine.containers import containers_store
+    from rootless.engine.lifecycle import get
+
+    project = load(args).project
+    containers = containers_store()
+    rows = []
+    for record in reversed(runner.ordered_records(project, containers, args.services_)):
+        record = get(record.id, containers)
+        if not args.all and record.status not in ("running", "restarting"):
+            continue
+        if args.quiet:
+            print(record.id)
+            continue
+        status = record.status
+        if record.status == "exited":
+            status = f"exited ({record.exit_code})"
+        if record.health:
+            status += f" ({record.health.get('Status')})"
+        ports = ", ".join(f"{p[0] or '0.0.0.0'}:{p[1]}->{p[2]}/{p[3]}"
+                          for p in record.options.get("ports") or [] if len(p) >= 4)  # fmt: skip
+        rows.append((record.name, runner.compose_info(record)["service"], status, ports))
+    if not args.quiet:
+        header = ("NAME", "SERVICE", "STATUS", "PORTS")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        for row in (header, *rows):
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _logs_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    p.add_argument("-n", "--tail", type=int, metavar="N", help="the last N lines of each")
+    p.add_argument("-t", "--timestamps", action="store_true", help="show each line's time")
+    p.add_argument("--no-color", action="store_true", help="no colours in the prefixes")
+    _services_argument(p)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+    from rootless.compose.logs import follow_logs, print_logs
+    from rootless.engine.containers import containers_store
+
+    project = load(args).project
+    containers = containers_store()
+    records = list(reversed(runner.ordered_records(project, containers, args.services_)))
+    options = {"colour": _colour(args), "tail": args.tail, "timestamps": args.timestamps}
+    if not args.follow:
+        print_logs(records, containers, sys.stdout.buffer, **options)
+        return 0
+    import trio
+
+    try:
+        trio.run(lambda: follow_logs(records, containers, sys.stdout.buffer, **options))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _timeout_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="stop grace period")
+    _services_argument(p)
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+
+    runner.stop(load(args).project, args.services_, timeout=args.timeout, report=_report)
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+
+    runner.start(load(args).project, args.services_, report=_report)
+    return 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+
+    project = load(args).project
+    runner.stop(project, args.services_, timeout=args.timeout, report=_report)
+    runner.start(project, args.services_, report=_report)
+    return 0
+
+
+def _exec_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-T", "--no-tty", action="store_true", help="no pseudo-terminal")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
+    p.add_argument("-w", "--workdir", metavar="DIR")
+    p.add_argument("--index", type=int, default=1, metavar="N", help="which replica (1-based)")
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+    from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
+    from rootless.errors import ConfigError
+    from rootless.runtime.plan import parse_env_lines
+
+    project = load(args).project
+    project.service(args.service)  # an unknown service fails here
+    records = runner.service_records(project.name, args.service, containers_store())
+    record = next((r for r in records if runner.compose_info(r)["number"] == args.index), None)
+    if record is None:
+        raise ConfigError(
+            f'service "{args.service}" has no container {args.index}',
+            hint=f"start it first: rootless compose up -d {args.service}",
+        )
+    tty = not args.no_tty and sys.stdin.isatty()
+    return lifecycle.exec_in(
+        record.id,
+        args.command[1:] if args.command[:1] == ["--"] else args.command,
+        interactive=tty,
+        tty=tty,
+        env=parse_env_lines(args.env, os.environ),
+        user=args.user,
+        workdir=args.workdir,
+        detach=args.detach,
+    )
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("-T", "--no-tty", action="store_true", help="no pseudo-terminal")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--no-deps", action="store_true", help="do not start the dependencies")
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+    from rootless.runtime.plan import parse_env_lines
+
+    loaded = load(args)
+    tty = not args.no_tty and sys.stdin.isatty()
+    return runner.run_one_off(
+        loaded.project,
+        args.service,
+        args.command[1:] if args.command[:1] == ["--"] else args.command,
+        env=parse_env_lines(args.env, os.environ),
+        rm=args.rm,
+        tty=tty,
+        no_deps=args.no_deps,
+        profiles=loaded.profiles,
+        report=_report,
+    )
+
+
 SUBCOMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
     "config": ("check the files and print the normalised project", _config_arguments, _config),
+    "up": ("create and start the services", _up_arguments, _up),
+    "down": ("stop and remove containers and networks", _down_arguments, _down),
+    "ps": ("list the project's containers", _ps_arguments, _ps),
+    "logs": ("show the services' output", _logs_arguments, _logs),
+    "stop": ("stop the services", _timeout_arguments, _stop),
+    "start": ("start the services' existing containers", _services_argument, _start),
+    "restart": ("stop, then start the services", _timeout_arguments, _restart),
+    "exec": ("run a command in a service's container", _exec_arguments, _exec),
+    "run": ("run a one-off command in a new container of a service", _run_arguments, _run),
 }

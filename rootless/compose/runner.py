@@ -1,0 +1,420 @@
+"""A compose project on the engine: up, down, start, stop, and finding its containers.
+
+Every container is detached, under its own monitor, as ``rootless run -d`` makes
+it; the project is the set of container records whose ``compose`` option names
+it (``to_run`` puts it there, with the service, the replica number and the
+configuration hash). So any later command finds the project again without a
+project-wide process, and a repeated ``up`` recreates exactly the containers
+whose hash changed.
+
+Services join the project's user networks with their service name (and
+aliases) as DNS names. User networks cannot publish ports yet, so a service
+with ``ports`` runs on its own slirp4netns network instead (with a warning):
+it is reachable through its published ports but not by name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rootless._paths import StoragePaths
+from rootless.compose.plan import container_names, select_services, stop_order
+from rootless.compose.to_run import LABEL_PROJECT, ServiceRun, service_run
+from rootless.errors import ConfigError, ContainerStartError
+
+if TYPE_CHECKING:
+    from rootless.compose.model import Dependency, Project
+    from rootless.container.records import ContainerRecord, ContainerStore
+
+Report = Callable[[str], None]
+HEALTH_TIMEOUT = 300.0  # seconds a dependent waits for service_healthy / completed
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def compose_info(record: ContainerRecord) -> dict[str, Any]:
+    """The ``compose`` option of a record (project, service, number, config_hash), or {}."""
+    info = record.options.get("compose")
+    return dict(info) if isinstance(info, dict) else {}
+
+
+def project_records(project: str, containers: ContainerStore) -> list[ContainerRecord]:
+    """The containers of project ``project``, by service and replica number."""
+    found = [r for r in containers.list() if compose_info(r).get("project") == project]
+    return sorted(found, key=lambda r: (compose_info(r)["service"], compose_info(r)["number"]))
+
+
+def service_records(
+    project: str, service: str, containers: ContainerStore
+) -> list[ContainerRecord]:
+    """The replicas of ``service`` (not its one-off ``compose run`` containers)."""
+    return [
+        r
+        for r in project_records(project, containers)
+        if compose_info(r)["service"] == service and not compose_info(r).get("oneoff")
+    ]
+
+
+# -- resources -------------------------------------------------------------------------
+
+
+def ensure_resources(project: Project, services: Sequence[str], paths: StoragePaths) -> None:
+    """Create the project networks and named volumes ``services`` use (external ones
+    must exist already)."""
+    from rootless.network.netstore import NetworkStore
+    from rootless.volumes import create_volume, volume_store
+
+    nets = NetworkStore(paths)
+    label = {LABEL_PROJECT: project.name}
+    for key in dict.fromkeys(n.name for s in services for n in project.service(s).networks):
+        net = project.network(key)
+        if net.external:
+            nets.get(net.name)  # fails, naming the network, when it is missing
+        elif not nets.exists(net.name):
+            nets.create(net.name, internal=net.internal, labels={**dict(net.labels), **label})
+    keys = {v.source for s in services for v in project.service(s).volumes if v.type == "volume"}
+    vols = volume_store(paths)
+    for vol in project.volumes:
+        if vol.key not in keys:
+            continue
+        if vol.external:
+            if vols.find(vol.name) is None:
+                raise ConfigError(
+                    f'external volume "{vol.name}" not found',
+                    hint=f"create it first: rootless volume create {vol.name}",
+                )
+        else:
+            create_volume(paths, vol.name, labels={**dict(vol.labels), **label},
+                          ignore_existing=True)  # fmt: skip
+
+
+def run_options(run: ServiceRun, report: Report = _quiet) -> Any:
+    """The ``RunOptions`` to create: on the first network with the service's names as
+    aliases, or on slirp4netns when the service publishes ports."""
+    options = run.options
+    net = options.network
+    if net is None or not run.networks:
+        return options
+    if net.publish:
+        report(
+            f"warning: {options.name} publishes ports, which user networks cannot do yet: "
+            "it runs on its own network (slirp4netns) and other services cannot reach it by name"
+        )
+        return options._replace(network=net._replace(mode="slirp4netns"))
+    first = run.networks[0]
+    aliases = ",".join(f"alias={a}" for a in dict.fromkeys(first.aliases))
+    return options._replace(network=net._replace(mode=f"{first.network}:{aliases}"))
+
+
+# -- up --------------------------------------------------------------------------------
+
+
+def up(
+    project: Project,
+    requested: Sequence[str] = (),
+    *,
+    profiles: Sequence[str] = (),
+    no_deps: bool = False,
+    force_recreate: bool = False,
+    paths: StoragePaths | None = None,
+    report: Report = _quiet,
+    health_timeout: float = HEALTH_TIMEOUT,
+) -> tuple[str, ...]:
+    """Create and start the services (with their dependencies) in dependency order;
+    the names of the project's containers for them, in start order."""
+    from rootless.engine.containers import containers_store
+
+    paths = paths or StoragePaths.from_env()
+    names = select_services(project, requested, profiles=profiles, no_deps=no_deps)
+    ensure_resources(project, names, paths)
+    containers = containers_store(paths)
+    started: list[str] = []
+    for service in names:
+        for dep in project.service(service).depends_on:
+            if dep.service in names or service_records(project.name, dep.service, containers):
+                wait_condition(project, dep, containers, health_timeout, report)
+        started += _up_service(project, service, containers, paths, force_recreate, report)
+    return tuple(started)
+
+
+def _up_service(
+    project: Project,
+    service: str,
+    containers: ContainerStore,
+    paths: StoragePaths,
+    force_recreate: bool,
+    report: Report,
+) -> list[str]:
+    from rootless.engine import lifecycle
+    from rootless.engine.containers import create
+
+    wanted = container_names(project, service)
+    for old in service_records(project.name, service, containers):
+        if old.name not in wanted:  # scaled down, or renamed by container_name
+            lifecycle.rm(old.id, force=True, paths=paths)
+            report(f"Container {old.name}  Removed")
+    out = []
+    for number, name in enumerate(wanted, 1):
+        run = service_run(project, service, number)
+        digest = run.options.extra["compose"]["config_hash"]
+        current = _find(name, containers)
+        if current is not None and compose_info(current).get("project") != project.name:
+            raise ConfigError(
+                f'cannot create container {name} for service "{service}": the name is '
+                "in use by a container outside the project",
+                hint=f"remove or rename it: rootless rm -f {name}",
+            )
+        if current is not None and (
+            force_recreate or compose_info(current).get("config_hash") != digest
+        ):
+            lifecycle.rm(current.id, force=True, paths=paths)
+            report(f"Container {name}  Recreated")
+            current = None
+        if current is None:
+            for directory in run.host_dirs:
+                Path(directory).mkdir(parents=True, exist_ok=True)
+            current = create(run_options(run, report), paths).record
+            report(f"Container {name}  Created")
+        if lifecycle.get(current.id, containers).status not in ("running", "restarting"):
+            lifecycle.start(current.id, paths)
+            _connect_more(run, current.id, paths)
+            report(f"Container {name}  Started")
+        else:
+            report(f"Container {name}  Running")
+        out.append(name)
+    return out
+
+
+def _connect_more(run: ServiceRun, cid: str, paths: StoragePaths) -> None:
+    """Attach a started container to the service's other networks."""
+    from rootless.network.netops import connect_container
+
+    if run.options.network is not None and run.options.network.publish:
+        return
+    for attachment in run.networks[1:]:
+        connect_container(attachment.network, cid, aliases=attachment.aliases, paths=paths)
+
+
+def _find(name: str, containers: ContainerStore) -> ContainerRecord | None:
+    from rootless.container.records import NoSuchContainer
+
+    try:
+        return containers.get(name)
+    except NoSuchContainer:
+        return None
+
+
+def wait_condition(
+    project: Project,
+    dep: Dependency,
+    containers: ContainerStore,
+    timeout: float = HEALTH_TIMEOUT,
+    report: Report = _quiet,
+) -> None:
+    """Block until every container of ``dep.service`` meets ``dep.condition``."""
+    if dep.condition == "service_started":
+        return
+    records = service_records(project.name, dep.service, containers)
+    if dep.condition == "service_healthy" and not any(r.options.get("health") for r in records):
+        raise ConfigError(
+            f'service "{dep.service}" has no healthcheck, so it can never be "service_healthy"',
+            hint=f"give {dep.service} a healthcheck, or use condition: service_started",
+        )
+    deadline = time.monotonic() + timeout
+    for record in records:
+        report(f"Container {record.name}  Waiting")
+        while not _condition_met(dep, record.id, containers):
+            if time.monotonic() > deadline:
+                raise ContainerStartError(
+                    f"dependency failed to start: container {record.name} is not "
+                    f"{dep.condition.removeprefix('service_')} after {timeout:g} s",
+                    hint=f"see its output: rootless logs {record.name}",
+                )
+            time.sleep(0.1)
+        report(f"Container {record.name}  {dep.condition.removeprefix('service_').capitalize()}")
+
+
+def _condition_met(dep: Dependency, cid: str, containers: ContainerStore) -> bool:
+    from rootless.engine.lifecycle import get
+
+    record = get(cid, containers)
+    running = record.status in ("running", "restarting")
+    if dep.condition == "service_completed_successfully":
+        if running:
+            return False
+        if record.exit_code != 0:
+            raise ContainerStartError(
+                f"service {dep.service} didn't complete successfully: container "
+                f"{record.name} exited with code {record.exit_code}",
+                hint=f"see its output: rootless logs {record.name}",
+            )
+        return True
+    status = (record.health or {}).get("Status")
+    if status == "healthy":
+        return True
+    if status == "unhealthy" or not running:
+        why = "is unhealthy" if running else f"exited with code {record.exit_code}"
+        raise ContainerStartError(
+            f"dependency failed to start: container {record.name} {why}",
+            hint=f"see its output and healthcheck: rootless logs {record.name}; "
+            f"rootless inspect {record.name}",
+        )
+    return False
+
+
+def run_one_off(
+    project: Project,
+    service: str,
+    command: Sequence[str] = (),
+    *,
+    env: Sequence[tuple[str, str]] = (),
+    rm: bool = False,
+    tty: bool = False,
+    no_deps: bool = False,
+    profiles: Sequence[str] = (),
+    paths: StoragePaths | None = None,
+    report: Report = _quiet,
+) -> int:
+    """``compose run``: start the dependencies, then run ``command`` (default: the
+    service's) in a new container of the service in the foreground; its exit code."""
+    import os
+
+    from rootless.engine.containers import containers_store, run
+
+    paths = paths or StoragePaths.from_env()
+    deps = select_services(project, [service], profiles=profiles)[:-1]
+    if deps and not no_deps:
+        up(project, deps, profiles=profiles, paths=paths, report=report)
+        containers = containers_store(paths)
+        for dep in project.service(service).depends_on:
+            if dep.service in deps:
+                wait_condition(project, dep, containers, report=report)
+    plan = service_run(project, service, 1)
+    options = run_options(plan, report)
+    extra = dict(options.extra)
+    extra["compose"] = {**extra["compose"], "oneoff": True}
+    options = options._replace(
+        name=f"{project.name}-{service}-run-{os.urandom(6).hex()}",
+        command=tuple(command) or options.command,
+        env=(*options.env, *env),
+        rm=rm,
+        interactive=True,
+        tty=tty,
+        extra=extra,
+    )
+    for directory in plan.host_dirs:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    return run(options, paths)
+
+
+# -- start, stop, down -----------------------------------------------------------------
+
+
+def ordered_records(
+    project: Project, containers: ContainerStore, services: Sequence[str] = ()
+) -> list[ContainerRecord]:
+    """The project's containers (of ``services``, or all) in stop order; containers of
+    services no longer in the file (orphans) first."""
+    records = project_records(project.name, containers)
+    known = {s.name for s in project.services}
+    chosen = set(services) or {compose_info(r)["service"] for r in records}
+    rank = {name: i for i, name in enumerate(stop_order(project, known & chosen))}
+    picked = [r for r in records if compose_info(r)["service"] in chosen]
+    return sorted(picked, key=lambda r: rank.get(compose_info(r)["service"], -1))
+
+
+def stop(
+    project: Project,
+    services: Sequence[str] = (),
+    *,
+    paths: StoragePaths | None = None,
+    timeout: float | None = None,
+    report: Report = _quiet,
+) -> list[str]:
+    """Stop the containers in reverse dependency order, each with its grace period."""
+    from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
+
+    paths = paths or StoragePaths.from_env()
+    out = []
+    for record in ordered_records(project, containers_store(paths), services):
+        if record.status in ("running", "restarting"):
+            lifecycle.stop(record.id, timeout=timeout, paths=paths)
+            report(f"Container {record.name}  Stopped")
+        out.append(record.name)
+    return out
+
+
+def start(
+    project: Project,
+    services: Sequence[str] = (),
+    *,
+    paths: StoragePaths | None = None,
+    report: Report = _quiet,
+) -> list[str]:
+    """Start the project's existing containers in dependency order."""
+    from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
+
+    paths = paths or StoragePaths.from_env()
+    out = []
+    for record in reversed(ordered_records(project, containers_store(paths), services)):
+        if record.status not in ("running", "restarting"):
+            lifecycle.start(record.id, paths)
+            report(f"Container {record.name}  Started")
+        out.append(record.name)
+    return out
+
+
+def down(
+    project: Project,
+    *,
+    volumes: bool = False,
+    paths: StoragePaths | None = None,
+    timeout: float | None = None,
+    report: Report = _quiet,
+) -> None:
+    """Stop and remove the project's containers, then its networks (and with ``volumes``
+    its named volumes); external networks and volumes stay."""
+    from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
+
+    paths = paths or StoragePaths.from_env()
+    stop(project, paths=paths, timeout=timeout, report=report)
+    for record in ordered_records(project, containers_store(paths)):
+        lifecycle.rm(record.id, force=True, paths=paths)
+        report(f"Container {record.name}  Removed")
+    _remove_networks((n.name for n in project.networks if not n.external), paths, report)
+    if volumes:
+        from rootless.volumes import remove_volumes, volume_store
+
+        store = volume_store(paths)
+        doomed = [
+            v.name for v in project.volumes if not v.external and store.find(v.name) is not None
+        ]
+        if doomed:
+            remove_volumes(paths, doomed)
+            for name in doomed:
+                report(f"Volume {name}  Removed")
+
+
+def _remove_networks(names: Iterable[str], paths: StoragePaths, report: Report) -> None:
+    """Remove the networks, once their holders (which linger ~2 s after the last
+    container) are gone."""
+    from rootless.network.netops import remove_network
+    from rootless.network.netstore import NetworkStore
+
+    store = NetworkStore(paths)
+    for name in names:
+        if not store.exists(name):
+            continue
+        deadline = time.monotonic() + 10
+        while store.state(name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        remove_network(name, paths=paths)
+        report(f"Network {name}  Removed")

@@ -1,0 +1,217 @@
+"""compose up/down/ps/logs/exec/run for real: detached services on the project network."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+def ok(r):  # type: ignore[no-untyped-def]
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.fixture
+def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
+    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
+    return busybox_image
+
+
+def project(tmp_path: Path, text: str) -> Path:
+    d = tmp_path / "proj"
+    d.mkdir(exist_ok=True)
+    (d / "compose.yaml").write_text(text)
+    return d / "compose.yaml"
+
+
+def compose(rootless, file, *args, **kw):  # type: ignore[no-untyped-def]
+    return rootless("compose", "-f", str(file), "-p", "demo", *args, **kw)
+
+
+def inspect(rootless, name):  # type: ignore[no-untyped-def]
+    return json.loads(ok(rootless("inspect", name)))[0]
+
+
+def when(text: str) -> float:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+WEB_AND_CLIENT = """
+services:
+  client:
+    image: {image}
+    command: sleep 1000
+    environment: {{MODE: "{mode}"}}
+    volumes: ["data:/data"]
+    depends_on: [web]
+  web:
+    image: {image}
+    command: httpd -f -p 80 -h /srv
+    volumes: ["./html:/srv:ro"]
+volumes:
+  data:
+"""
+
+
+def test_up_reaches_services_by_name_reuses_unchanged_and_down_removes_all(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, WEB_AND_CLIENT.format(image=image, mode="one"))
+    (file.parent / "html").mkdir()
+    (file.parent / "html" / "index.html").write_text("hello from web\n")
+    try:
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        # dependency first
+        assert r.stderr.index("demo-web-1  Started") < r.stderr.index("demo-client-1  Started")
+        ps = ok(compose(rootless, file, "ps"))
+        assert "demo-web-1" in ps and "demo-client-1" in ps and ps.count("running") == 2
+        got = ok(
+            compose(rootless, file, "exec", "-T", "client", "sh", "-c",
+                    'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc web 80')
+        )  # fmt: skip
+        assert "hello from web" in got
+        rows = [line.split() for line in ps.splitlines()[1:]]
+        assert sorted(row[:3] for row in rows) == [
+            ["demo-client-1", "client", "running"],
+            ["demo-web-1", "web", "running"],
+        ]
+        web_id = inspect(rootless, "demo-web-1")["Id"]
+        client_id = inspect(rootless, "demo-client-1")["Id"]
+
+        r = ok(compose(rootless, file, "up", "-d"))
+        assert inspect(rootless, "demo-web-1")["Id"] == web_id
+        assert inspect(rootless, "demo-client-1")["Id"] == client_id
+
+        file.write_text(WEB_AND_CLIENT.format(image=image, mode="two"))
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        assert "demo-client-1  Recreated" in r.stderr
+        assert inspect(rootless, "demo-web-1")["Id"] == web_id
+        assert inspect(rootless, "demo-client-1")["Id"] != client_id
+        got = ok(compose(rootless, file, "exec", "-T", "client", "sh", "-c", "echo $MODE"))
+        assert got.strip() == "two"
+
+        assert "demo_default" in ok(rootless("network", "ls", "-q"))
+        assert "demo_data" in ok(rootless("volume", "ls", "-q"))
+    finally:
+        r = compose(rootless, file, "down", "-v", timeout=60)
+    ok(r)
+    assert ok(rootless("ps", "-aq")).strip() == ""
+    assert "demo_default" not in ok(rootless("network", "ls", "-q"))
+    assert "demo_data" not in ok(rootless("volume", "ls", "-q"))
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
+HEALTHY = """
+services:
+  app:
+    image: {image}
+    command: sleep 1000
+    stop_grace_period: 1s
+    depends_on:
+      db: {{condition: service_healthy}}
+  db:
+    image: {image}
+    command: sh -c "sleep 2; touch /tmp/ready; exec sleep 1000"
+    stop_grace_period: 1s
+    healthcheck: {{test: "test -f /tmp/ready", interval: 300ms, retries: 50}}
+"""
+
+
+def test_service_healthy_waits_for_the_healthcheck(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, HEALTHY.format(image=image))
+    try:
+        ok(compose(rootless, file, "up", "-d"))
+        db = inspect(rootless, "demo-db-1")["State"]
+        app = inspect(rootless, "demo-app-1")["State"]
+        passed = [e for e in db["Health"]["Log"] if e["ExitCode"] == 0]
+        assert passed, db["Health"]
+        assert when(db["StartedAt"]) + 2 <= when(app["StartedAt"])
+        assert when(passed[0]["End"]) <= when(app["StartedAt"])
+    finally:
+        ok(compose(rootless, file, "down", timeout=60))
+
+
+MIGRATION = """
+services:
+  migrate:
+    image: {image}
+    command: sh -c "echo migrating; exit {code}"
+  app:
+    image: {image}
+    command: sleep 1000
+    depends_on:
+      migrate: {{condition: service_completed_successfully}}
+"""
+
+
+def test_service_completed_successfully(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, MIGRATION.format(image=image, code=3))
+    try:
+        r = compose(rootless, file, "up", "-d")
+        assert r.returncode != 0
+        assert "service migrate didn't complete successfully" in r.stderr
+        assert "exited with code 3" in r.stderr
+        assert "demo-app-1" not in ok(rootless("ps", "-a"))
+
+        file.write_text(MIGRATION.format(image=image, code=0))
+        ok(compose(rootless, file, "up", "-d"))
+        assert inspect(rootless, "demo-app-1")["State"]["Status"] == "running"
+        logs = ok(compose(rootless, file, "logs", "migrate"))
+        assert "migrate-1  | migrating" in logs
+        run = ok(compose(rootless, file, "run", "--rm", "-T", "--no-deps", "app", "echo", "once"))
+        assert run.strip() == "once"
+    finally:
+        ok(compose(rootless, file, "down", "-t", "1", timeout=60))
+    assert ok(rootless("ps", "-aq")).strip() == ""
+
+
+FOREGROUND = """
+services:
+  ticker:
+    image: {image}
+    command: sh -c 'trap "echo bye; exit 0" TERM; while true; do echo tick; sleep 0.2; done'
+  idle:
+    image: {image}
+    command: sleep 1000
+    stop_grace_period: 1s
+"""
+
+
+def test_foreground_up_follows_logs_and_stops_on_sigint(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, FOREGROUND.format(image=image))
+    proc = subprocess.Popen(
+        rootless.command("compose", "-f", str(file), "-p", "demo", "up", "--no-color"),
+        env=rootless.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        line = ""
+        while "tick" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert line.startswith("ticker-1  | tick"), line
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "ticker-1  | bye" in out
+    states = {n: inspect(rootless, n)["State"]["Status"] for n in ("demo-ticker-1", "demo-idle-1")}
+    assert states == {"demo-ticker-1": "exited", "demo-idle-1": "exited"}
+    ok(compose(rootless, file, "down", timeout=60))
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
