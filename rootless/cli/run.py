@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from rootless.cli._common import tls_verify_flag
@@ -54,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-healthcheck", action="store_true", help="disable the image's healthcheck")
     p.add_argument("--log-opt", action="append", default=[], metavar="max-size=SIZE|max-file=N")
+    p.add_argument(
+        "--sdnotify",
+        choices=("conmon", "container", "healthy", "ignore"),
+        help="how systemd learns the unit is ready (default conmon when NOTIFY_SOCKET is set)",
+    )
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
@@ -82,6 +88,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="seccomp=unconfined|FILE, no-new-privileges[=true|false], label=disable",
     )
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
+    p.add_argument(
+        "--read-only-tmpfs",
+        nargs="?",
+        const="true",
+        default="false",
+        metavar="BOOL",
+        help="with --read-only: writable tmpfs on /tmp, /var/tmp and /run",
+    )
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME[,target=PATH,mode=0444]",
+        help="mount a secret read-only at /run/secrets/NAME (or target)",
+    )
+    p.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="HOST[:CTR][:rwm]|vendor.com/class=name",
+        help="bind a host device node, or add a CDI device",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill the container after SECONDS; rootless then exits 124",
+    )
+    p.add_argument("--cidfile", metavar="FILE", help="write the container ID to FILE (must not exist)")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:OPTS]")
     p.add_argument(
         "--mount",
@@ -147,6 +182,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from rootless.engine.containers import run
 
+    if args.detach and args.sdnotify not in (None, "ignore"):
+        raise ConfigError(
+            "--sdnotify needs a foreground run: the run is the unit's main process",
+            hint="drop -d (see docs/systemd.md)",
+        )
     return run(options_from(args))
 
 
@@ -170,6 +210,13 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         raise ConfigError("no command given", hint="usage: rootless run --rootfs DIR CMD [ARG...]")
 
     env_lines = [*read_env_files(args.env_file), *args.env]
+    volumes = list(args.volume)
+    if args.sdnotify == "container":
+        from rootless.systemd.notify import container_socket
+
+        volume, notify_socket = container_socket(os.environ.get("NOTIFY_SOCKET"), args.network)
+        volumes += [volume] if volume else []
+        env_lines.append(f"NOTIFY_SOCKET={notify_socket}")
     seccomp, nnp = _security_opts(args.security_opt)
     return RunOptions(
         command=tuple(positional),
@@ -189,7 +236,12 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         seccomp=seccomp,
         no_new_privileges=nnp,
         read_only=args.read_only,
-        mounts=MountRequest(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs)),
+        read_only_tmpfs=args.read_only and _bool_flag("--read-only-tmpfs", args.read_only_tmpfs),
+        secrets=tuple(args.secret),
+        devices=tuple(args.device),
+        timeout=args.timeout,
+        cidfile=args.cidfile,
+        mounts=MountRequest(tuple(volumes), tuple(args.mount), tuple(args.tmpfs)),
         userns=args.userns,
         network=NetworkRequest(
             mode=args.network,
@@ -219,6 +271,12 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     )
 
 
+def _bool_flag(flag: str, value: str) -> bool:
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ConfigError(f'invalid {flag} value "{value}"', hint="use true or false")
+    return value.lower() in ("true", "1")
+
+
 def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
     """What the monitor needs: restart policy, stop timeout, healthcheck, log options."""
     extra: dict[str, object] = {}
@@ -241,6 +299,15 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
         extra["restart"] = args.restart
     if args.stop_timeout is not None:
         extra["stop_timeout"] = args.stop_timeout
+    if args.sdnotify == "healthy":
+        raise ConfigError(
+            "--sdnotify=healthy is not supported: a foreground run does not run healthchecks",
+            hint="use --sdnotify=conmon, or --sdnotify=container and notify from the container",
+        )
+    if args.sdnotify:
+        extra["sdnotify"] = args.sdnotify
+    # As Podman's CreateCommand: `generate systemd --new` re-creates the container from it.
+    extra["create_command"] = list(sys.argv[1:])
     if args.stop_signal:
         from rootless.runtime.signals import parse_signal
 

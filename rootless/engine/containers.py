@@ -204,13 +204,19 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
     from rootless.engine.network import NetworkAttachment
 
     network = NetworkAttachment(containers.get(record.id).options)
-    launch = prepared.launch
+    # SIGTERM (systemd stopping the unit) gets the same grace period as `stop`.
+    launch = prepared.launch._replace(stop_timeout=float(opts.extra.get("stop_timeout", 10)))
     if network.needed:
         launch = launch._replace(before_exec=network.attach)
+    sdnotify = opts.extra.get("sdnotify") or ("conmon" if os.environ.get("NOTIFY_SOCKET") else None)
     try:
 
         def started(s: Started) -> None:
             containers.mark_running(record.id, s.init_pid, monitor=os.getpid())
+            if sdnotify is not None:
+                from rootless.systemd.notify import notify_started
+
+                notify_started(sdnotify)
 
         code = run_foreground(network.prepare(prepared.spec), launch, on_started=started)
         containers.mark_exited(record.id, code)

@@ -58,6 +58,9 @@ class LaunchOptions(NamedTuple):
     # Called with PID 1's host PID after the namespaces exist and before the command
     # runs: the network helper attaches here.
     before_exec: Callable[[int], None] | None = None
+    # Seconds a foreground container may take to exit after SIGTERM before SIGKILL
+    # (None: wait forever): systemd's stop of a unit whose main process is `run`.
+    stop_timeout: float | None = None
 
 
 class Started(NamedTuple):
@@ -331,11 +334,16 @@ def _init_error(error_r: int, pid: int) -> RootlessError:
 
 
 class _SignalForwarder:
-    """Forward the supervisor's signals to the container's PID 1."""
+    """Forward the supervisor's signals to the container's PID 1; with ``stop_timeout``,
+    SIGKILL it that many seconds after the first SIGTERM (a PID 1 without a TERM
+    handler ignores SIGTERM)."""
 
-    def __init__(self, target: int, tty_master: int | None) -> None:
+    def __init__(
+        self, target: int, tty_master: int | None, stop_timeout: float | None = None
+    ) -> None:
         self.target = target
         self.tty_master = tty_master
+        self.stop_timeout = stop_timeout
         self.previous: dict[int, object] = {}
 
     def __enter__(self) -> _SignalForwarder:
@@ -347,12 +355,29 @@ class _SignalForwarder:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if signal.SIGALRM in self.previous:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def _forward(self, sig: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.target, sig)
+        if sig == signal.SIGTERM and self.stop_timeout is not None:
+            self._arm_kill(self.stop_timeout)
+
+    def _arm_kill(self, timeout: float) -> None:
+        if signal.SIGALRM in self.previous:
+            return  # the first SIGTERM's deadline stands
+        self.previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._kill)
+        if timeout > 0:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        else:
+            self._kill(signal.SIGALRM, None)
+
+    def _kill(self, sig: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.target, signal.SIGKILL)
 
     def _resize(self, sig: int, frame: object) -> None:
         assert self.tty_master is not None
@@ -368,14 +393,22 @@ def run_foreground(
 ) -> int:
     """Start the container, relay signals (and the terminal with -t), return its exit code."""
     started = start(spec, opts)
-    if on_started is not None:
-        on_started(started)
-    return supervise_foreground(started, opts.interactive)
+    return supervise_foreground(started, opts.interactive, opts.stop_timeout, on_started)
 
 
-def supervise_foreground(started: Started, interactive: bool) -> int:
-    """Relay signals (and the terminal) to a started process until it exits; its code."""
-    with _SignalForwarder(started.init_pid, started.tty_master):
+def supervise_foreground(
+    started: Started,
+    interactive: bool,
+    stop_timeout: float | None = None,
+    on_started: Callable[[Started], None] | None = None,
+) -> int:
+    """Relay signals (and the terminal) to a started process until it exits; its code.
+
+    ``on_started`` runs with signals already relayed: it may tell systemd the service
+    is ready, and systemd's SIGTERM must then reach the container."""
+    with _SignalForwarder(started.init_pid, started.tty_master, stop_timeout):
+        if on_started is not None:
+            on_started(started)
         if started.tty_master is not None:
             _pump_terminal(started.tty_master, interactive)
         status = os.waitpid(started.stage1_pid, 0)[1]
