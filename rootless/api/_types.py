@@ -1,0 +1,30 @@
+"""The values the API returns."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Image:
+    """An image in the local store: its ID (hex, no ``sha256:``) and the name it was asked by."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class CompletedRun:
+    """A command that ran to its end in a container: its exit code and its output."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+@attrs.frozen
+class Logs:
+    """A container's output so far, from its log file."""
+
+    stdout: bytes
+    stderr: bytes
