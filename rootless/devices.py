@@ -46,7 +46,7 @@ def parse_device(text: str) -> DeviceNode:
     if len(parts) > 3 or not parts[0].startswith("/"):
         raise ConfigError(
             f'invalid --device "{text}"',
-            hint="use HOST[:CONTAINER][:rwm] with absolute paths, or a CDI name vendor.com/class=name",
+            hint="use HOST[:CONTAINER][:rwm] with absolute paths, or vendor.com/class=name",
         )
     host, container, perms = parts[0], parts[0], "rwm"
     if len(parts) == 2:

@@ -202,7 +202,9 @@ def secret_mounts(flags: Sequence[str], *, cid: str, paths: StoragePaths) -> tup
         copy = cdir / f"{i}-{secret.id}"
         atomic_write(copy, store.value(secret), mode=0o600)
         os.chmod(copy, req.mode)
-        mounts.append(Mount(req.target, "bind", str(copy), ("bind", "ro", "nosuid", "nodev", "noexec")))
+        mounts.append(
+            Mount(req.target, "bind", str(copy), ("bind", "ro", "nosuid", "nodev", "noexec"))
+        )
     return tuple(mounts)
 
 

@@ -116,7 +116,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="kill the container after SECONDS; rootless then exits 124",
     )
-    p.add_argument("--cidfile", metavar="FILE", help="write the container ID to FILE (must not exist)")
+    p.add_argument(
+        "--cidfile", metavar="FILE", help="write the container ID to FILE (must not exist)"
+    )
     p.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:OPTS]")
     p.add_argument(
         "--mount",

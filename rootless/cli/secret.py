@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rootless.secrets import SecretStore
 
 COLUMNS = ("ID", "Name", "Driver", "CreatedAt")
 HEADERS = {"CreatedAt": "CREATED"}
@@ -18,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--replace", action="store_true", help="replace a secret of the same name")
     c.add_argument("name", metavar="NAME")
-    c.add_argument("source", metavar="FILE|-|VAR", help="a file, - for stdin, or (--env) a variable")
+    c.add_argument(
+        "source", metavar="FILE|-|VAR", help="a file, - for stdin, or (--env) a variable"
+    )
     c.set_defaults(secret_handler=create)
 
     ls = sub.add_parser("ls", aliases=["list"], help="list secrets", description="list secrets")
@@ -41,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     return int(args.secret_handler(args))
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> SecretStore:
     from rootless._paths import StoragePaths
     from rootless.secrets import secret_store
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rootless.image.store import ImageRecord, Store
     from rootless.runtime.launch import LaunchOptions
     from rootless.runtime.plan import RunRequest
-    from rootless.runtime.spec import Spec
+    from rootless.runtime.spec import Mount, Spec
     from rootless.volumes import MountRequest
 
 
@@ -42,6 +42,11 @@ class RunOptions(NamedTuple):
     seccomp: str | None = "default"  # "default", None (unconfined) or a profile path
     no_new_privileges: bool = True
     read_only: bool = False
+    read_only_tmpfs: bool = False  # with read_only: tmpfs on /tmp, /var/tmp, /run
+    secrets: tuple[str, ...] = ()  # --secret NAME[,target=...]
+    devices: tuple[str, ...] = ()  # --device HOST[:CTR][:rwm] or a CDI name
+    timeout: float | None = None  # --timeout: kill after this many seconds (foreground)
+    cidfile: str | None = None  # --cidfile: write the ID here; refused if it exists
     mounts: MountRequest | None = None  # -v, --mount, --tmpfs
     userns: str | None = None  # --userns: None (the default map) or "keep-id"
     network: NetworkRequest | None = None  # --network, -p, -P, --dns*, --add-host
@@ -94,6 +99,11 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
 
     paths = paths or StoragePaths.from_env()
     net = opts.network or NetworkRequest()
+    if opts.cidfile is not None and os.path.lexists(opts.cidfile):
+        raise ConfigError(
+            f"cannot write the container ID to {opts.cidfile}: the file exists",
+            hint="remove it first, or choose another --cidfile",
+        )
     if opts.limits:
         refuse_limits(opts.limits)
     idmap = plan_for_userns(opts.userns)
@@ -166,11 +176,22 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         )
         containers.update(record.id, options={**record.options, **netplan.options})
         record = containers.get(record.id)
-        request = request._replace(volumes=(*mounts, *netplan.mounts))
+        from rootless.devices import cdi_dirs, plan_devices
+        from rootless.secrets import secret_mounts
+
+        devices = plan_devices(opts.devices, cdi_dirs(os.environ))
+        secrets = secret_mounts(opts.secrets, cid=record.id, paths=paths)
+        scratch = read_only_tmpfs(mounts) if opts.read_only and opts.read_only_tmpfs else ()
+        request = request._replace(
+            volumes=(*scratch, *mounts, *netplan.mounts, *devices.mounts, *secrets),
+            env=(*devices.env, *request.env),
+        )
         if opts.init:
             request = with_init(request)
         spec = plan_spec(request, idmap, container_id=record.id)
         specmod.save(spec, containers.container_dir(record.id) / "config.json")
+        if opts.cidfile is not None:
+            write_cidfile(opts.cidfile, record.id)
     except BaseException:
         remove(record, containers, volumes=True, paths=paths)
         raise
@@ -209,10 +230,12 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
     if network.needed:
         launch = launch._replace(before_exec=network.attach)
     sdnotify = opts.extra.get("sdnotify") or ("conmon" if os.environ.get("NOTIFY_SOCKET") else None)
+    deadline = Deadline(opts.timeout)
     try:
 
         def started(s: Started) -> None:
             containers.mark_running(record.id, s.init_pid, monitor=os.getpid())
+            deadline.arm(s.init_pid)
             if sdnotify is not None:
                 from rootless.systemd.notify import notify_started
 
@@ -220,11 +243,88 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
 
         code = run_foreground(network.prepare(prepared.spec), launch, on_started=started)
         containers.mark_exited(record.id, code)
+        if deadline.disarm():
+            import sys
+
+            print(
+                f"Error: container {record.id[:12]} timed out after {opts.timeout:g} seconds "
+                "and was killed",
+                file=sys.stderr,
+            )
+            return TIMEOUT_EXIT_CODE
         return code
     finally:
+        deadline.disarm()
         network.stop()
         if opts.rm:
             remove(record, containers, volumes=True, paths=paths)
+
+
+TIMEOUT_EXIT_CODE = 124  # as coreutils timeout: not a code a killed container reports
+
+
+class Deadline:
+    """``--timeout``: SIGKILL to the container's PID 1 (through a pidfd, so never to a
+    reused PID) from a timer thread; the thread is joined before anything forks again."""
+
+    def __init__(self, seconds: float | None) -> None:
+        import threading
+
+        self.seconds = seconds
+        self.fired = threading.Event()
+        self.timer: threading.Timer | None = None
+        self.pidfd = -1
+
+    def arm(self, pid: int) -> None:
+        import threading
+
+        if self.seconds is None:
+            return
+        self.pidfd = os.pidfd_open(pid)
+        self.timer = threading.Timer(self.seconds, self._kill)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _kill(self) -> None:
+        import contextlib
+        import signal
+
+        self.fired.set()
+        with contextlib.suppress(ProcessLookupError):  # it ended on its own just now
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def disarm(self) -> bool:
+        """Stop the timer; whether it fired."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer.join()
+            self.timer = None
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        return self.fired.is_set()
+
+
+def read_only_tmpfs(mounts: tuple[Mount, ...]) -> tuple[Mount, ...]:
+    """``--read-only-tmpfs``: writable scratch directories, as Podman, where no mount is."""
+    from rootless.runtime.spec import Mount
+
+    taken = {m.destination for m in mounts}
+    return tuple(
+        Mount(path, "tmpfs", "tmpfs", ("rw", "nosuid", "nodev", mode))
+        for path, mode in (("/tmp", "mode=1777"), ("/var/tmp", "mode=1777"), ("/run", "mode=755"))
+        if path not in taken
+    )
+
+
+def write_cidfile(path: str, cid: str) -> None:
+    """Write the ID; O_EXCL so two runs never share a file (as Podman, no overwrite)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise ConfigError(f"cannot write the container ID to {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(cid)
 
 
 def remove(
@@ -237,6 +337,9 @@ def remove(
     """Delete a container's files and record (it must not be running); with ``volumes``
     also its anonymous volumes (what ``--rm`` and ``rm -v`` do)."""
     remove_container_files(containers.container_dir(record.id))
+    from rootless.secrets import remove_container_secrets
+
+    remove_container_secrets(paths or StoragePaths.from_env(), record.id)
     containers.delete(record.id)
     if volumes:
         from rootless.volumes import remove_anonymous_volumes
