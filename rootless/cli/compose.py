@@ -152,17 +152,20 @@ def _up(args: argparse.Namespace) -> int:
 
     containers = containers_store()
     records = [containers.get(n) for n in names]
-    code = attach(
+    services = sorted({runner.compose_info(r)["service"] for r in records})
+
+    def stop() -> None:
+        _report("Gracefully stopping...")
+        runner.stop(loaded.project, services, report=_report)
+
+    return attach(
         records,
         containers,
         sys.stdout.buffer,
+        stop,
         colour=_colour(args),
         abort_on_exit=args.abort_on_container_exit,
     )
-    _report("Stopping...")
-    services = sorted({runner.compose_info(r)["service"] for r in records})
-    runner.stop(loaded.project, services, report=_report)
-    return code
 
 
 def _colour(args: argparse.Namespace) -> bool:

@@ -126,12 +126,15 @@ def attach(
     records: Sequence[ContainerRecord],
     containers: ContainerStore,
     out: BinaryIO,
+    stop: Callable[[], object],
     *,
     colour: bool = False,
     abort_on_exit: bool = False,
 ) -> int:
-    """Foreground ``up``: follow the logs until every container has exited, one exits
-    (``abort_on_exit``: its exit code), or SIGINT/SIGTERM arrives (128 + the signal)."""
+    """Foreground ``up``: follow the logs until every container has exited. SIGINT or
+    SIGTERM (exit code 128 + the signal), or with ``abort_on_exit`` the first container
+    to exit (its exit code), runs ``stop`` in a thread while the logs keep flowing, so
+    what the services print as they stop is shown too."""
     import signal
 
     import trio
@@ -141,18 +144,23 @@ def attach(
     async def main() -> None:
         async with trio.open_nursery() as nursery:
 
+            async def stop_all(code: int) -> None:
+                if result:
+                    return  # already stopping
+                result.append(code)
+                await trio.to_thread.run_sync(stop)
+
             def exited(record: ContainerRecord) -> None:
-                if abort_on_exit and not result:
-                    result.append(record.exit_code or 0)
-                    nursery.cancel_scope.cancel()
+                if abort_on_exit:
+                    nursery.start_soon(stop_all, record.exit_code or 0)
 
-            async def watch_signals() -> None:
+            async def watch_signals(task_status: trio.TaskStatus[None]) -> None:
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    task_status.started()
                     async for signum in signals:
-                        result.append(128 + signum)
-                        nursery.cancel_scope.cancel()
+                        nursery.start_soon(stop_all, 128 + signum)
 
-            nursery.start_soon(watch_signals)
+            await nursery.start(watch_signals)  # no output shown before signals are ours
             await follow_logs(records, containers, out, colour=colour, on_exit=exited)
             nursery.cancel_scope.cancel()
 
