@@ -57,6 +57,7 @@ VERBS = {
     "volume": ("rootless.cli.volume", "manage volumes (create, ls, inspect, rm, prune)"),
     "compose": ("rootless.cli.compose", "run multi-container projects from compose files"),
     "network": ("rootless.cli.network", "manage user networks (create, ls, inspect, rm, ...)"),
+    "generate": ("rootless.cli.generate", "generate systemd units for containers"),
     "secret": ("rootless.cli.secret", "manage secrets (create, ls, inspect, rm)"),
 }
 
