@@ -215,3 +215,63 @@ def test_foreground_up_follows_logs_and_stops_on_sigint(
     assert states == {"demo-ticker-1": "exited", "demo-idle-1": "exited"}
     ok(compose(rootless, file, "down", timeout=60))
     assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
+ONE_EXITS = """
+services:
+  job:
+    image: {image}
+    command: sh -c "sleep 1; echo done; exit 4"
+  server:
+    image: {image}
+    command: sleep 1000
+    stop_grace_period: 1s
+"""
+
+
+def test_abort_on_container_exit_stops_the_rest_with_its_code(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, ONE_EXITS.format(image=image))
+    try:
+        r = compose(rootless, file, "up", "--abort-on-container-exit", timeout=60)
+        assert r.returncode == 4, r.stderr
+        assert "job-1     | done" in r.stdout
+        assert inspect(rootless, "demo-server-1")["State"]["Status"] == "exited"
+    finally:
+        ok(compose(rootless, file, "down", timeout=60))
+
+
+PUBLISHED = """
+services:
+  web:
+    image: {image}
+    command: httpd -f -p 80 -h /srv
+    ports: ["127.0.0.1:{port}:80"]
+    volumes: ["./html:/srv:ro"]
+"""
+
+
+def test_a_service_with_ports_answers_on_the_host(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    file = project(tmp_path, PUBLISHED.format(image=image, port=port))
+    (file.parent / "html").mkdir()
+    (file.parent / "html" / "index.html").write_text("published\n")
+    try:
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        assert "user networks cannot do yet" in r.stderr
+        body = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not body:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+            except OSError:
+                time.sleep(0.1)
+        assert body == b"published\n"
+        assert f"127.0.0.1:{port}->80/tcp" in ok(compose(rootless, file, "ps"))
+    finally:
+        ok(compose(rootless, file, "down", timeout=60))
