@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import TypedDict
 
 from rootless._paths import StoragePaths
+from rootless.container.records import NoSuchContainer
 from rootless.errors import CommandNotExecutable, CommandNotFound, RootlessError
 from rootless.network.ports import PortMapping
 
 # The package's parent directory, so the helper process imports this same rootless
 # even when it is used from a checkout that is not installed.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
+
+# The engine's messages for a container that does not exist (records, inspect).
+_MISSING_CONTAINER = ("no container with name or ID ", "no such container: ")
 
 # Exit codes at which a container command may also mean an engine error (Podman's).
 ENGINE_CODES = frozenset({125, 126, 127})
@@ -153,6 +157,8 @@ def cli_error(argv: Sequence[str], code: int, stderr: bytes) -> RootlessError:
     cls: type[RootlessError] = {127: CommandNotFound, 126: CommandNotExecutable}.get(
         code, RootlessError
     )
+    if message.startswith(_MISSING_CONTAINER):
+        cls = NoSuchContainer
     err = cls(message)
     err.exit_code = code
     return err
