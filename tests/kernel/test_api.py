@@ -224,14 +224,3 @@ def test_plugin_removes_containers_of_a_failing_test(
     listed = left._call("ps", "--all", "--quiet")
     assert listed.stdout == b""
     assert find_processes_with_token(token, wait=5) == []
-
-
-def test_import_rootless_does_not_import_trio() -> None:
-    code = (
-        "import sys, rootless; assert rootless.__version__; "
-        "print(sorted(m for m in ('trio', 'attrs', 'rootless.api') if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
-    )
-    assert out.stdout.strip() == "[]"
