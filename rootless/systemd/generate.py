@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from rootless.errors import ConfigError
 
@@ -32,16 +30,14 @@ STOP_SLACK = 10
 Entries = tuple[tuple[str, str], ...]
 
 
-@attrs.frozen
-class Invocation:
+class Invocation(NamedTuple):
     """How a unit runs rootless: the argv prefix and environment it needs."""
 
     argv: tuple[str, ...]
     environment: Entries = ()
 
 
-@attrs.frozen
-class Service:
+class Service(NamedTuple):
     """What a generated unit says, before rendering."""
 
     description: str
@@ -56,21 +52,24 @@ class Service:
     unit: Entries = ()  # extra [Unit] entries
     service: Entries = ()  # [Service] entries that override or add to ours
     install: Entries = (("WantedBy", "default.target"),)
+    # False: arguments are literal (% and $ escaped). True: they come from a unit
+    # file and keep systemd's specifiers (%N) and variables ($X).
+    expand: bool = False
 
 
-def quote_word(word: str) -> str:
+def quote_word(word: str, *, expand: bool = False) -> str:
     """One argument as systemd's command-line parser reads it back unchanged.
 
-    ``%`` is a specifier and ``$`` a variable, so both are doubled."""
-    escaped = word.replace("%", "%%").replace("$", "$$")
+    ``%`` is a specifier and ``$`` a variable, so both are doubled unless ``expand``."""
+    escaped = word if expand else word.replace("%", "%%").replace("$", "$$")
     if escaped and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", escaped):
         return escaped
     escaped = escaped.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 
-def command_line(argv: Sequence[str]) -> str:
-    return " ".join(quote_word(w) for w in argv)
+def command_line(argv: Sequence[str], *, expand: bool = False) -> str:
+    return " ".join(quote_word(w, expand=expand) for w in argv)
 
 
 def _seconds(value: float) -> str:
@@ -82,10 +81,13 @@ def render(service: Service, *, header: str = "") -> str:
     ours: list[tuple[str, str]] = [*(("Environment", f"{k}={v}") for k, v in service.environment)]
     ours += [("Restart", service.restart)]
     ours += [("TimeoutStopSec", _seconds(service.stop_timeout + STOP_SLACK))]
-    ours += [("ExecStartPre", "-" + command_line(argv)) for argv in service.exec_start_pre]
-    ours += [("ExecStart", command_line(service.exec_start))]
+    expand = service.expand
+    ours += [
+        ("ExecStartPre", "-" + command_line(argv, expand=expand)) for argv in service.exec_start_pre
+    ]
+    ours += [("ExecStart", command_line(service.exec_start, expand=expand))]
     if service.exec_stop is not None:
-        ours += [("ExecStop", command_line(service.exec_stop))]
+        ours += [("ExecStop", command_line(service.exec_stop, expand=expand))]
     if service.notify:
         ours += [("Type", "notify"), ("NotifyAccess", "all")]
     else:
@@ -99,8 +101,9 @@ def render(service: Service, *, header: str = "") -> str:
     ours += [("SuccessExitStatus", "143")]
     overridden = {k for k, _ in service.service}
     ours = [(k, v) for k, v in ours if k not in overridden or k == "Environment"]
+    described = any(k == "Description" for k, _ in service.unit)
     sections = [
-        ("Unit", [("Description", service.description), *service.unit]),
+        ("Unit", [*([] if described else [("Description", service.description)]), *service.unit]),
         ("Service", [*ours, *service.service]),
         ("Install", list(service.install)),
     ]
