@@ -213,6 +213,11 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
     """Run a container in the foreground (or detached with ``opts.detach``); its exit code."""
     from rootless.runtime.launch import Started, run_foreground
 
+    if opts.detach and opts.timeout is not None:
+        raise ConfigError(
+            "--timeout is not supported with -d yet: only a foreground run enforces it",
+            hint="run in the foreground, or stop the container with rootless stop",
+        )
     paths = paths or StoragePaths.from_env()
     prepared = create(opts, paths)
     record, containers = prepared.record, prepared.containers
