@@ -165,3 +165,46 @@ def test_sigterm_ends_a_shell_without_handler_within_stop_timeout(rootless, busy
         proc.wait()
     r = rootless("ps", "-a", "-q")
     assert r.stdout.strip() == ""  # the supervisor lived on to honour --rm
+
+
+def test_generate_new_unit_recreates_the_container(rootless, busybox_rootfs, tmp_path):
+    import shlex
+
+    r = rootless("create", "--name", "web", "--network", "none", "--stop-timeout", "3",
+                 "-e", "GREETING=hello world", "--rootfs", str(busybox_rootfs),
+                 "sh", "-c", 'echo "$GREETING"')  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = rootless("generate", "systemd", "--new", "--restart-policy", "always", "web")
+    assert r.returncode == 0, r.stderr
+    service = dict(
+        line.split("=", 1) for line in r.stdout.splitlines() if "=" in line and line[0] != "#"
+    )
+    assert service["Restart"] == "always" and service["Type"] == "notify"
+    unit = tmp_path / "container-web.service"
+    unit.write_text(r.stdout)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", unit.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr
+    # What systemd would do on start: remove the old container, run the new one.
+    pre = shlex.split(service["ExecStartPre"].lstrip("-"))
+    start = shlex.split(service["ExecStart"].replace("$$", "$"))
+    assert subprocess.run(pre, env=rootless.env, check=False).returncode == 0
+    sock = _listen(tmp_path / "notify.sock")
+    with sock:
+        done = subprocess.run(
+            start,
+            env={**rootless.env, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "hello world\n"
+        assert _messages(sock, "READY")[-1]["READY"] == "1"
+    assert rootless("ps", "-a", "-q").stdout.strip() == ""  # run --rm removed it
