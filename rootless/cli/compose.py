@@ -137,14 +137,21 @@ def _up(args: argparse.Namespace) -> int:
     if args.detach and args.abort_on_container_exit:
         raise ConfigError("-d and --abort-on-container-exit cannot be combined")
     loaded = load(args)
-    names = runner.up(
-        loaded.project,
-        args.services_,
-        profiles=loaded.profiles,
-        no_deps=args.no_deps,
-        force_recreate=args.force_recreate,
-        report=_report,
-    )
+    try:
+        names = runner.up(
+            loaded.project,
+            args.services_,
+            profiles=loaded.profiles,
+            no_deps=args.no_deps,
+            force_recreate=args.force_recreate,
+            report=_report,
+        )
+    except KeyboardInterrupt:
+        if args.detach:
+            raise
+        _report("Gracefully stopping...")  # what foreground up started so far
+        runner.stop(loaded.project, args.services_, report=_report)
+        return 130
     if args.detach:
         return 0
     from rootless.compose.logs import attach

@@ -176,6 +176,7 @@ def _up_service(
             report(f"Container {name}  Recreated")
             current = None
         if current is None:
+            _check_built(project, service, run.options.image or "", paths)
             for directory in run.host_dirs:
                 Path(directory).mkdir(parents=True, exist_ok=True)
             current = create(run_options(run, report), paths).record
@@ -188,6 +189,27 @@ def _up_service(
             report(f"Container {name}  Running")
         out.append(name)
     return out
+
+
+def _check_built(project: Project, service: str, image: str, paths: StoragePaths) -> None:
+    """A service with ``build`` runs the image built for it, which must exist."""
+    from rootless.engine.images import find_local, open_store
+
+    build = project.service(service).build
+    if build is None:
+        return
+    store = open_store(paths)
+    try:
+        found = find_local(store, image)
+    finally:
+        store.close()
+    if found is None:
+        file = f"-f {build.dockerfile} " if build.dockerfile else ""
+        target = f"--target {build.target} " if build.target else ""
+        raise ConfigError(
+            f'service "{service}" is built, and its image {image} does not exist yet',
+            hint=f"build it first: rootless build -t {image} {file}{target}{build.context}",
+        )
 
 
 def _connect_more(run: ServiceRun, cid: str, paths: StoragePaths) -> None:

@@ -275,3 +275,14 @@ def test_a_service_with_ports_answers_on_the_host(rootless, image, tmp_path):  #
         assert f"127.0.0.1:{port}->80/tcp" in ok(compose(rootless, file, "ps"))
     finally:
         ok(compose(rootless, file, "down", timeout=60))
+
+
+def test_a_built_service_without_its_image_is_a_clear_error(rootless, tmp_path):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, "services:\n  app:\n    build: {context: ./app, target: run}\n")
+    r = compose(rootless, file, "up", "-d")
+    assert r.returncode != 0
+    assert 'service "app" is built, and its image demo-app does not exist yet' in r.stderr
+    assert f"rootless build -t demo-app --target run {file.parent / 'app'}" in r.stderr
+    assert ok(rootless("ps", "-aq")).strip() == ""
+    ok(compose(rootless, file, "down"))
+    assert "demo_default" not in ok(rootless("network", "ls", "-q"))
