@@ -273,7 +273,7 @@ def commit_container(
 
 def _asked_name(record: ImageRecord, text: str) -> str | None:
     """The image's full name ``text`` spells, if it spells one (not an ID)."""
-    from rootless.engine.image_ops import search_registries
+    from rootless.engine.images import search_registries
     from rootless.image.reference import candidates
 
     try:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from rootless._units import format_ago, format_size, format_timestamp, parse_timestamp
+from rootless.engine.images import find_local, search_registries
 from rootless.errors import ConfigError, ImageError
 from rootless.image import mediatypes as mt
-from rootless.image import registries_conf
 from rootless.image.reference import Reference, candidates
 from rootless.image.store import ImageRecord, LayerRef, Store
 
@@ -36,15 +36,7 @@ CREATED_BY_WIDTH = 45  # Podman's history column before "..."
 
 # -- finding images ----------------------------------------------------------
 
-
-def search_registries() -> tuple[str, ...]:
-    """Where a short name is looked up locally: ``localhost`` first, as Podman does."""
-    return ("localhost", *registries_conf.load().unqualified_search())
-
-
-def find(store: Store, name: str) -> ImageRecord | None:
-    """The image ``name`` (a name, ``name@digest`` or a full or short ID) means, if any."""
-    return store.find_image(name, search_registries=search_registries())
+find = find_local  # the verbs' name for it
 
 
 def lookup(store: Store, name: str) -> ImageRecord:

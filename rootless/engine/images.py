@@ -23,12 +23,16 @@ def open_store(paths: StoragePaths | None = None) -> Store:
     return Store(paths.images, unpack_options=UnpackOptions(preserve_owner=in_userns()))
 
 
-def find_local(store: Store, name: str) -> ImageRecord | None:
-    """The local image ``name`` means: short names try ``localhost/`` first (images made
-    by build, commit, import and tag), then the search registries, as the image verbs do."""
-    from rootless.engine.image_ops import find
+def search_registries() -> tuple[str, ...]:
+    """Where a short name is looked up locally: ``localhost`` first, as Podman does."""
+    return ("localhost", *registries_conf.load().unqualified_search())
 
-    return find(store, name)
+
+def find_local(store: Store, name: str) -> ImageRecord | None:
+    """The local image ``name`` (a name, ``name@digest`` or a full or short ID) means:
+    short names try ``localhost/`` first (images made by build, commit, import and tag),
+    then the search registries."""
+    return store.find_image(name, search_registries=search_registries())
 
 
 async def pull(

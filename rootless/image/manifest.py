@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
-
+from rootless._empty import EMPTY_MAP
 from rootless.errors import ImageError
 from rootless.image import mediatypes as mt
 from rootless.image.reference import validate_digest
@@ -21,8 +20,7 @@ _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 _KIND_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 
-@attrs.frozen
-class Platform:
+class Platform(NamedTuple):
     os: str
     architecture: str
     variant: str | None = None
@@ -69,13 +67,12 @@ def host_platform(machine: str | None = None) -> Platform:
     return Platform("linux", arch, _DEFAULT_VARIANT.get(arch) if arch == "arm64" else None)
 
 
-@attrs.frozen
-class Descriptor:
+class Descriptor(NamedTuple):
     media_type: str
     digest: str
     size: int
     urls: tuple[str, ...] = ()
-    annotations: Mapping[str, str] = attrs.field(factory=dict)
+    annotations: Mapping[str, str] = EMPTY_MAP
     platform: Platform | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,14 +92,13 @@ class Descriptor:
         return out
 
 
-@attrs.frozen
-class Manifest:
+class Manifest(NamedTuple):
     """An image manifest (OCI or Docker schema 2): one config and its layers."""
 
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    annotations: Mapping[str, str] = attrs.field(factory=dict)
+    annotations: Mapping[str, str] = EMPTY_MAP
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -116,13 +112,12 @@ class Manifest:
         return out
 
 
-@attrs.frozen
-class Index:
+class Index(NamedTuple):
     """An OCI image index or a Docker manifest list: one manifest per platform."""
 
     media_type: str
     manifests: tuple[Descriptor, ...]
-    annotations: Mapping[str, str] = attrs.field(factory=dict)
+    annotations: Mapping[str, str] = EMPTY_MAP
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -135,8 +130,7 @@ class Index:
         return out
 
 
-@attrs.frozen
-class ContainerConfig:
+class ContainerConfig(NamedTuple):
     """The ``config`` section of an image config: how to run the image."""
 
     user: str = ""
@@ -144,23 +138,21 @@ class ContainerConfig:
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
     working_dir: str = ""
-    labels: Mapping[str, str] = attrs.field(factory=dict)
+    labels: Mapping[str, str] = EMPTY_MAP
     stop_signal: str | None = None
     exposed_ports: tuple[str, ...] = ()
     healthcheck: Mapping[str, Any] | None = None  # Docker's Healthcheck object, as stored
     volumes: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class HistoryEntry:
+class HistoryEntry(NamedTuple):
     created: str | None = None
     created_by: str | None = None
     comment: str | None = None
     empty_layer: bool = False
 
 
-@attrs.frozen
-class ImageConfig:
+class ImageConfig(NamedTuple):
     os: str
     architecture: str
     diff_ids: tuple[str, ...]

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from rootless.errors import ImageError
 
@@ -34,8 +33,7 @@ _DIGEST_HEX_LEN = {"sha256": 64, "sha512": 128}
 _MAX_NAME = 255
 
 
-@attrs.frozen
-class Reference:
+class Reference(NamedTuple):
     """A fully qualified image reference."""
 
     registry: str
@@ -49,10 +47,10 @@ class Reference:
         return f"{self.registry}/{self.repository}"
 
     def with_tag(self, tag: str) -> Reference:
-        return attrs.evolve(self, tag=tag, digest=None)
+        return self._replace(tag=tag, digest=None)
 
     def with_digest(self, digest: str) -> Reference:
-        return attrs.evolve(self, tag=None, digest=digest)
+        return self._replace(tag=None, digest=digest)
 
     def __str__(self) -> str:
         text = self.name

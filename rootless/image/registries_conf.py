@@ -19,18 +19,16 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
-import attrs
-
+from rootless._empty import EMPTY_MAP
 from rootless.errors import ConfigError
 from rootless.image.reference import DOCKER_HUB, Reference, candidates, is_qualified
 
 SYSTEM_CONF = Path("/etc/containers/registries.conf")
 
 
-@attrs.frozen
-class RegistryEntry:
+class RegistryEntry(NamedTuple):
     """One ``[[registry]]`` table: where a prefix is served from and how."""
 
     prefix: str
@@ -39,12 +37,11 @@ class RegistryEntry:
     blocked: bool = False
 
 
-@attrs.frozen
-class RegistriesConf:
+class RegistriesConf(NamedTuple):
     # None when no file configures it: then Docker's default, docker.io, applies.
     search_registries: tuple[str, ...] | None = None
     registries: tuple[RegistryEntry, ...] = ()
-    aliases: Mapping[str, str] = attrs.field(factory=dict)
+    aliases: Mapping[str, str] = EMPTY_MAP
 
     def unqualified_search(self) -> tuple[str, ...]:
         return (DOCKER_HUB,) if self.search_registries is None else self.search_registries
@@ -75,7 +72,7 @@ class RegistriesConf:
             return ref
         new_name = entry.location + ref.name[len(entry.prefix) :]
         registry, _, repository = new_name.partition("/")
-        return attrs.evolve(ref, registry=registry, repository=repository)
+        return ref._replace(registry=registry, repository=repository)
 
     def candidates(self, text: str) -> list[Reference]:
         """References to try for ``text``: an alias first, else each search registry."""
@@ -174,7 +171,7 @@ def _parse_v1(path: Path, v1: Mapping[str, Any]) -> RegistriesConf:
     search = hosts("search")
     entries = {h: RegistryEntry(h, h, insecure=True) for h in hosts("insecure")}
     for h in hosts("block"):
-        entries[h] = attrs.evolve(entries.get(h, RegistryEntry(h, h)), blocked=True)
+        entries[h] = entries.get(h, RegistryEntry(h, h))._replace(blocked=True)
     return RegistriesConf(tuple(search) if search else None, tuple(entries.values()))
 
 

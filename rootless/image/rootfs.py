@@ -17,9 +17,7 @@ import shutil
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
-
-import attrs
+from typing import Literal, NamedTuple
 
 from rootless.errors import ImageError
 from rootless.image._fsops import DirTree, NotADir, Parts
@@ -29,8 +27,7 @@ Driver = Literal["overlay", "fuse-overlayfs", "copy"]
 _PAGE = 4096  # mount(2) copies at most one page of options
 
 
-@attrs.frozen
-class OverlayPlan:
+class OverlayPlan(NamedTuple):
     """``mount -t overlay overlay -o OPTIONS TARGET``."""
 
     source: str
@@ -96,8 +93,7 @@ def plan_fuse_overlayfs(
 # -- the copy driver -------------------------------------------------------
 
 
-@attrs.frozen
-class CopyLayer:
+class CopyLayer(NamedTuple):
     diff: Path  # the layer's diff directory
     opaque_dirs: tuple[str, ...] = ()  # from LayerInfo; "" is the layer root
 
@@ -271,8 +267,7 @@ def _copy_meta(src: int | str, dst: int, st: os.stat_result) -> None:
 # -- choosing a driver -----------------------------------------------------
 
 
-@attrs.frozen
-class DriverChoice:
+class DriverChoice(NamedTuple):
     driver: Driver
     reasons: tuple[str, ...]  # why each better driver was not chosen
 

@@ -28,9 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-
-import attrs
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from rootless._atomic import atomic_write, flock, fsync_dir
 from rootless.errors import ImageError
@@ -71,16 +69,14 @@ def _in_process(fn: Callable[[], T]) -> T:
     return fn()
 
 
-@attrs.frozen
-class LayerRef:
+class LayerRef(NamedTuple):
     digest: str  # the compressed blob
     media_type: str
     size: int
     diff_id: str
 
 
-@attrs.frozen
-class ImageRecord:
+class ImageRecord(NamedTuple):
     id: str  # config digest; the short id is id[7:19]
     manifest_digest: str
     manifest_media_type: str
@@ -101,8 +97,7 @@ class ImageRecord:
         return (self.manifest_digest,) + ((self.index_digest,) if self.index_digest else ())
 
 
-@attrs.frozen
-class GcReport:
+class GcReport(NamedTuple):
     blobs: int = 0
     layers: int = 0
     temp: int = 0
@@ -352,7 +347,7 @@ class Store:
             for layer in layers:
                 self.ensure_layer(layer.digest, layer.media_type, layer.diff_id)
             size = manifest.config.size + sum(layer.size for layer in layers)
-            layers_json = json.dumps([attrs.asdict(layer) for layer in layers])
+            layers_json = json.dumps([layer._asdict() for layer in layers])
             with self._write() as db:
                 db.execute(
                     "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE"
@@ -571,7 +566,7 @@ def _tagged(name: Reference | str) -> str:
     ref = name if isinstance(name, Reference) else candidates(name)[0]
     if ref.tag is None:
         raise ImageError(f"cannot use {ref} as a name: a name needs a tag, not only a digest")
-    return str(attrs.evolve(ref, digest=None))
+    return str(ref._replace(digest=None))
 
 
 def _is_hex(text: str) -> bool:

@@ -26,9 +26,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
-
-import attrs
+from typing import BinaryIO, NamedTuple
 
 from rootless.errors import ImageError
 from rootless.image import _tar
@@ -45,8 +43,7 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
 
 
-@attrs.frozen
-class UnpackOptions:
+class UnpackOptions(NamedTuple):
     """Policy for one unpack.
 
     ``preserve_owner``: lchown every entry to the uid/gid in the archive. Only
@@ -59,8 +56,7 @@ class UnpackOptions:
     max_entries: int = 1_000_000
 
 
-@attrs.frozen
-class LayerInfo:
+class LayerInfo(NamedTuple):
     """What an unpack produced; stored as ``layer.json`` beside the layer's ``diff``."""
 
     diff_id: str  # sha256 of the uncompressed tar stream
@@ -70,7 +66,7 @@ class LayerInfo:
     opaque_dirs: tuple[str, ...] = ()  # "" is the layer root
 
     def to_json(self) -> bytes:
-        return json.dumps(attrs.asdict(self), sort_keys=True).encode()
+        return json.dumps(self._asdict(), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> LayerInfo:
@@ -104,10 +100,13 @@ class _DirMeta:
         self.xattrs = xattrs or {}
 
 
+DEFAULT_OPTIONS = UnpackOptions()
+
+
 def unpack_layer(
     source: BinaryIO,
     dest: Path,
-    options: UnpackOptions = UnpackOptions(),
+    options: UnpackOptions = DEFAULT_OPTIONS,
     *,
     what: str = "",
 ) -> LayerInfo:
