@@ -550,19 +550,41 @@ def copy_layers(store: Store, image: ImageRecord, target: Path) -> None:
 
 
 def remove_container_files(cdir: Path) -> None:
-    """Remove a container's directory; its writable layer holds subordinate-ID files."""
+    """Remove a container's directory.
+
+    Usually everything in it is the user's own (container root is the user): then a
+    plain removal does, and the fork into the user namespace (two setuid helper execs)
+    is only paid when the container left files of other container users behind.
+    """
     import shutil
 
     from rootless.runtime.userns import run_in_userns
 
     if not cdir.exists():
         return
-    if not (cdir / "upper").exists():  # a --rootfs container: nothing of subordinate IDs
-        shutil.rmtree(cdir)
+    try:
+        _rmtree_own(cdir)
         return
+    except OSError:
+        pass  # files of other container users: remove them as root of the namespace
 
     def job() -> int:
         shutil.rmtree(cdir)
         return 0
 
     run_in_userns(job)
+
+
+def _rmtree_own(path: Path) -> None:
+    """rmtree that first opens up the directories of ours that overlayfs leaves with
+    mode 000 (its work dir); fails on anything owned by another ID."""
+    import shutil
+    import stat
+
+    uid = os.getuid()
+    for top, dirs, _ in os.walk(path):
+        for name in dirs:
+            st = os.lstat(os.path.join(top, name))
+            if st.st_uid == uid and stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
+                os.chmod(os.path.join(top, name), 0o700)
+    shutil.rmtree(path)
