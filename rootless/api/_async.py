@@ -123,6 +123,30 @@ class Client:
             raise _cli.cli_error(argv, done.returncode, done.stderr)
         return CompletedRun(done.returncode, done.stdout, done.stderr)
 
+    async def compose_up(
+        self,
+        files: Sequence[str | os.PathLike[str]] = (),
+        *,
+        project: str | None = None,
+        services: Sequence[str] = (),
+    ) -> None:
+        """Start a compose project detached (``rootless compose up -d``); ``files``
+        default to compose.yaml (or its variants) in the current directory."""
+        await self._call(*_cli.compose_argv(files, project, _cli.compose_up_verb(services)))
+
+    async def compose_down(
+        self,
+        files: Sequence[str | os.PathLike[str]] = (),
+        *,
+        project: str | None = None,
+        volumes: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Stop and remove a compose project's containers and networks (``compose down``)."""
+        await self._call(
+            *_cli.compose_argv(files, project, _cli.compose_down_verb(volumes, timeout))
+        )
+
     def container(self, ref: str) -> Container:
         """A handle on an existing container, by name or ID (not checked until used)."""
         return Container(self, ref)

@@ -140,6 +140,25 @@ def rm_argv(container: str, force: bool) -> list[str]:
     return ["rm", *(["--force"] if force else []), container]
 
 
+def compose_argv(
+    files: Sequence[str | os.PathLike[str]], project: str | None, verb: Sequence[str]
+) -> list[str]:
+    """``rootless compose [-f FILE]... [-p NAME] VERB...``."""
+    args = ["compose", *(f"--file={os.fspath(f)}" for f in files)]
+    if project is not None:
+        args.append(f"--project-name={project}")
+    return [*args, *verb]
+
+
+def compose_up_verb(services: Sequence[str]) -> list[str]:
+    return ["up", "--detach", *services]
+
+
+def compose_down_verb(volumes: bool, timeout: float | None) -> list[str]:
+    verb = ["down", *(["--volumes"] if volumes else [])]
+    return [*verb, *([] if timeout is None else [f"--timeout={timeout}"])]
+
+
 def error_message(stderr: bytes) -> str | None:
     """The engine's message: the text of the last ``Error: ...`` line of stderr."""
     for line in reversed(stderr.decode(errors="replace").splitlines()):

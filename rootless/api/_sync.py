@@ -111,6 +111,28 @@ class SyncClient:
             raise _cli.cli_error(argv, done.returncode, done.stderr)
         return CompletedRun(done.returncode, done.stdout, done.stderr)
 
+    def compose_up(
+        self,
+        files: Sequence[str | os.PathLike[str]] = (),
+        *,
+        project: str | None = None,
+        services: Sequence[str] = (),
+    ) -> None:
+        """Start a compose project detached (``rootless compose up -d``); ``files``
+        default to compose.yaml (or its variants) in the current directory."""
+        self._call(*_cli.compose_argv(files, project, _cli.compose_up_verb(services)))
+
+    def compose_down(
+        self,
+        files: Sequence[str | os.PathLike[str]] = (),
+        *,
+        project: str | None = None,
+        volumes: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Stop and remove a compose project's containers and networks (``compose down``)."""
+        self._call(*_cli.compose_argv(files, project, _cli.compose_down_verb(volumes, timeout)))
+
     def container(self, ref: str) -> SyncContainer:
         """A handle on an existing container, by name or ID (not checked until used)."""
         return SyncContainer(self, ref)

@@ -224,3 +224,20 @@ def test_plugin_removes_containers_of_a_failing_test(
     listed = left._call("ps", "--all", "--quiet")
     assert listed.stdout == b""
     assert find_processes_with_token(token, wait=5) == []
+
+
+def test_sync_compose_up_and_down(paths: StoragePaths, busybox_image: str, tmp_path: Path) -> None:
+    client = rootless.SyncClient(paths)
+    client.pull(busybox_image, tls_verify=False)
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        f"services:\n  app:\n    image: {busybox_image}\n    command: [sleep, '60']\n"
+        "    network_mode: none\n"
+    )
+    client.compose_up([compose], project="apiproj")
+    try:
+        state = client.container("apiproj-app-1").inspect()["State"]
+        assert state["Running"] is True
+    finally:
+        client.compose_down([compose], project="apiproj", timeout=1)
+    assert client._call("ps", "--all", "--quiet").stdout == b""

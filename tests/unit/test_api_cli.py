@@ -56,6 +56,17 @@ def test_other_argvs() -> None:
     ]  # fmt: skip
 
 
+def test_compose_argv() -> None:
+    up = _cli.compose_argv(["a.yaml", Path("b.yaml")], "proj", _cli.compose_up_verb(["web"]))
+    assert up == [
+        "compose", "--file=a.yaml", "--file=b.yaml", "--project-name=proj", "up", "--detach",
+        "web",
+    ]  # fmt: skip
+    assert _cli.compose_argv([], None, _cli.compose_down_verb(True, 3)) == [
+        "compose", "down", "--volumes", "--timeout=3",
+    ]  # fmt: skip
+
+
 def test_cli_env_sets_roots_and_finds_this_package() -> None:
     paths = StoragePaths(Path("/d"), Path("/r"), Path("/c"), Path("/k"))
     env = _cli.cli_env(paths, {"EXTRA": "1"}, {"PYTHONPATH": "/other", "HOME": "/h"})
