@@ -131,6 +131,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         "interactive": opts.interactive,
         "tty": opts.tty,
         "seccomp": "default" if opts.seccomp == "default" else opts.seccomp and "profile",
+        **({"secrets": [s.split(",")[0] for s in opts.secrets]} if opts.secrets else {}),
         **opts.extra,
     }
     containers = containers_store(paths)
@@ -176,20 +177,30 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         )
         containers.update(record.id, options={**record.options, **netplan.options})
         record = containers.get(record.id)
-        from rootless.devices import cdi_dirs, plan_devices
-        from rootless.secrets import secret_mounts
+        extra_mounts: tuple[Mount, ...] = ()
+        extra_env: tuple[tuple[str, str], ...] = ()
+        if opts.devices:  # imported only when asked: the start path stays short
+            from rootless.devices import cdi_dirs, plan_devices
 
-        devices = plan_devices(opts.devices, cdi_dirs(os.environ))
-        secrets = secret_mounts(opts.secrets, cid=record.id, paths=paths)
+            devices = plan_devices(opts.devices, cdi_dirs(os.environ))
+            extra_mounts, extra_env = tuple(devices.mounts), tuple(devices.env)
+        if opts.secrets:
+            from rootless.secrets import secret_mounts
+
+            extra_mounts += tuple(secret_mounts(opts.secrets, cid=record.id, paths=paths))
         scratch = read_only_tmpfs(mounts) if opts.read_only and opts.read_only_tmpfs else ()
         request = request._replace(
-            volumes=(*scratch, *mounts, *netplan.mounts, *devices.mounts, *secrets),
-            env=(*devices.env, *request.env),
+            volumes=(*scratch, *mounts, *netplan.mounts, *extra_mounts),
+            env=(*extra_env, *request.env),
         )
         if opts.init:
             request = with_init(request)
         spec = plan_spec(request, idmap, container_id=record.id)
-        specmod.save(spec, containers.container_dir(record.id) / "config.json")
+        specmod.save(
+            spec,
+            containers.container_dir(record.id) / "config.json",
+            expand_default_seccomp=False,
+        )
         if opts.cidfile is not None:
             write_cidfile(opts.cidfile, record.id)
     except BaseException:
@@ -342,9 +353,10 @@ def remove(
     """Delete a container's files and record (it must not be running); with ``volumes``
     also its anonymous volumes (what ``--rm`` and ``rm -v`` do)."""
     remove_container_files(containers.container_dir(record.id))
-    from rootless.secrets import remove_container_secrets
+    if record.options.get("secrets"):
+        from rootless.secrets import remove_container_secrets
 
-    remove_container_secrets(paths or StoragePaths.from_env(), record.id)
+        remove_container_secrets(paths or StoragePaths.from_env(), record.id)
     containers.delete(record.id)
     if volumes:
         from rootless.volumes import remove_anonymous_volumes

@@ -94,6 +94,8 @@ class Root(NamedTuple):
 
 
 OVERLAY_ANNOTATION = "io.rootless.rootfs.overlay"
+# "default": the shipped seccomp profile applies (written instead of the profile itself).
+SECCOMP_ANNOTATION = "io.rootless.seccomp"
 # "USER[:GROUP]" to resolve inside the container against its /etc/passwd and /etc/group.
 USER_ANNOTATION = "io.rootless.user"
 
@@ -141,7 +143,7 @@ def _idmaps(items: tuple[IDMapping, ...]) -> list[dict[str, int]]:
     return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.size} for m in items]
 
 
-def to_dict(spec: Spec) -> dict[str, Any]:
+def to_dict(spec: Spec, *, expand_default_seccomp: bool = True) -> dict[str, Any]:
     p = spec.process
     user: dict[str, Any] = {"uid": p.user.uid, "gid": p.user.gid}
     if p.user.additional_gids:
@@ -169,10 +171,17 @@ def to_dict(spec: Spec) -> dict[str, Any]:
         "readonlyPaths": list(spec.linux.readonly_paths),
     }
     seccomp = spec.linux.seccomp
-    if seccomp == "default":
-        from rootless.runtime.seccomp import default_profile
+    if seccomp == "default" and not expand_default_seccomp:
+        # rootless's own containers: name the shipped profile instead of copying ~60 KB
+        # of JSON into every container's config.json (it costs start time).
+        annotations_extra = {SECCOMP_ANNOTATION: "default"}
+        seccomp = None
+    else:
+        annotations_extra = {}
+        if seccomp == "default":
+            from rootless.runtime.seccomp import default_profile
 
-        seccomp = default_profile()
+            seccomp = default_profile()
     if seccomp is not None:
         linux["seccomp"] = dict(seccomp)  # type: ignore[arg-type]
     out: dict[str, Any] = {
@@ -192,7 +201,7 @@ def to_dict(spec: Spec) -> dict[str, Any]:
     }
     if spec.hostname is not None:
         out["hostname"] = spec.hostname
-    annotations = dict(spec.annotations)
+    annotations = {**spec.annotations, **annotations_extra}
     if spec.root.overlay:
         annotations[OVERLAY_ANNOTATION] = spec.root.overlay
     if annotations:
@@ -254,10 +263,16 @@ def from_dict(data: Mapping[str, Any], *, source: str = "config.json") -> Spec:
                 ),
                 masked_paths=tuple(linux.get("maskedPaths", ())),
                 readonly_paths=tuple(linux.get("readonlyPaths", ())),
-                seccomp=linux.get("seccomp"),
+                seccomp=(
+                    "default"
+                    if data.get("annotations", {}).get(SECCOMP_ANNOTATION) == "default"
+                    else linux.get("seccomp")
+                ),
             ),
             annotations={
-                k: v for k, v in data.get("annotations", {}).items() if k != OVERLAY_ANNOTATION
+                k: v
+                for k, v in data.get("annotations", {}).items()
+                if k not in (OVERLAY_ANNOTATION, SECCOMP_ANNOTATION)
             },
         )
     except (KeyError, TypeError, ValueError) as e:
@@ -278,5 +293,6 @@ def load(path: str | Path) -> Spec:
     return from_dict(data, source=str(path))
 
 
-def save(spec: Spec, path: str | Path) -> None:
-    atomic_write(Path(path), json.dumps(to_dict(spec), indent=2).encode())
+def save(spec: Spec, path: str | Path, *, expand_default_seccomp: bool = True) -> None:
+    data = to_dict(spec, expand_default_seccomp=expand_default_seccomp)
+    atomic_write(Path(path), json.dumps(data, indent=2).encode())

@@ -256,3 +256,13 @@ def test_nested_plan_is_an_identity_map_of_the_whole_namespace():
     )
     assert plan.direct and not plan.single
     assert plan.uid_map == (IDRange(0, 0, 1), IDRange(1, 1, 65536))
+
+
+def test_default_seccomp_can_be_written_by_name():
+    s = _plan()
+    data = spec.to_dict(s, expand_default_seccomp=False)
+    assert "seccomp" not in data["linux"]
+    assert data["annotations"][spec.SECCOMP_ANNOTATION] == "default"
+    back = spec.from_dict(data)
+    assert back.linux.seccomp == "default"
+    assert spec.SECCOMP_ANNOTATION not in back.annotations
