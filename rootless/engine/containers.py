@@ -296,7 +296,10 @@ class Deadline:
 
         if self.seconds is None:
             return
-        self.pidfd = os.pidfd_open(pid)
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return  # the command already ended: nothing left to time
         self.timer = threading.Timer(self.seconds, self._kill)
         self.timer.daemon = True
         self.timer.start()
