@@ -108,8 +108,21 @@ class HelperProcess:
             os.close(self.exit_fd)
         elif self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
+        # Popen.wait(timeout) polls with sleeps (~15 ms here); a pidfd says at once.
+        if not _exits_within(self.process.pid, STOP_GRACE):
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
+
+
+def _exits_within(pid: int, seconds: float) -> bool:
+    """True once our child ``pid`` has exited (not reaped), False after ``seconds``."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
