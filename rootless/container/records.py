@@ -239,8 +239,8 @@ class ContainerStore:
         with self._write() as db:
             db.execute(
                 "UPDATE containers SET status='running', pid=?, pid_start=?, started=?,"
-                " exit_code=NULL, finished=NULL, monitor_pid=?, monitor_start=?,"
-                " stop_requested=0 WHERE id=?",
+                " exit_code=NULL, finished=NULL, monitor_pid=?, monitor_start=?"
+                " WHERE id=?",
                 (pid, start, time.time(), monitor, monitor_start, cid),
             )
 

@@ -29,6 +29,7 @@ def start(ref: str, paths: StoragePaths | None = None) -> ContainerRecord:
     record = get(ref, containers)
     if record.status == "running":
         return record
+    containers.update(record.id, stop_requested=0)  # a new start forgets the last stop
     spawn_monitor(record.id, paths)
     return containers.get(record.id)
 

@@ -176,6 +176,9 @@ class Monitor:
         for fd in (out_w, err_w, null):
             os.close(fd)
         self.containers.mark_running(self.cid, started.init_pid, monitor=os.getpid())
+        if self.ready_w is None and self.containers.get(self.cid).stop_requested:
+            # `stop` came while we were restarting it: honour it rather than run on.
+            os.kill(started.init_pid, signal.SIGKILL)
         if self.ready_w is not None:
             os.write(self.ready_w, b"ok")
             os.close(self.ready_w)
