@@ -98,3 +98,16 @@ def for_each_container(
             continue
         print(ref)
     return failed
+
+
+def change_arguments(p: argparse.ArgumentParser) -> None:
+    """``-c/--change`` and ``-m/--message``, as ``commit`` and ``import`` take them."""
+    p.add_argument(
+        "-c",
+        "--change",
+        action="append",
+        default=[],
+        metavar="CHANGE",
+        help="Dockerfile instruction to apply, e.g. 'CMD [\"sh\"]' or CMD=sh (repeatable)",
+    )
+    p.add_argument("-m", "--message", help="comment of the image's history entry")

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from rootless.cli._common import change_arguments
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("container", metavar="CONTAINER", help="name or ID")
     p.add_argument("image", nargs="?", metavar="IMAGE", help="name of the new image")
-    p.add_argument(
-        "-c",
-        "--change",
-        action="append",
-        default=[],
-        metavar="CHANGE",
-        help="Dockerfile instruction to apply, e.g. 'CMD [\"sh\"]' or CMD=sh (repeatable)",
-    )
-    p.add_argument("-m", "--message", help="comment of the image's history entry")
+    change_arguments(p)
     p.add_argument("-a", "--author", help="the image's author")
     p.add_argument(
         "-f",

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from rootless.cli._common import change_arguments
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the tarball (plain, gzip or zstd); - for stdin")
     p.add_argument("name", nargs="?", metavar="NAME", help="name of the new image")
-    p.add_argument(
-        "-c",
-        "--change",
-        action="append",
-        default=[],
-        metavar="CHANGE",
-        help="Dockerfile instruction to apply, e.g. 'CMD [\"sh\"]' or CMD=sh (repeatable)",
-    )
-    p.add_argument("-m", "--message", help="comment of the image's history entry")
+    change_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="accepted for Podman")
 
 
