@@ -213,3 +213,70 @@ def busybox_image(
     ref = f"{image_registry}/library/busybox:latest"
     push_layout(layout, ref)
     return ref
+
+
+def podman_env(base: Path) -> tuple[dict[str, str], Path]:
+    """An environment in which podman runs as this user with private storage (vfs) under
+    ``base``, and the short directory holding its runroot (remove it when done).
+
+    podman refuses a runroot longer than 50 characters, so that one is not under ``base``;
+    crun refuses this kernel's hybrid cgroups and there is no systemd (docs/testing.md).
+    """
+    if shutil.which("podman") is None:
+        pytest.fail("podman not found; run: sudo helpers/setup-host", pytrace=False)
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="rl-podman-"))
+    runtime = short / "run"
+    runtime.mkdir(mode=0o700)
+    config = base / "pconfig"
+    (config / "containers").mkdir(parents=True)
+    (config / "containers" / "storage.conf").write_text(
+        f'[storage]\ndriver = "vfs"\nrunroot = "{short / "rr"}"\ngraphroot = "{base / "proot"}"\n'
+    )
+    (config / "containers" / "containers.conf").write_text(
+        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+    )
+    (base / "phome").mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(base / "phome"),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_CONFIG_HOME": str(config),
+        "XDG_DATA_HOME": str(base / "pdata"),
+    }
+    return env, short
+
+
+def run_in_pty(argv: list[str], env: Mapping[str, str]) -> tuple[int, bytes]:
+    """Run ``argv`` with a pseudo-terminal as its stdio; (exit code, all it wrote)."""
+    import pty
+
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, dict(env))
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def stop_podman(env: Mapping[str, str], short: Path) -> None:
+    """Undo podman_env: podman's storage, its rootless pause process, the runroot dir."""
+    import contextlib
+    import signal
+
+    subprocess.run(["podman", "system", "reset", "-f"], env=dict(env), capture_output=True)
+    pause = Path(env["XDG_RUNTIME_DIR"]) / "libpod" / "tmp" / "pause.pid"
+    if pause.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pause.read_text()), signal.SIGKILL)
+    shutil.rmtree(short, ignore_errors=True)

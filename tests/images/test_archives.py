@@ -3,19 +3,16 @@ interop with skopeo and podman; garbage collection keeps the layers containers m
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pty
-import shutil
-import signal
 import sqlite3
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import podman_env, stop_podman
 
 pytestmark = pytest.mark.kernel
 
@@ -319,28 +316,8 @@ def test_skopeo_reads_what_save_writes_and_load_reads_skopeo(rootless, imported,
     assert run(rootless, "localhost/viaskopeo:3") == "from the tarball\n"
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 def test_podman_loads_our_save_and_we_load_podmans(rootless, imported, tmp_path):
-    short = Path(tempfile.mkdtemp(prefix="rl-podman-"))
-    runtime = short / "run"
-    runtime.mkdir(mode=0o700)
-    config = tmp_path / "pconfig"
-    (config / "containers").mkdir(parents=True)
-    (config / "containers" / "storage.conf").write_text(
-        f'[storage]\ndriver = "vfs"\nrunroot = "{short / "rr"}"\n'
-        f'graphroot = "{tmp_path / "proot"}"\n'
-    )
-    (config / "containers" / "containers.conf").write_text(
-        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-    )
-    (tmp_path / "phome").mkdir()
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path / "phome"),
-        "XDG_RUNTIME_DIR": str(runtime),
-        "XDG_CONFIG_HOME": str(config),
-        "XDG_DATA_HOME": str(tmp_path / "pdata"),
-    }
+    env, short = podman_env(tmp_path)
 
     def podman(*args: str) -> str:
         r = subprocess.run(["podman", *args], capture_output=True, text=True, env=env,
@@ -359,12 +336,7 @@ def test_podman_loads_our_save_and_we_load_podmans(rootless, imported, tmp_path)
         theirs = tmp_path / "theirs.tar"
         podman("save", "-q", "-o", str(theirs), "localhost/frompodman:7")
     finally:
-        subprocess.run(["podman", "system", "reset", "-f"], env=env, capture_output=True)
-        pause = runtime / "libpod" / "tmp" / "pause.pid"
-        if pause.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pause.read_text()), signal.SIGKILL)
-        shutil.rmtree(short, ignore_errors=True)
+        stop_podman(env, short)
     ok(rootless("rmi", "localhost/base:1"))
     assert ok(rootless("load", "-i", str(theirs))) == "Loaded image: localhost/frompodman:7\n"
     assert inspect(rootless, "localhost/frompodman:7")["Id"] == imported

@@ -3,16 +3,12 @@ as the unprivileged user, against the session's docker-registry."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import podman_env, stop_podman
 
 pytestmark = pytest.mark.kernel
 
@@ -386,35 +382,13 @@ def test_push_errors(rootless, pulled):
     assert r.returncode == 125 and "only registries" in r.stderr
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 @pytest.mark.parametrize("fmt", ["oci", "v2s2"])
 def test_podman_pulls_what_rootless_pushed(rootless, pulled, image_registry, tmp_path, fmt):
     ref, image_id = pulled
     dest = f"{image_registry}/pushed/forpodman-{fmt}:1"
     r = rootless("push", "-q", "--tls-verify=false", "--format", fmt, ref, dest)
     assert r.returncode == 0, r.stderr
-    # podman refuses a runroot longer than 50 characters, so not under tmp_path.
-    short = Path(tempfile.mkdtemp(prefix="rl-podman-"))
-    runtime = short / "run"
-    runtime.mkdir(mode=0o700)
-    config = tmp_path / "config"
-    (config / "containers").mkdir(parents=True)
-    (config / "containers" / "storage.conf").write_text(
-        f'[storage]\ndriver = "vfs"\nrunroot = "{short / "rr"}"\n'
-        f'graphroot = "{tmp_path / "root"}"\n'
-    )
-    # crun refuses this kernel's hybrid cgroups and there is no systemd (docs/testing.md).
-    (config / "containers" / "containers.conf").write_text(
-        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-    )
-    (tmp_path / "home").mkdir()
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path / "home"),
-        "XDG_RUNTIME_DIR": str(runtime),
-        "XDG_CONFIG_HOME": str(config),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-    }
+    env, short = podman_env(tmp_path)
     try:
         pulled_by_podman = subprocess.run(
             ["podman", "pull", "-q", "--tls-verify=false", dest],
@@ -429,9 +403,4 @@ def test_podman_pulls_what_rootless_pushed(rootless, pulled, image_registry, tmp
         assert ran.returncode == 0, ran.stderr
         assert ran.stdout == "app's file\n"
     finally:
-        subprocess.run(["podman", "system", "reset", "-f"], env=env, capture_output=True)
-        pause = runtime / "libpod" / "tmp" / "pause.pid"
-        if pause.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pause.read_text()), signal.SIGKILL)
-        shutil.rmtree(short, ignore_errors=True)
+        stop_podman(env, short)

@@ -204,7 +204,7 @@ def test_copy_driver_diff_round_trip(work: Path) -> None:
 def podman(tmp_path: Path) -> Iterator[list[str]]:
     """A podman command with private storage (vfs), run as this unprivileged user."""
     if shutil.which("podman") is None:
-        pytest.skip("podman not installed")
+        pytest.fail("podman not found; run: sudo helpers/setup-host", pytrace=False)
     # podman refuses a runroot longer than 50 characters, so not under tmp_path.
     short = Path(tempfile.mkdtemp(prefix="rl-podman-"))
     (short / "run").mkdir(mode=0o700)

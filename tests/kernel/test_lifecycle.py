@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from conftest import run_in_pty
 
 
 def _run_d(rootless, rootfs, *cmd, opts=()):  # type: ignore[no-untyped-def]
@@ -379,27 +380,9 @@ def test_rm_all_during_ps_does_not_deadlock(rootless, busybox_rootfs, cleanup):
 
 
 def test_exec_with_a_tty_and_detached(rootless, busybox_rootfs, cleanup):
-    import pty
-
     cid = _run_d(rootless, busybox_rootfs, "sleep", "1000")
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execve(
-            rootless.command()[0],
-            rootless.command("exec", "-t", cid, "/probe", "tty"),
-            rootless.env,
-        )
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, out
+    code, out = run_in_pty(rootless.command("exec", "-t", cid, "/probe", "tty"), rootless.env)
+    assert code == 0, out
     assert b"isatty0=1" in out and b"ttyname=/dev/pts/" in out
     r = rootless("exec", "-d", cid, "sh", "-c", "sleep 0.2; echo done > /tmp/detached")
     assert r.returncode == 0, r.stderr

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import run_in_pty
 
 DEFAULT_CAPS_HEX = "00000000800405fb"  # Podman's default set
 
@@ -427,32 +428,12 @@ def test_missing_newuidmap_is_a_clear_error(rootless, busybox_rootfs, tmp_path):
 
 
 def test_tty(rootless, busybox_rootfs):
-    # script(1) is not at hand everywhere: drive the pty with Python's pty module instead.
-    import pty
-
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execve(
-            rootless.command()[0],
-            [
-                *rootless.command(
-                    "run", "--rm", "-t", "--rootfs", str(busybox_rootfs), "/probe", "tty"
-                )
-            ],
-            rootless.env,
-        )
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    _, status = os.waitpid(pid, 0)
+    code, out = run_in_pty(
+        rootless.command("run", "--rm", "-t", "--rootfs", str(busybox_rootfs), "/probe", "tty"),
+        rootless.env,
+    )
     text = out.decode()
-    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert code == 0, text
     assert "isatty0=1" in text and "isatty1=1" in text
     assert "ttyname=/dev/pts/0" in text
 

@@ -11,14 +11,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from rootless.image.reference import parse_reference
 from rootless.image.store import Store
 from rootless.registry import push_image
 from tests.registry._images import busybox_layer, make_image, sha256, store_image
-
-pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 
 
 async def test_podman_pulls_what_we_pushed(registry: str, store: Store, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,8 +22,6 @@ from tests.registry._images import (
     store_image,
     write_oci_layout,
 )
-
-pytestmark = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo not installed")
 
 
 def skopeo(*args: str) -> str:

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -23,7 +22,6 @@ from rootless.image.layerdiff import WholeTree
 from rootless.image.store import ImageRecord, Store
 
 REPO = Path(__file__).resolve().parents[2]
-needs_skopeo = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo not installed")
 
 
 def make_tree(root: Path) -> Path:
@@ -156,7 +154,6 @@ def test_save_unknown_image(store: Store, tmp_path: Path) -> None:
 # -- interop with skopeo ---------------------------------------------------------
 
 
-@needs_skopeo
 @pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
 def test_skopeo_reads_what_we_save(
     store: Store, image: ImageRecord, tmp_path: Path, transport: Any
@@ -191,7 +188,6 @@ def oci_layout(tmp_path: Path) -> Path:
     return write_layout(tmp_path / "layout", layers, {"Cmd": ["/bin/app"]})
 
 
-@needs_skopeo
 @pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
 def test_we_load_what_skopeo_writes(store: Store, tmp_path: Path, transport: str) -> None:
     layout = oci_layout(tmp_path)
