@@ -254,11 +254,15 @@ class ContainerStore:
         with self._write() as db:
             db.execute(f"UPDATE containers SET {sets} WHERE id=?", (*values, cid))
 
-    def mark_exited(self, cid: str, exit_code: int) -> None:
+    def mark_exited(self, cid: str, exit_code: int, *, monitor_done: bool = False) -> None:
+        """Record the exit; with ``monitor_done`` the record also stops naming its
+        supervisor, in the same write (a project supervisor outlives its containers,
+        and ``rm`` waits while a container's supervisor lives)."""
+        release = ", monitor_pid=0, monitor_start=0" if monitor_done else ""
         with self._write() as db:
             db.execute(
                 "UPDATE containers SET status='exited', pid=0, pid_start=0, exit_code=?,"
-                " finished=? WHERE id=?",
+                f" finished=?{release} WHERE id=?",
                 (exit_code, time.time(), cid),
             )
 
