@@ -81,22 +81,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _first_verb(argv: Sequence[str]) -> str | None:
+def first_verb(argv: Sequence[str]) -> str | None:
     for arg in argv:
         if not arg.startswith("-"):
             return arg if arg in VERBS else None
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command line; ``parser`` is ``build_parser(first_verb(argv))`` built
+    ahead (the API's runner builds it once, before it forks a process per call)."""
     from rootless.errors import RootlessError
 
     args_list = list(sys.argv[1:] if argv is None else argv)
-    verb = _first_verb(args_list)
+    verb = first_verb(args_list)
     if verb is None and args_list[:1] == ["--version"]:
         print(f"rootless version {__version__}")
         return 0
-    parser = build_parser(verb)
+    parser = parser or build_parser(verb)
     try:
         args = parser.parse_args(args_list)
     except SystemExit as e:
