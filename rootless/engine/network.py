@@ -47,10 +47,10 @@ def plan_network(
 
     mode = parse_network(request.mode)
     specs = list(request.publish)
-    if (specs or request.publish_all) and not mode.user_mode:
+    if (specs or request.publish_all) and not (mode.user_mode or mode.kind == "network"):
         raise ConfigError(
             f"cannot publish ports with --network {request.mode}",
-            hint="use --network slirp4netns or pasta (the default is slirp4netns)",
+            hint="use --network slirp4netns, pasta or a user network (NAME)",
         )
     mac = _plan_mac(request, mode)
     ports = publish(specs, exposed if request.publish_all else ())
@@ -66,7 +66,7 @@ def plan_network(
         return _plan_container_mode(mode, options, cdir=cdir, hostname=hostname)
     host = read_host_facts()
     if mode.kind == "network":
-        addresses = _plan_user_network(mode, host)
+        addresses = _plan_user_network(mode, host, ports)
         options["user_network"] = {
             "cid": cdir.name,
             "etc_dir": str(cdir),
@@ -122,13 +122,15 @@ def _plan_mac(request: NetworkRequest, mode: Any) -> str | None:
     return mac
 
 
-def _plan_user_network(mode: Any, host: Any) -> Any:
+def _plan_user_network(mode: Any, host: Any, ports: Sequence[Any]) -> Any:
     """The /etc addresses of a container on a user network; its own address is only
-    known once it is attached (``ip=`` is checked here)."""
+    known once it is attached (``ip=`` and the ports its egress can publish are
+    checked here)."""
     from rootless._paths import StoragePaths
     from rootless.network.addresses import check_requested
     from rootless.network.etcfiles import Addresses
     from rootless.network.netstore import NetworkStore
+    from rootless.network.slirp import hostfwd_request
     from rootless.network.usernet import HOST_LOOPBACK
 
     net = NetworkStore(StoragePaths.from_env()).get(mode.name)
@@ -139,6 +141,14 @@ def _plan_user_network(mode: Any, host: Any) -> Any:
             f"cannot use ip6={mode.network.ip6}: user networks are IPv4 only",
             hint="leave out ip6=",
         )
+    if ports and net.internal:
+        raise ConfigError(
+            f"cannot publish ports on network {net.name}: it is --internal (it has no way "
+            "out to the host)",
+            hint="use a network made without --internal, or drop -p/-P",
+        )
+    for p in ports:
+        hostfwd_request(p, "0.0.0.0")  # slirp4netns publishes IPv4 host addresses only
     host_gw = HOST_LOOPBACK if net.host_loopback else (None if net.internal else host.address)
     return Addresses(None, net.gateway, (net.gateway,), host_gw)
 
@@ -232,15 +242,25 @@ class NetworkAttachment:
 
     def _attach_user_network(self, pid: int) -> None:
         assert self.membership is not None and self.mode.network is not None
+        from rootless.network.ports import PortMapping, check_free
+
         info = self.options["user_network"]
-        reply = self.membership.attach(
-            cid=info["cid"],
-            pid=pid,
-            name=info["names"][0] if info["names"] else "",
-            aliases=self.mode.network.aliases,
-            ip=self.mode.network.ip,
-            mac=self.mode.network.mac or self.options.get("mac_address"),
-        )
+        ports = [PortMapping(*p) for p in self.options.get("ports") or ()]
+        try:
+            reply = self.membership.attach(
+                cid=info["cid"],
+                pid=pid,
+                name=info["names"][0] if info["names"] else "",
+                aliases=self.mode.network.aliases,
+                ip=self.mode.network.ip,
+                mac=self.mode.network.mac or self.options.get("mac_address"),
+                ports=ports,
+            )
+        except ConfigError:
+            # The holder cannot tell why a host port failed (it is in another network
+            # namespace); the host's side can: a port taken since the create.
+            check_free(ports)
+            raise
         write_hosts(self.options, self.membership.net, reply["ip"])
 
     def stop(self) -> None:

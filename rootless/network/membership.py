@@ -62,12 +62,14 @@ class Membership:
         aliases: Sequence[str] = (),
         ip: str | None = None,
         mac: str | None = None,
+        ports: Sequence[Sequence[Any]] = (),
     ) -> dict[str, Any]:
-        """Give the container (its PID 1 is ``pid``) an eth0 on the network; the reply has
-        its ``ip``, ``prefixlen`` and ``gateway``."""
+        """Give the container (its PID 1 is ``pid``) an eth0 on the network and forward
+        the host ports of ``ports`` (``PortMapping``s) to it; the reply has its ``ip``,
+        ``prefixlen`` and ``gateway``. The forwards go when the container exits."""
         return self.request(
             {"op": "attach", "cid": cid, "pid": pid, "name": name, "aliases": list(aliases),
-             "ip": ip, "mac": mac}
+             "ip": ip, "mac": mac, "ports": [list(p) for p in ports]}
         )  # fmt: skip
 
     def close(self) -> None:

@@ -206,7 +206,7 @@ class NetworkStore:
     def clear_runtime(self, name: str) -> None:
         """Remove the network's runtime files (the holder, on its way out)."""
         run = self.run_dir(name)
-        for entry in ("state.json", "ctl.sock", "holder.log"):
+        for entry in ("state.json", "ctl.sock", "slirp4netns.sock", "holder.log"):
             (run / entry).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             run.rmdir()

@@ -73,7 +73,8 @@ def hostfwd_request(mapping: PortMapping, guest_addr: str) -> dict[str, object]:
     }
 
 
-def _api_call(path: str, request: dict[str, object], timeout: float = 5.0) -> dict[str, object]:
+def api_call(path: str, request: dict[str, object], timeout: float = 5.0) -> dict[str, object]:
+    """One request to slirp4netns's API socket at ``path``; its JSON reply."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)
@@ -114,6 +115,7 @@ def start_slirp4netns(
     ports: Sequence[PortMapping] = (),
     api_socket_dir: str | os.PathLike[str],
     ready_timeout: float = READY_TIMEOUT,
+    pass_fds: Sequence[int] = (),
 ) -> HelperProcess:
     """Attach slirp4netns to the network namespace of ``container_pid``; return once it is
     configured and every port is published.
@@ -136,7 +138,7 @@ def start_slirp4netns(
         container_pid, options, exit_fd=exit_r, ready_fd=ready_w, api_socket=api_socket
     )
     try:
-        process = spawn("slirp4netns", cmd, log, pass_fds=(exit_r, ready_w))
+        process = spawn("slirp4netns", cmd, log, pass_fds=(exit_r, ready_w, *pass_fds))
     except BaseException:
         for fd in (exit_r, exit_w, ready_r, ready_w):
             os.close(fd)
@@ -149,7 +151,7 @@ def start_slirp4netns(
         _wait_ready(ready_r, helper, ready_timeout)
         for mapping in ports:
             try:
-                reply = _api_call(api_socket, hostfwd_request(mapping, guest_addr))
+                reply = api_call(api_socket, hostfwd_request(mapping, guest_addr))
             except (OSError, ValueError) as e:
                 raise helper.failed(f"its API socket {api_socket} failed: {e}", "retry") from None
             if "error" in reply:

@@ -36,6 +36,8 @@ from rootless.errors import ConfigError, RootlessError
 from rootless.network import dns
 from rootless.network.addresses import EGRESS_CIDR, choose_address
 from rootless.network.netstore import NetworkDef, NetworkStore
+from rootless.network.ports import PortMapping
+from rootless.network.slirp import API_SOCKET as SLIRP_SOCKET
 
 BRIDGE = "rootless0"
 MTU = 65520  # as slirp4netns's tap0: large frames are much faster through the stack
@@ -61,6 +63,8 @@ class Member(NamedTuple):
     pid: int
     pidfd: int
     interface: str  # the bridge's end of the veth
+    ports: tuple[PortMapping, ...] = ()  # published through the egress's slirp4netns
+    forwards: tuple[int, ...] = ()  # their slirp4netns hostfwd IDs
 
     def names(self) -> list[str]:
         return [n.lower() for n in (self.name, *self.aliases, self.cid[:12]) if n]
@@ -73,6 +77,7 @@ class Member(NamedTuple):
             "mac": self.mac,
             "pid": self.pid,
             "interface": self.interface,
+            "ports": [str(p) for p in self.ports],
         }
 
 
@@ -119,6 +124,16 @@ class Holder:
             # The containers' packets leave through slirp's tap0 as the namespace's own.
             rule = ["-s", self.net.subnet, "!", "-o", BRIDGE, "-j", "MASQUERADE"]
             _iptables(["-t", "nat", "-A", "POSTROUTING", *rule])
+
+    def egress_ready(self) -> None:
+        """Once slirp4netns made tap0: answer ARP on it for the containers' addresses,
+        at once, so that slirp can deliver published ports' connections to them."""
+        for path, value in (
+            ("/proc/sys/net/ipv4/conf/tap0/proxy_arp", "1"),
+            ("/proc/sys/net/ipv4/neigh/tap0/proxy_delay", "0"),
+        ):
+            with open(path, "w") as f:
+                f.write(value + "\n")
 
     def state(self) -> dict[str, Any]:
         return {
@@ -240,6 +255,13 @@ class Holder:
             if process_start(old.pid) is not None:
                 raise ConfigError(f"container {cid[:12]} is already on network {self.net.name}")
             self._remove(old)
+        ports = tuple(PortMapping(*p) for p in req.get("ports") or ())
+        if ports and self.net.internal:
+            raise ConfigError(
+                f"cannot publish ports on network {self.net.name}: it is --internal "
+                "(it has no way out to the host)",
+                hint="use a network made without --internal, or drop -p/-P",
+            )
         used = {m.ip for m in self.members.values()}
         ip = choose_address(self.net.addresses, used, req.get("ip"))
         pidfd = os.pidfd_open(pid)
@@ -254,6 +276,7 @@ class Holder:
             index = self.ipr.link_lookup(ifname=interface)[0]
             self.ipr.link("set", index=index, master=self.bridge, mtu=MTU, state="up")
             device = self._configure_container(pid, peer, ip, prefix, req.get("mac"))
+            forwards = self._publish(ip, ports)
         except BaseException:
             os.close(pidfd)
             with contextlib.suppress(Exception):
@@ -261,7 +284,7 @@ class Holder:
             raise
         aliases = tuple(str(a) for a in req.get("aliases") or ())
         member = Member(cid, str(req.get("name") or ""), aliases, ip, req.get("mac"), pid, pidfd,
-                        interface)  # fmt: skip
+                        interface, ports, forwards)  # fmt: skip
         self.members[cid] = member
         self.save()
         return {
@@ -307,6 +330,48 @@ class Holder:
                 ipr.route("add", dst="default", gateway=self.net.gateway)
         return device
 
+    # -- published ports -------------------------------------------------------------
+
+    def _slirp(self, request: dict[str, object]) -> dict[str, object]:
+        from rootless.network.slirp import api_call
+
+        return api_call(f"/proc/self/fd/{self.dir_fd}/{SLIRP_SOCKET}", request)
+
+    def _publish(self, ip: str, ports: tuple[PortMapping, ...]) -> tuple[int, ...]:
+        """Forward each host port to ``ip`` through the egress's slirp4netns; their IDs.
+        All or none: what was added is removed when one fails."""
+        from rootless.network.slirp import hostfwd_request
+
+        ids: list[int] = []
+        try:
+            for m in ports:
+                try:
+                    reply = self._slirp(hostfwd_request(m, ip))
+                except (OSError, ValueError) as e:
+                    reply = {"error": f"its API socket failed: {e}"}
+                done = reply.get("return")
+                if "error" in reply or not isinstance(done, dict):
+                    where = f"{m.host_ip or '0.0.0.0'}:{m.host_port}/{m.protocol}"
+                    raise ConfigError(
+                        f"cannot publish port {m.container_port}/{m.protocol} on host port "
+                        f"{where}: slirp4netns says {reply.get('error')!r}",
+                        hint=f"check that nothing else listens on {m.host_port}, or choose "
+                        f"another host port (-p OTHER:{m.container_port})",
+                    )
+                ids.append(int(done["id"]))
+        except BaseException:
+            self._unpublish(ids)
+            raise
+        return tuple(ids)
+
+    def _unpublish(self, ids: list[int] | tuple[int, ...]) -> None:
+        for fwd in ids:
+            # The host port stays taken until it is removed: a failure is only logged.
+            try:
+                self._slirp({"execute": "remove_hostfwd", "arguments": {"id": fwd}})
+            except (OSError, ValueError) as e:
+                print(f"cannot remove port forward {fwd}: {e}", file=sys.stderr)
+
     def _member_exited(self, pidfd: int) -> None:
         for member in list(self.members.values()):
             if member.pidfd == pidfd:
@@ -315,6 +380,7 @@ class Holder:
     def _remove(self, member: Member) -> None:
         del self.members[member.cid]
         os.close(member.pidfd)
+        self._unpublish(member.forwards)
         # Gone already when the container's namespace went away with its last process.
         with contextlib.suppress(Exception):
             self.ipr.link("del", ifname=member.interface)
@@ -399,6 +465,8 @@ def _inner(net: NetworkDef, store: NetworkStore, outer: int, up_w: int, go_r: in
         os.write(up_w, b"R")
         if os.read(go_r, 1) != b"G":
             os._exit(1)
+        if not net.internal:
+            holder.egress_ready()
         holder.save()
         os.write(up_w, b"S")
     except BaseException as e:
@@ -468,20 +536,17 @@ def _read_status(fd: int) -> bytes:
 
 def run_holder(name: str, ready_fd: int, join_userns: str | None) -> int:
     """The outer process."""
-    import shutil
-    import tempfile
-
     from rootless._paths import StoragePaths
     from rootless.network.mode import SlirpOptions
     from rootless.network.slirp import start_slirp4netns
 
     store = NetworkStore(StoragePaths.from_env())
     helper = None
-    socket_dir = None
     inner = None
     try:
         net = store.get(name)
-        store.run_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+        run = store.run_dir(name)
+        run.mkdir(parents=True, exist_ok=True, mode=0o700)
         inner, up_r, go_w = _start_inner(net, store, join_userns, ready_fd)
         status = _read_status(up_r)
         if status != b"R":
@@ -489,13 +554,17 @@ def run_holder(name: str, ready_fd: int, join_userns: str | None) -> int:
                 f"cannot set up network {name}: {status[1:].decode(errors='replace') or 'failed'}"
             )
         if not net.internal:
-            socket_dir = tempfile.mkdtemp(prefix="rootless-net-")
-            options = SlirpOptions(allow_host_loopback=net.host_loopback)
-            helper = start_slirp4netns(inner, options=options, api_socket_dir=socket_dir)
-            # No port is ever added through the API: drop its socket now, so that even a
-            # kill -9 of this process leaves nothing in /tmp.
-            shutil.rmtree(socket_dir, ignore_errors=True)
-            socket_dir = None
+            # The API socket (ports are published through it) lives in the runtime
+            # directory, reached through an inherited fd so that long paths fit.
+            (run / SLIRP_SOCKET).unlink(missing_ok=True)
+            socket_dir, dir_fd = short_path(run, "")
+            try:
+                options = SlirpOptions(allow_host_loopback=net.host_loopback)
+                helper = start_slirp4netns(
+                    inner, options=options, api_socket_dir=socket_dir, pass_fds=(dir_fd,)
+                )
+            finally:
+                os.close(dir_fd)
         os.write(go_w, b"G")
         status = _read_status(up_r)
         if status != b"S":
@@ -520,8 +589,6 @@ def run_holder(name: str, ready_fd: int, join_userns: str | None) -> int:
                 os.waitpid(inner, 0)
         if helper is not None:
             helper.stop()
-        if socket_dir is not None:
-            shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:

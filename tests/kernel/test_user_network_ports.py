@@ -1,0 +1,146 @@
+"""-p on user networks for real: the holder's slirp4netns forwards host ports to the
+containers' addresses on the bridge; forwards go with their container."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rootless._procfs import process_start_time as process_start
+
+
+def _ok(r: Any) -> str:
+    assert r.returncode == 0, r.stderr
+    return str(r.stdout)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _get(port: int) -> str:
+    """What httpd in the container serves as /etc/hostname."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=5) as r:
+        return str(r.read().decode()).strip()
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _holder(rootless: Any, name: str) -> dict[str, Any]:
+    path = Path(rootless.runtime_dir) / "rootless" / "networks" / name / "state.json"
+    holder: dict[str, Any] = json.loads(path.read_text())["holder"]
+    return holder
+
+
+def _slirp_of(inner: int) -> list[int]:
+    """slirp4netns processes attached to the holder's namespace (its PID is an argument)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args[0].endswith(b"slirp4netns") and str(inner).encode() in args:
+            out.append(int(entry.name))
+    return out
+
+
+def _wait_gone(pids: list[int], timeout: float = 8.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in pids if process_start(p) is not None]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    return left
+
+
+def _httpd(rootless: Any, rootfs: Path, name: str, *publish: str) -> None:
+    flags = [a for p in publish for a in ("-p", p)]
+    argv = ["httpd", "-f", "-p", "80", "-h", "/etc"]
+    _ok(rootless("run", "-d", "--name", name, "--hostname", f"{name}-host", "--network", "pub",
+                 *flags, "--rootfs", str(rootfs), *argv))  # fmt: skip
+
+
+def test_published_ports_reach_containers_and_go_with_them(rootless, busybox_rootfs):
+    _ok(rootless("network", "create", "pub"))
+    p1, in_use = _free_port(), _free_port()
+    holder: dict[str, Any] = {}
+    try:
+        # Two containers publish the same container port on different host ports, one
+        # of them on a random port of the host's loopback.
+        _httpd(rootless, busybox_rootfs, "web1", f"{p1}:80")
+        _httpd(rootless, busybox_rootfs, "web2", "127.0.0.1::80")
+        line = _ok(rootless("port", "web2")).strip()
+        assert line.startswith("80/tcp -> 127.0.0.1:"), line
+        p2 = int(line.rsplit(":", 1)[1])
+        assert _get(p1) == "web1-host"
+        assert _get(p2) == "web2-host"
+        assert _ok(rootless("port", "web1")).strip() == f"80/tcp -> 0.0.0.0:{p1}"
+        holder = _holder(rootless, "pub")
+        slirp = _slirp_of(holder["inner"])
+        assert len(slirp) == 1
+
+        # A host port in use is a clear error before anything starts.
+        r = rootless("run", "-d", "--name", "web3", "--network", "pub", "-p", f"{p1}:80",
+                     "--rootfs", str(busybox_rootfs), "true")  # fmt: skip
+        assert r.returncode == 125 and f"host port 0.0.0.0:{p1}/tcp is already in use" in r.stderr
+        # ... and at start, when it was taken after the create.
+        _ok(rootless("create", "--name", "late", "--hostname", "late-host", "--network", "pub",
+                     "-p", f"{in_use}:80", "--rootfs", str(busybox_rootfs),
+                     "httpd", "-f", "-p", "80", "-h", "/etc"))  # fmt: skip
+        with socket.socket() as taken:
+            taken.bind(("0.0.0.0", in_use))
+            taken.listen()
+            r = rootless("start", "late")
+        assert r.returncode != 0 and f"{in_use}/tcp is already in use" in r.stderr, r.stderr
+        # Once free again, it starts and is reached.
+        _ok(rootless("start", "late"))
+        assert _get(in_use) == "late-host"
+
+        # Removing a container removes its forward; the others keep theirs.
+        _ok(rootless("rm", "-f", "web1"))
+        assert _refused(p1)
+        assert _get(p2) == "web2-host"
+        # The freed host port can be published again at once.
+        _httpd(rootless, busybox_rootfs, "web4", f"{p1}:80")
+        assert _get(p1) == "web4-host"
+    finally:
+        rootless("rm", "-f", "web1", "web2", "web4", "late")
+    assert holder and _wait_gone([holder["pid"], holder["inner"], *slirp]) == []
+    assert _refused(p2) and _refused(p1)
+    assert not (Path(rootless.runtime_dir) / "rootless" / "networks" / "pub").exists()
+
+
+def test_internal_networks_and_ipv6_host_addresses_are_refused(rootless, busybox_rootfs):
+    _ok(rootless("network", "create", "--internal", "closed"))
+    r = rootless("run", "--rm", "--network", "closed", "-p", "8080:80", "--rootfs",
+                 str(busybox_rootfs), "true")  # fmt: skip
+    assert r.returncode == 125 and "it is --internal" in r.stderr
+    _ok(rootless("network", "create", "pub"))
+    r = rootless("run", "--rm", "--network", "pub", "-p", "[::1]:8080:80", "--rootfs",
+                 str(busybox_rootfs), "true")  # fmt: skip
+    assert r.returncode == 125 and "IPv6" in r.stderr
+    assert rootless("ps", "-aq").stdout.strip() == ""
+
+
+@pytest.fixture(autouse=True)
+def _no_holder_left(rootless):
+    yield
+    runtime = Path(rootless.runtime_dir) / "rootless" / "networks"
+    holders = [json.loads(p.read_text())["holder"] for p in runtime.glob("*/state.json")]
+    assert _wait_gone([h["pid"] for h in holders] + [h["inner"] for h in holders]) == []
