@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from rootless.build import dockerfile as df
-from rootless.build.cache import BuildCache, StepResult, base_key, step_key
+from rootless.build.cache import BuildCache, Layer, StepResult, base_key, step_key
 from rootless.build.context import (
     Item,
     Placement,
@@ -49,8 +49,10 @@ from rootless.build.context import (
 )
 from rootless.build.expand import Step, platform_args, walk_stage
 from rootless.build.ignore import load_ignore
+from rootless.build.mounts import BuildSecret, MountSources, run_mounts
 from rootless.build.run import RunSpec, run_args, run_container
 from rootless.build.stages import BuildPlan, StagePlan, plan_build
+from rootless.build.workfs import StepFs, open_workfs
 from rootless.errors import BuildError, RootlessError
 from rootless.image.commit import (
     ChangeState,
@@ -88,6 +90,10 @@ class BuildOptions:
     fmt: ImageFormat = "oci"
     quiet: bool = False
     tls_verify: bool | None = None
+    squash: bool = False  # the target stage's new layers as one
+    squash_all: bool = False  # the whole image as one layer
+    secrets: tuple[BuildSecret, ...] = ()
+    driver: str = "overlay"  # or "copy" (rootless.engine.storage)
 
 
 def find_containerfile(context: Path, given: str | None) -> Path:
@@ -143,6 +149,8 @@ def build(store: Store, opts: BuildOptions, out: TextIO = sys.stdout) -> ImageRe
                 store, cf, plan, opts, images, SourceRoot(opts.context, matcher), work, out
             )
             result = builder.run()
+            if opts.squash or opts.squash_all:
+                result = builder.squash(result)
             return _commit(store, result, opts, out)
         finally:
             remove_tree(work)
@@ -322,12 +330,6 @@ class _Outcome:
     label: str
 
 
-@attrs.frozen
-class _Fs:
-    merged: str
-    upper: Path
-
-
 class _Builder:
     def __init__(
         self,
@@ -350,8 +352,15 @@ class _Builder:
         self.out = out
         self.cache = BuildCache(store.root / "build-cache")
         self.outcomes: dict[int, _Outcome] = {}
-        self.empty = work / "empty"
-        self.empty.mkdir()
+        self.starts: dict[int, StepResult] = {}
+        self.fs = open_workfs(opts.driver, store, work)
+        self.mount_sources = MountSources(
+            context=context.path,
+            view=self._view_of,
+            cache_root=store.root / "build-mounts",
+            secrets={s.id: s for s in opts.secrets},
+            scratch=work,
+        )
 
     def run(self) -> StepResult:
         import trio
@@ -397,6 +406,7 @@ class _Builder:
     async def _stage(self, sp: StagePlan) -> _Outcome:
         stage = self.cf.stages[sp.index]
         key, result = self._start(sp)
+        self.starts[sp.index] = result
         run_config = dict(result.config.get("config") or {})
         triggers = [
             df.parse_instruction(t, filename="ONBUILD")
@@ -468,11 +478,20 @@ class _Builder:
         """What the key needs beyond the instruction, and a COPY's resolved sources."""
         ins = step.instruction
         if isinstance(ins, df.Run):
-            return [json.dumps(step.args), f"network={self._network(ins)}"], []
+            binds = [self._bind_digest(m) for m in ins.mounts if m.type == "bind"]
+            return [json.dumps(step.args), f"network={self._network(ins)}", *binds], []
         if isinstance(ins, df.FileTransfer):
             sources = self._sources(ins)
             return [s.digest() for s in sources], sources
         return [], []
+
+    def _bind_digest(self, m: df.Mount) -> str:
+        """What a RUN's bind mount shows, for the key: the source's content in the
+        context, or the key or ID of the stage or image it comes from."""
+        if m.from_ is not None:
+            return f"{self._layers_of(m.from_)[2]}:{m.source or '/'}"
+        items = resolve_sources(self.context, [m.source or "."])
+        return digest_items(self.context, items)
 
     async def _execute(
         self, step: Step, result: StepResult, state: ChangeState, sources: list[_Sources]
@@ -495,57 +514,79 @@ class _Builder:
     # -- file systems ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _mounted(self, result: StepResult) -> Iterator[_Fs]:
-        """The stage's rootfs as an overlay with a fresh upper, mounted here."""
-        from rootless.image._fsops import remove_tree
-        from rootless.image.rootfs import plan_overlay
-        from rootless.sys import mount as sysmount
+    def _mounted(self, result: StepResult) -> Iterator[StepFs]:
+        """A writable rootfs holding the stage's layers, for one step."""
+        with self.fs.step(result.layers) as fs:
+            yield fs
 
-        step_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.work))
-        upper, workdir, merged = step_dir / "upper", step_dir / "work", step_dir / "merged"
-        for d in (upper, workdir, merged):
-            d.mkdir()
-        lowers = [self.store.layer_dir(layer[3]) for layer in result.layers] or [self.empty]
-        options = plan_overlay(lowers, upper, workdir, merged).options
-        sysmount.mount("overlay", str(merged), "overlay", 0, options)
-        try:
-            yield _Fs(str(merged), upper)
-        finally:
-            sysmount.umount2(str(merged), sysmount.MNT_DETACH)
-            remove_tree(step_dir)
-
-    @contextlib.contextmanager
-    def _view(self, layers: Sequence[tuple[str, str, int, str]]) -> Iterator[Path]:
+    def _view(self, layers: Sequence[Layer]) -> contextlib.AbstractContextManager[Path]:
         """A read-only view of ``layers`` (for COPY --from)."""
-        from rootless.sys import mount as sysmount
+        return self.fs.view(layers)
 
-        dirs = [self.store.layer_dir(layer[3]) for layer in layers]
-        if len(dirs) < 2:  # overlayfs needs two lowers without an upper
-            yield dirs[0] if dirs else self.empty
-            return
-        view = Path(tempfile.mkdtemp(prefix="view-", dir=self.work))
-        lowers = ":".join(_overlay_escape(d) for d in reversed(dirs))
-        sysmount.mount(
-            "overlay", str(view), "overlay", sysmount.MS_RDONLY, f"lowerdir={lowers},userxattr"
-        )
-        try:
-            yield view
-        finally:
-            sysmount.umount2(str(view), sysmount.MNT_DETACH)
-            view.rmdir()
+    def _view_of(self, ref: str) -> contextlib.AbstractContextManager[Path]:
+        """A read-only view of the stage or image ``ref`` (for RUN --mount=from=)."""
+        return self.fs.view(self._layers_of(ref)[0])
+
+    def _layers_of(self, ref: str) -> tuple[tuple[Layer, ...], str, str]:
+        """The layers of stage or image ``ref``, what it is, and what identifies its content."""
+        index = int(ref) if ref.isdigit() else None
+        stage = self.cf.stage_by_name(ref) if index is None else self.cf.stages[index]
+        if stage is not None:
+            outcome = self.outcomes[stage.index]
+            return outcome.result.layers, f"stage {outcome.label}", outcome.key
+        record = self.images[ref]
+        layers = tuple((x.media_type, x.digest, x.size, x.diff_id) for x in record.layers)
+        return layers, f"image {ref}", record.id
 
     def _layer(
-        self, parent: StepResult, fs: _Fs, created_by: str, run_config: dict[str, Any] | None
+        self, parent: StepResult, fs: StepFs, created_by: str, run_config: dict[str, Any] | None
     ) -> StepResult:
-        """The upper directory as the step's layer (none when nothing changed)."""
-        from rootless.image.layerdiff import UpperDir, store_layer
+        """The step's changes as its layer (none when nothing changed)."""
+        from rootless.image.layerdiff import store_layer
 
         layer = None
-        if any(fs.upper.iterdir()):
-            blob = store_layer(self.store, UpperDir(fs.upper), compression="gzip")
+        blob = store_layer(self.store, fs.changes, compression="gzip")
+        if blob.entries:
             self.store.ensure_layer(blob.digest, blob.media_type(), blob.diff_id)
             layer = (blob.media_type(), blob.digest, blob.size, blob.diff_id)
-        return _with_step(parent, created_by=created_by, run_config=run_config, layer=layer)
+        new = _with_step(parent, created_by=created_by, run_config=run_config, layer=layer)
+        self.fs.stored(fs, new.layers)
+        return new
+
+    # -- squash --------------------------------------------------------------------------
+
+    def squash(self, result: StepResult) -> StepResult:
+        """``result`` with the layers the target stage added (all with ``squash_all``) as
+        one layer; their history entries become empty ones."""
+        from rootless.image.layerdiff import DirDiff, store_layer
+
+        keep = () if self.opts.squash_all else self.starts[self.plan.target].layers
+        if result.layers[len(keep) :] == () and not self.opts.squash_all:
+            return result
+        with self.fs.view(keep) as before, self.fs.view(result.layers) as after:
+            blob = store_layer(self.store, DirDiff(before, after), compression="gzip")
+        doc = copy.deepcopy(result.config)
+        doc["rootfs"] = {"type": "layers", "diff_ids": [x[3] for x in keep]}
+        seen = 0
+        for entry in doc.get("history") or ():
+            if not entry.get("empty_layer"):
+                seen += 1
+                if seen > len(keep):
+                    entry["empty_layer"] = True
+        layers: tuple[Layer, ...] = keep
+        diff_id = None
+        if blob.entries:
+            self.store.ensure_layer(blob.digest, blob.media_type(), blob.diff_id)
+            layers = (*keep, (blob.media_type(), blob.digest, blob.size, blob.diff_id))
+            diff_id = blob.diff_id
+        what = "all" if self.opts.squash_all else f"{len(result.layers) - len(keep)}"
+        config = plan_config(
+            doc,
+            diff_id=diff_id,
+            history=History(created_by=f"/bin/sh -c #(nop) squashed {what} layers"),
+            created=_now(),
+        )
+        return StepResult(config, layers)
 
     # -- RUN ---------------------------------------------------------------------------
 
@@ -557,25 +598,28 @@ class _Builder:
         ins = step.instruction
         assert isinstance(ins, df.Run)
         args = run_args(ins, state.shell)
+        config = result.config.get("config") or {}
+        workdir = config.get("WorkingDir") or "/"
         with self._mounted(result) as fs:
             missing = [p for p in _MOUNT_POINTS if not os.path.lexists(f"{fs.merged}/{p}")]
-            config = result.config.get("config") or {}
-            code = await run_container(
-                RunSpec(
-                    rootfs=fs.merged,
-                    args=tuple(args),
-                    env=step.run_env(),
-                    workdir=config.get("WorkingDir") or "/",
-                    user=config.get("User") or None,
-                    network=self._network(ins),
-                ),
-                stdout=2 if self.opts.quiet else 1,
-            )
+            with run_mounts(ins.mounts, fs.merged, workdir, self.mount_sources) as mounts:
+                code = await run_container(
+                    RunSpec(
+                        rootfs=fs.merged,
+                        args=tuple(args),
+                        env=step.run_env(),
+                        workdir=workdir,
+                        user=config.get("User") or None,
+                        network=self._network(ins),
+                        mounts=mounts,
+                    ),
+                    stdout=2 if self.opts.quiet else 1,
+                )
             if code != 0:
                 raise BuildError(f"the command exited with status {code}")
             for name in missing:
                 with contextlib.suppress(OSError):
-                    (fs.upper / name).rmdir()
+                    os.rmdir(f"{fs.merged}/{name}")
             return self._layer(result, fs, " ".join(args), None)
 
     # -- COPY and ADD ------------------------------------------------------------------
@@ -602,15 +646,7 @@ class _Builder:
         return groups
 
     def _from_sources(self, ref: str, patterns: Sequence[str]) -> _Sources:
-        index = int(ref) if ref.isdigit() else None
-        stage = self.cf.stage_by_name(ref) if index is None else self.cf.stages[index]
-        if stage is not None:
-            outcome = self.outcomes[stage.index]
-            layers, what = outcome.result.layers, f"stage {outcome.label}"
-        else:
-            record = self.images[ref]
-            layers = tuple((x.media_type, x.digest, x.size, x.diff_id) for x in record.layers)
-            what = f"image {ref}"
+        layers, what, _ = self._layers_of(ref)
         return _Sources(
             None, [], layers=layers, patterns=tuple(patterns), what=what, view=self._view
         )
@@ -693,11 +729,6 @@ class _Sources:
             with self.open() as (root, items):
                 self._digest = digest_items(root, items)
         return self._digest
-
-
-def _overlay_escape(path: Path) -> str:
-    # overlayfs splits lowerdir on ':' and its options on ','.
-    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
 
 
 def _is_url(source: str) -> bool:

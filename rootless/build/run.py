@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from rootless.build import dockerfile as df
+from rootless.runtime.spec import Mount
 
 
 class RunSpec(NamedTuple):
@@ -24,6 +25,7 @@ class RunSpec(NamedTuple):
     workdir: str = "/"
     user: str | None = None
     network: str = "host"  # "host", or "private": a network namespace with only lo
+    mounts: tuple[Mount, ...] = ()  # RUN --mount, as runtime mounts
 
 
 def run_args(ins: df.Run, shell: Sequence[str]) -> list[str]:
@@ -54,9 +56,8 @@ async def run_container(spec: RunSpec, *, stdout: int = 1) -> int:
     from rootless.runtime.plan import RunRequest, plan_spec
     from rootless.runtime.seccomp import default_program
     from rootless.runtime.securejoin import resolve_in_root
-    from rootless.runtime.spec import Mount
 
-    volumes = []
+    volumes = list(spec.mounts)
     if spec.network == "host":
         for name in ("/etc/resolv.conf", "/etc/hosts"):
             if os.path.isfile(resolve_in_root(spec.rootfs, name)) and os.path.exists(name):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rootless.cli._common import tls_verify_flag
+
+if TYPE_CHECKING:
+    from rootless.build.mounts import BuildSecret
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format", default="oci", choices=("oci", "docker"), help="image format (default: oci)"
     )
-    p.add_argument("--squash", action="store_true", help="not supported yet")
+    p.add_argument("--squash", action="store_true", help="the last stage's new layers as one layer")
+    p.add_argument("--squash-all", action="store_true", help="the whole image as one layer")
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="id=ID,src=FILE",
+        help="a secret for RUN --mount=type=secret (also id=ID,env=VAR)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
     tls_verify_flag(p)
 
@@ -56,20 +68,24 @@ def _pairs(values: list[str], what: str) -> tuple[tuple[str, str], ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rootless.errors import ConfigError
+    from rootless._paths import StoragePaths
+    from rootless.build.mounts import parse_secret
+    from rootless.engine.storage import storage_driver
     from rootless.runtime.userns import run_in_userns
 
-    if args.squash:
-        raise ConfigError("--squash is not supported yet", hint="build without --squash")
     build_args = _pairs(args.build_arg, "--build-arg")
     labels = _pairs(args.label, "--label")
-    return run_in_userns(lambda: _build(args, build_args, labels))
+    secrets = tuple(parse_secret(s) for s in args.secret)
+    driver = storage_driver(StoragePaths.from_env())  # probed outside the namespace
+    return run_in_userns(lambda: _build(args, build_args, labels, secrets, driver))
 
 
 def _build(
     args: argparse.Namespace,
     build_args: tuple[tuple[str, str], ...],
     labels: tuple[tuple[str, str], ...],
+    secrets: tuple[BuildSecret, ...],
+    driver: str,
 ) -> int:
     import contextlib
     import sys
@@ -102,6 +118,10 @@ def _build(
             fmt=args.format,
             quiet=args.quiet,
             tls_verify=args.tls_verify,
+            squash=args.squash,
+            squash_all=args.squash_all,
+            secrets=secrets,
+            driver=driver,
         )
         record = build(store, opts)
     if args.iidfile:
