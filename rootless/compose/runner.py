@@ -8,9 +8,8 @@ project-wide process, and a repeated ``up`` recreates exactly the containers
 whose hash changed.
 
 Services join the project's user networks with their service name (and
-aliases) as DNS names. User networks cannot publish ports yet, so a service
-with ``ports`` runs on its own slirp4netns network instead (with a warning):
-it is reachable through its published ports but not by name.
+aliases) as DNS names, also those that publish ports (the network's holder
+forwards them).
 """
 
 from __future__ import annotations
@@ -95,17 +94,11 @@ def ensure_resources(project: Project, services: Sequence[str], paths: StoragePa
 
 def run_options(run: ServiceRun, report: Report = _quiet) -> Any:
     """The ``RunOptions`` to create: on the first network with the service's names as
-    aliases, or on slirp4netns when the service publishes ports."""
+    aliases (its ports are published from there)."""
     options = run.options
     net = options.network
     if net is None or not run.networks:
         return options
-    if net.publish:
-        report(
-            f"warning: {options.name} publishes ports, which user networks cannot do yet: "
-            "it runs on its own network (slirp4netns) and other services cannot reach it by name"
-        )
-        return options._replace(network=net._replace(mode="slirp4netns"))
     first = run.networks[0]
     aliases = ",".join(f"alias={a}" for a in dict.fromkeys(first.aliases))
     return options._replace(network=net._replace(mode=f"{first.network}:{aliases}"))
