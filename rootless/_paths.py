@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 
-class StoragePaths(NamedTuple):
+class StoragePaths(Record):
     """The roots of one user's rootless state."""
 
     data: Path  # blobs, layers, the image database, volumes

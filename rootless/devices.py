@@ -14,8 +14,9 @@ import re
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.runtime.spec import Mount
 
@@ -23,13 +24,13 @@ _CDI_NAME = re.compile(r"([a-z0-9][a-z0-9.-]*\.[a-z]{2,}/[a-zA-Z0-9][a-zA-Z0-9_.
 _PERMS = re.compile(r"[rwm]{1,3}")
 
 
-class DeviceNode(NamedTuple):
+class DeviceNode(Record):
     host: str
     container: str
     permissions: str = "rwm"
 
 
-class DevicePlan(NamedTuple):
+class DevicePlan(Record):
     """What the devices add to a container."""
 
     mounts: tuple[Mount, ...] = ()

@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import NamedTuple
 
 from rootless._atomic import atomic_write, flock
 from rootless._paths import StoragePaths
+from rootless._record import Record
 from rootless.errors import ConfigError, RootlessError
 from rootless.runtime.spec import Mount
 
@@ -32,7 +32,7 @@ class SecretNotFound(RootlessError):
     exit_code = 1
 
 
-class Secret(NamedTuple):
+class Secret(Record):
     id: str
     name: str
     created_at: str  # RFC 3339, UTC
@@ -46,7 +46,7 @@ class Secret(NamedTuple):
         }
 
 
-class SecretRequest(NamedTuple):
+class SecretRequest(Record):
     """One ``--secret NAME[,target=PATH,mode=0444,uid=0,gid=0]``."""
 
     name: str

@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 _MIN_WIDTH = 12
@@ -31,21 +32,21 @@ _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
 
 
-class _Arg(NamedTuple):
+class _Arg(Record):
     kind: str  # "field", "literal" or "func"
     value: Any  # field path (tuple of names), literal value, or function name
 
 
-class _Text(NamedTuple):
+class _Text(Record):
     text: str
 
 
-class _Action(NamedTuple):
+class _Action(Record):
     pipeline: tuple[tuple[_Arg, ...], ...]
     source: str
 
 
-class _Range(NamedTuple):
+class _Range(Record):
     pipeline: tuple[tuple[_Arg, ...], ...]
     source: str
     body: list[_Node]

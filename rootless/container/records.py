@@ -15,10 +15,11 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from rootless._empty import EMPTY_MAP
 from rootless._procfs import is_alive, process_start_time
+from rootless._record import Record
 from rootless.errors import ConfigError, RootlessError
 
 _SCHEMA = """
@@ -62,7 +63,7 @@ class NameInUse(ConfigError):
     pass
 
 
-class ContainerRecord(NamedTuple):
+class ContainerRecord(Record):
     id: str
     name: str
     image: str

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from rootless._empty import EMPTY_MAP
 from rootless._paths import StoragePaths
+from rootless._record import Record
 from rootless.errors import ConfigError, ImageError
 from rootless.runtime.spec import Rlimit
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from rootless.volumes import MountRequest
 
 
-class RunOptions(NamedTuple):
+class RunOptions(Record):
     """What ``rootless run`` was asked, parsed but not yet planned."""
 
     command: tuple[str, ...] = ()
@@ -72,7 +73,7 @@ def seccomp_for(choice: str | None) -> tuple[str | dict[str, object] | None, byt
     return profile, sc.compile_profile(profile, os.uname().machine)
 
 
-class Prepared(NamedTuple):
+class Prepared(Record):
     """A created container: its record, its spec, and how to launch it."""
 
     record: ContainerRecord
@@ -247,15 +248,22 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
         launch = launch._replace(before_exec=network.attach)
     sdnotify = opts.extra.get("sdnotify") or ("conmon" if os.environ.get("NOTIFY_SOCKET") else None)
     deadline = Deadline(opts.timeout)
+    health_waiter = None
+    if sdnotify == "healthy":
+        from rootless.supervise.healthwait import HealthWaiter
+
+        health_waiter = HealthWaiter(record.id, paths)
     try:
 
         def started(s: Started) -> None:
             containers.mark_running(record.id, s.init_pid, monitor=os.getpid())
             deadline.arm(s.init_pid)
             if sdnotify is not None:
-                from rootless.systemd.notify import notify_started
+                from rootless.systemd.notify import Notifier
 
-                notify_started(sdnotify)
+                Notifier(sdnotify).started()
+            if health_waiter is not None:
+                health_waiter.start()
 
         code = run_foreground(network.prepare(prepared.spec), launch, on_started=started)
         containers.mark_exited(record.id, code)
@@ -271,6 +279,8 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
         return code
     finally:
         deadline.disarm()
+        if health_waiter is not None:
+            health_waiter.stop()
         network.stop()
         if opts.rm:
             remove(record, containers, volumes=True, paths=paths)
@@ -493,6 +503,11 @@ def _health_options(
         health = health_config(image_health, **flags, disabled=disabled)
         if health is not None:
             options["health"] = health.to_json()
+    if options.get("sdnotify") == "healthy" and "health" not in options:
+        raise ConfigError(
+            "--sdnotify=healthy needs a healthcheck, and the container has none",
+            hint="add --health-cmd, or use --sdnotify=conmon",
+        )
     return options
 
 

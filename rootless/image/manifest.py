@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from rootless._empty import EMPTY_MAP
+from rootless._record import Record
 from rootless.errors import ImageError
 from rootless.image import mediatypes as mt
 from rootless.image.reference import validate_digest
@@ -20,7 +21,7 @@ _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 _KIND_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 
-class Platform(NamedTuple):
+class Platform(Record):
     os: str
     architecture: str
     variant: str | None = None
@@ -67,7 +68,7 @@ def host_platform(machine: str | None = None) -> Platform:
     return Platform("linux", arch, _DEFAULT_VARIANT.get(arch) if arch == "arm64" else None)
 
 
-class Descriptor(NamedTuple):
+class Descriptor(Record):
     media_type: str
     digest: str
     size: int
@@ -92,7 +93,7 @@ class Descriptor(NamedTuple):
         return out
 
 
-class Manifest(NamedTuple):
+class Manifest(Record):
     """An image manifest (OCI or Docker schema 2): one config and its layers."""
 
     media_type: str
@@ -112,7 +113,7 @@ class Manifest(NamedTuple):
         return out
 
 
-class Index(NamedTuple):
+class Index(Record):
     """An OCI image index or a Docker manifest list: one manifest per platform."""
 
     media_type: str
@@ -130,7 +131,7 @@ class Index(NamedTuple):
         return out
 
 
-class ContainerConfig(NamedTuple):
+class ContainerConfig(Record):
     """The ``config`` section of an image config: how to run the image."""
 
     user: str = ""
@@ -145,14 +146,14 @@ class ContainerConfig(NamedTuple):
     volumes: tuple[str, ...] = ()
 
 
-class HistoryEntry(NamedTuple):
+class HistoryEntry(Record):
     created: str | None = None
     created_by: str | None = None
     comment: str | None = None
     empty_layer: bool = False
 
 
-class ImageConfig(NamedTuple):
+class ImageConfig(Record):
     os: str
     architecture: str
     diff_ids: tuple[str, ...]

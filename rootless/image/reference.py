@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ImageError
 
 DOCKER_HUB = "docker.io"
@@ -33,7 +33,7 @@ _DIGEST_HEX_LEN = {"sha256": 64, "sha512": 128}
 _MAX_NAME = 255
 
 
-class Reference(NamedTuple):
+class Reference(Record):
     """A fully qualified image reference."""
 
     registry: str

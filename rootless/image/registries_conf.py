@@ -19,16 +19,17 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, TypeGuard
 
 from rootless._empty import EMPTY_MAP
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.image.reference import DOCKER_HUB, Reference, candidates, is_qualified
 
 SYSTEM_CONF = Path("/etc/containers/registries.conf")
 
 
-class RegistryEntry(NamedTuple):
+class RegistryEntry(Record):
     """One ``[[registry]]`` table: where a prefix is served from and how."""
 
     prefix: str
@@ -37,7 +38,7 @@ class RegistryEntry(NamedTuple):
     blocked: bool = False
 
 
-class RegistriesConf(NamedTuple):
+class RegistriesConf(Record):
     # None when no file configures it: then Docker's default, docker.io, applies.
     search_registries: tuple[str, ...] | None = None
     registries: tuple[RegistryEntry, ...] = ()

@@ -17,8 +17,9 @@ import shutil
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
+from rootless._record import Record
 from rootless.errors import ImageError
 from rootless.image._fsops import DirTree, NotADir, Parts
 from rootless.image.unpack import FORBIDDEN_XATTRS, OPAQUE_XATTR
@@ -27,7 +28,7 @@ Driver = Literal["overlay", "fuse-overlayfs", "copy"]
 _PAGE = 4096  # mount(2) copies at most one page of options
 
 
-class OverlayPlan(NamedTuple):
+class OverlayPlan(Record):
     """``mount -t overlay overlay -o OPTIONS TARGET``."""
 
     source: str
@@ -93,7 +94,7 @@ def plan_fuse_overlayfs(
 # -- the copy driver -------------------------------------------------------
 
 
-class CopyLayer(NamedTuple):
+class CopyLayer(Record):
     diff: Path  # the layer's diff directory
     opaque_dirs: tuple[str, ...] = ()  # from LayerInfo; "" is the layer root
 
@@ -267,7 +268,7 @@ def _copy_meta(src: int | str, dst: int, st: os.stat_result) -> None:
 # -- choosing a driver -----------------------------------------------------
 
 
-class DriverChoice(NamedTuple):
+class DriverChoice(Record):
     driver: Driver
     reasons: tuple[str, ...]  # why each better driver was not chosen
 

@@ -28,9 +28,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rootless._atomic import atomic_write, flock, fsync_dir
+from rootless._record import Record
 from rootless.errors import ImageError
 from rootless.image import mediatypes as mt
 from rootless.image._fsops import remove_tree
@@ -69,14 +70,14 @@ def _in_process(fn: Callable[[], T]) -> T:
     return fn()
 
 
-class LayerRef(NamedTuple):
+class LayerRef(Record):
     digest: str  # the compressed blob
     media_type: str
     size: int
     diff_id: str
 
 
-class ImageRecord(NamedTuple):
+class ImageRecord(Record):
     id: str  # config digest; the short id is id[7:19]
     manifest_digest: str
     manifest_media_type: str
@@ -97,7 +98,7 @@ class ImageRecord(NamedTuple):
         return (self.manifest_digest,) + ((self.index_digest,) if self.index_digest else ())
 
 
-class GcReport(NamedTuple):
+class GcReport(Record):
     blobs: int = 0
     layers: int = 0
     temp: int = 0

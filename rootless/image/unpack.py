@@ -26,8 +26,9 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
+from rootless._record import Record
 from rootless.errors import ImageError
 from rootless.image import _tar
 from rootless.image._decompress import TarStream
@@ -43,7 +44,7 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
 
 
-class UnpackOptions(NamedTuple):
+class UnpackOptions(Record):
     """Policy for one unpack.
 
     ``preserve_owner``: lchown every entry to the uid/gid in the archive. Only
@@ -56,7 +57,7 @@ class UnpackOptions(NamedTuple):
     max_entries: int = 1_000_000
 
 
-class LayerInfo(NamedTuple):
+class LayerInfo(Record):
     """What an unpack produced; stored as ``layer.json`` beside the layer's ``diff``."""
 
     diff_id: str  # sha256 of the uncompressed tar stream

@@ -12,18 +12,18 @@ import os
 import pwd
 import shutil
 from collections.abc import Sequence
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import IDMapError
 
 
-class IDRange(NamedTuple):
+class IDRange(Record):
     container_id: int
     host_id: int
     size: int
 
 
-class IDMapPlan(NamedTuple):
+class IDMapPlan(Record):
     uid_map: tuple[IDRange, ...]
     gid_map: tuple[IDRange, ...]
     # True when only the user's own IDs are mapped (no subordinate range).
@@ -38,7 +38,7 @@ class IDMapPlan(NamedTuple):
         return sum(r.size for r in self.uid_map)
 
 
-class SubIDFiles(NamedTuple):
+class SubIDFiles(Record):
     subuid: str = "/etc/subuid"
     subgid: str = "/etc/subgid"
 
@@ -222,7 +222,7 @@ def plan_for_userns(mode: str | None) -> IDMapPlan:
     return plan_keep_id(base, os.getuid(), os.getgid(), keep.uid, keep.gid)
 
 
-class KeepID(NamedTuple):
+class KeepID(Record):
     """``--userns=keep-id[:uid=N,gid=N]``: the container ID the user's own ID becomes."""
 
     uid: int

@@ -17,8 +17,9 @@ import select
 import signal
 import socket
 import stat
-from typing import NamedTuple, NoReturn
+from typing import NoReturn
 
+from rootless._record import Record
 from rootless.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -36,7 +37,7 @@ from rootless.sys import net, process
 from rootless.sys import seccomp as sysseccomp
 
 
-class InitFds(NamedTuple):
+class InitFds(Record):
     error_w: int  # CLOEXEC: closed by a successful exec
     alive_r: int  # EOF here means stage 1 (our parent) died
     tty_sock: int | None  # where the pty master is sent with -t

@@ -27,8 +27,9 @@ import sys
 import termios
 import tty
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from rootless._record import Record
 from rootless.errors import ContainerStartError, RootlessError
 from rootless.runtime.idmap import IDMapPlan
 from rootless.runtime.spec import Spec
@@ -49,7 +50,7 @@ FORWARDED_SIGNALS = (
 )
 
 
-class LaunchOptions(NamedTuple):
+class LaunchOptions(Record):
     idmap: IDMapPlan
     interactive: bool = False
     seccomp_program: bytes | None = None
@@ -63,7 +64,7 @@ class LaunchOptions(NamedTuple):
     stop_timeout: float | None = None
 
 
-class Started(NamedTuple):
+class Started(Record):
     stage1_pid: int
     init_pid: int
     tty_master: int | None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.runtime.spec import Mount
 from rootless.sys import mount as m
@@ -42,7 +41,7 @@ DEV_SYMLINKS = (
 )
 
 
-class MountCall(NamedTuple):
+class MountCall(Record):
     """One mount(2) (and, for read-only binds, the remount that must follow it)."""
 
     source: str

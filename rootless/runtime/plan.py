@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.runtime.capabilities import plan_capabilities
 from rootless.runtime.idmap import IDMapPlan
@@ -28,7 +28,7 @@ from rootless.runtime.spec import (
 SUPPORTED_NETWORKS = ("none", "host", "private")
 
 
-class RunRequest(NamedTuple):
+class RunRequest(Record):
     rootfs: str
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()

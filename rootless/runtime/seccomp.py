@@ -32,8 +32,9 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -111,7 +112,7 @@ KNOWN_ARCHES = frozenset(
 )
 
 
-class Arch(NamedTuple):
+class Arch(Record):
     """A target the compiler knows: its AUDIT_ARCH_* value and syscall table key."""
 
     name: str  # key in syscalls.json, as os.uname().machine spells it
@@ -131,7 +132,7 @@ MAX_ARGS_PER_RULE = 6
 BPF_MAXINSNS = 4096
 
 
-class ArgCondition(NamedTuple):
+class ArgCondition(Record):
     """One OCI ``args`` entry: compare 64-bit syscall argument ``index``."""
 
     arg: int  # the OCI "index": which syscall argument (a NamedTuple cannot say index)
@@ -140,7 +141,7 @@ class ArgCondition(NamedTuple):
     op: str
 
 
-class SyscallRule(NamedTuple):
+class SyscallRule(Record):
     """One ``syscalls`` entry: its conditions are ANDed; ``ret`` is the SECCOMP_RET_* value.
 
     ``only_arches``/``skip_arches`` come from Docker's ``includes``/``excludes``.
@@ -160,7 +161,7 @@ class SyscallRule(NamedTuple):
         return not names & set(self.skip_arches)
 
 
-class SeccompProfile(NamedTuple):
+class SeccompProfile(Record):
     """A checked profile; ``source`` names where it came from, for messages."""
 
     default_ret: int

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from rootless._atomic import atomic_write
 from rootless._empty import EMPTY_MAP
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 OCI_VERSION = "1.1.0"
@@ -45,20 +46,20 @@ READONLY_PATHS = (
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
 
 
-class User(NamedTuple):
+class User(Record):
     uid: int = 0
     gid: int = 0
     additional_gids: tuple[int, ...] = ()
     umask: int | None = None
 
 
-class Rlimit(NamedTuple):
+class Rlimit(Record):
     type: str  # "RLIMIT_NOFILE"
     soft: int
     hard: int
 
 
-class Capabilities(NamedTuple):
+class Capabilities(Record):
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
     permitted: tuple[str, ...] = ()
@@ -66,7 +67,7 @@ class Capabilities(NamedTuple):
     ambient: tuple[str, ...] = ()
 
 
-class Process(NamedTuple):
+class Process(Record):
     args: tuple[str, ...]
     env: tuple[str, ...] = (f"PATH={DEFAULT_PATH}",)
     cwd: str = "/"
@@ -77,14 +78,14 @@ class Process(NamedTuple):
     no_new_privileges: bool = True
 
 
-class Mount(NamedTuple):
+class Mount(Record):
     destination: str
     type: str = "bind"
     source: str = ""
     options: tuple[str, ...] = ()
 
 
-class Root(NamedTuple):
+class Root(Record):
     path: str
     readonly: bool = False
     # overlayfs mount options ("lowerdir=...,upperdir=...,workdir=...,userxattr") when the
@@ -100,13 +101,13 @@ SECCOMP_ANNOTATION = "io.rootless.seccomp"
 USER_ANNOTATION = "io.rootless.user"
 
 
-class IDMapping(NamedTuple):
+class IDMapping(Record):
     container_id: int
     host_id: int
     size: int
 
 
-class Namespace(NamedTuple):
+class Namespace(Record):
     type: str
     path: str | None = None
 
@@ -114,7 +115,7 @@ class Namespace(NamedTuple):
 DEFAULT_NAMESPACES = tuple(Namespace(kind) for kind in NAMESPACES)
 
 
-class Linux(NamedTuple):
+class Linux(Record):
     namespaces: tuple[Namespace, ...] = DEFAULT_NAMESPACES
     uid_mappings: tuple[IDMapping, ...] = ()
     gid_mappings: tuple[IDMapping, ...] = ()
@@ -127,7 +128,7 @@ class Linux(NamedTuple):
         return any(ns.type == kind and ns.path is None for ns in self.namespaces)
 
 
-class Spec(NamedTuple):
+class Spec(Record):
     process: Process
     root: Root
     hostname: str | None = None

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.runtime.spec import User
 
 
-class PasswdEntry(NamedTuple):
+class PasswdEntry(Record):
     name: str
     uid: int
     gid: int
     home: str
 
 
-class GroupEntry(NamedTuple):
+class GroupEntry(Record):
     name: str
     gid: int
     members: tuple[str, ...]
@@ -40,7 +40,7 @@ def parse_group(text: str) -> list[GroupEntry]:
     return out
 
 
-class ResolvedUser(NamedTuple):
+class ResolvedUser(Record):
     user: User
     home: str
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from rootless._paths import StoragePaths
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 # The run path imports this package: what it needs beyond parsing is imported late.
 
 
-class MountRequest(NamedTuple):
+class MountRequest(Record):
     """The mount flags of ``run``/``create`` as given."""
 
     volumes: tuple[str, ...] = ()  # -v

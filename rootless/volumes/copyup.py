@@ -14,12 +14,12 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 
-class CopyJob(NamedTuple):
+class CopyJob(Record):
     image_path: str  # the mount path in the container, e.g. /home/app
     volume_dir: Path  # the volume's _data directory
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.runtime.spec import Mount
 
@@ -37,7 +38,7 @@ TMPFS_DEFAULTS = ("rw", "noexec", "nosuid", "nodev")
 VOLUME_DEFAULTS = ("nosuid", "nodev")
 
 
-class MountSpec(NamedTuple):
+class MountSpec(Record):
     """One mount a container asked for, before volumes are looked up."""
 
     kind: Kind

@@ -16,10 +16,11 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from rootless._atomic import atomic_write, flock, fsync_dir
 from rootless._empty import EMPTY_MAP
+from rootless._record import Record
 from rootless._units import format_timestamp
 from rootless.errors import ConfigError
 from rootless.volumes.parse import check_volume_name
@@ -42,7 +43,7 @@ class VolumeInUse(ConfigError):
     exit_code = 2  # as Podman's volume rm
 
 
-class Volume(NamedTuple):
+class Volume(Record):
     name: str
     mountpoint: Path  # the directory containers see (``_data``)
     created: str  # RFC 3339, UTC
