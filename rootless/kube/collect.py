@@ -1,0 +1,166 @@
+"""``kube generate``: find the containers, read their facts, make the objects (I/O).
+
+Names are looked up as containers first, then as compose projects (whose
+containers carry the project in their records, see :mod:`rootless.compose.runner`).
+A compose project becomes one pod named after it, one container per service
+replica, with the service names resolving to localhost (``hostAliases``), since
+the services of a pod share its network namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rootless._paths import StoragePaths
+from rootless.errors import ConfigError
+from rootless.kube.generate import ContainerFacts, dns_label, mount_facts
+
+if TYPE_CHECKING:
+    from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.image.store import Store
+
+KINDS = ("pod", "deployment")
+
+
+class Generated(NamedTuple):
+    objects: list[dict[str, Any]]
+    warnings: list[str]
+
+
+class _Target(NamedTuple):
+    record: ContainerRecord
+    kube_name: str
+    service: str | None  # the compose service, for hostAliases
+
+
+def generate(
+    refs: Sequence[str],
+    *,
+    name: str | None = None,
+    kind: str = "pod",
+    with_service: bool = False,
+    paths: StoragePaths | None = None,
+) -> Generated:
+    """The Kubernetes objects for the containers or compose projects ``refs``."""
+    from rootless.engine.containers import containers_store
+    from rootless.engine.images import open_store
+    from rootless.kube import generate as gen
+
+    if kind not in KINDS:
+        raise ConfigError(f'unknown kind "{kind}"', hint="use --type pod or --type deployment")
+    paths = paths or StoragePaths.from_env()
+    containers = containers_store(paths)
+    targets, projects = _targets(refs, containers)
+    pod_name = name or (dns_label(projects[0]) if projects == list(refs) else None)
+    pod_name = pod_name or f"{dns_label(targets[0].record.name, 59)}-pod"
+    if dns_label(pod_name, 253) != pod_name:
+        raise ConfigError(
+            f'invalid pod name "{pod_name}"',
+            hint="use lower-case letters, digits and '-', starting with a letter or digit",
+        )
+    store = open_store(paths)
+    try:
+        facts = [_facts(t.record, containers, store, paths) for t in targets]
+    finally:
+        store.close()
+    aliases = sorted({t.service for t in targets if t.service})
+    pod, warnings = gen.pod(
+        pod_name, facts, kube_names=[t.kube_name for t in targets], host_aliases=aliases
+    )
+    objects = [pod]
+    if kind == "deployment":
+        deploy, more = gen.deployment(pod)
+        objects, warnings = [deploy], warnings + more
+    if with_service:
+        svc = gen.service(pod)
+        if svc is None:
+            warnings.append("no Service: the containers publish no ports")
+        else:
+            objects.append(svc)
+    return Generated(objects, warnings)
+
+
+def _targets(refs: Sequence[str], containers: ContainerStore) -> tuple[list[_Target], list[str]]:
+    """The containers named by ``refs`` (each a container or a compose project) with
+    their Kubernetes container names, and the projects among ``refs``."""
+    from rootless.compose.runner import compose_info, project_records
+    from rootless.container.records import NoSuchContainer
+
+    targets: list[_Target] = []
+    projects: list[str] = []
+    for ref in refs:
+        try:
+            record = containers.get(ref)
+        except NoSuchContainer:
+            found = [
+                r for r in project_records(ref, containers) if not compose_info(r).get("oneoff")
+            ]
+            if not found:
+                raise ConfigError(
+                    f'no container or compose project named "{ref}"',
+                    hint="see the containers (and their projects) with: rootless ps -a",
+                ) from None
+            projects.append(ref)
+            for r in found:
+                info = compose_info(r)
+                several = sum(compose_info(x)["service"] == info["service"] for x in found) > 1
+                label = f"{info['service']}-{info['number']}" if several else info["service"]
+                targets.append(_Target(r, dns_label(label), info["service"]))
+            continue
+        targets.append(_Target(record, dns_label(record.name), None))
+    seen: dict[str, int] = {}
+    for i, t in enumerate(targets):  # two containers with the same Kubernetes name
+        seen[t.kube_name] = seen.get(t.kube_name, 0) + 1
+        if seen[t.kube_name] > 1:
+            targets[i] = t._replace(kube_name=f"{t.kube_name}-{seen[t.kube_name]}")
+    return targets, projects
+
+
+def _facts(
+    record: ContainerRecord, containers: ContainerStore, store: Store, paths: StoragePaths
+) -> ContainerFacts:
+    from rootless.engine.images import find_local
+    from rootless.runtime import spec as specmod
+    from rootless.runtime.capabilities import DEFAULT_CAPABILITIES
+    from rootless.volumes import volume_store
+
+    cdir = containers.container_dir(record.id)
+    spec = specmod.load(cdir / "config.json")
+    cfg = None
+    if record.image_id:
+        image = find_local(store, record.image_id)
+        cfg = store.image_config(image).config if image is not None else None
+    vols = volume_store(paths)
+    anonymous = frozenset(v.name for v in vols.list() if v.anonymous)
+    mounts, unsupported = mount_facts(
+        [(m.destination, m.type, m.source, m.options) for m in spec.mounts],
+        own_files=str(cdir),
+        volumes_root=str(vols.root),
+        anonymous=anonymous,
+    )
+    if record.options.get("health"):
+        unsupported.append("the healthcheck is not in the YAML")
+    caps = tuple(spec.process.capabilities.bounding)
+    default = tuple(f"CAP_{c}" for c in DEFAULT_CAPABILITIES)
+    return ContainerFacts(
+        name=record.name,
+        image=record.image,
+        argv=record.command,
+        env=spec.process.env,
+        workdir=spec.process.cwd,
+        user=spec.annotations.get(specmod.USER_ANNOTATION),
+        ports=tuple(tuple(p) for p in record.options.get("ports") or ()),
+        capabilities=None if set(caps) == set(default) else caps,
+        read_only=spec.root.readonly,
+        no_new_privileges=spec.process.no_new_privileges,
+        mounts=mounts,
+        restart=record.options.get("restart"),
+        stop_timeout=record.options.get("stop_timeout"),
+        interactive=bool(record.options.get("interactive")),
+        image_entrypoint=tuple(cfg.entrypoint or ()) if cfg else (),
+        image_cmd=tuple(cfg.cmd or ()) if cfg else (),
+        image_env=tuple(cfg.env) if cfg else (),
+        image_workdir=cfg.working_dir if cfg else "",
+        unsupported=tuple(unsupported),
+    )
