@@ -59,6 +59,7 @@ VERBS = {
     "network": ("rootless.cli.network", "manage user networks (create, ls, inspect, rm, ...)"),
     "generate": ("rootless.cli.generate", "generate systemd units for containers"),
     "secret": ("rootless.cli.secret", "manage secrets (create, ls, inspect, rm)"),
+    "kube": ("rootless.cli.kube", "Kubernetes YAML from containers; run and remove its pods"),
 }
 
 
