@@ -184,11 +184,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from rootless.engine.containers import run
 
-    if args.detach and args.sdnotify not in (None, "ignore"):
-        raise ConfigError(
-            "--sdnotify needs a foreground run: the run is the unit's main process",
-            hint="drop -d (see docs/systemd.md)",
-        )
     return run(options_from(args))
 
 
@@ -301,11 +296,6 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
         extra["restart"] = args.restart
     if args.stop_timeout is not None:
         extra["stop_timeout"] = args.stop_timeout
-    if args.sdnotify == "healthy":
-        raise ConfigError(
-            "--sdnotify=healthy is not supported: a foreground run does not run healthchecks",
-            hint="use --sdnotify=conmon, or --sdnotify=container and notify from the container",
-        )
     if args.sdnotify:
         extra["sdnotify"] = args.sdnotify
     # As Podman's CreateCommand: `generate systemd --new` re-creates the container from it.

@@ -10,11 +10,18 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rootless.container.records import ContainerStore
 from rootless.errors import RootlessError
-from rootless.supervise.health import HealthConfig, HealthResult, HealthState, health_config
+from rootless.supervise.health import (
+    HEALTHY,
+    HealthConfig,
+    HealthResult,
+    HealthState,
+    health_config,
+)
 
 
 async def run_check(cid: str, containers: ContainerStore, config: HealthConfig) -> HealthResult:
@@ -22,7 +29,7 @@ async def run_check(cid: str, containers: ContainerStore, config: HealthConfig) 
     import trio
 
     from rootless.runtime.launch import exec_in, exit_code
-    from rootless.supervise.monitor import _wait_child, load_launch
+    from rootless.supervise.container import _wait_child, load_launch
 
     record = containers.get(cid)
     spec, launch = load_launch(cid, containers)
@@ -83,8 +90,16 @@ def record_result(
     return state
 
 
-async def run_healthchecks(cid: str, containers: ContainerStore, stored: dict[str, Any]) -> None:
-    """The monitor's loop: a check every interval while the container runs."""
+async def run_healthchecks(
+    cid: str,
+    containers: ContainerStore,
+    stored: dict[str, Any],
+    on_healthy: Callable[[], None] | None = None,
+) -> None:
+    """The supervisor's loop: a check every interval while the container runs.
+
+    ``on_healthy`` is called after each check that leaves the container healthy
+    (``--sdnotify=healthy`` sends READY=1 on the first)."""
     import trio
 
     config = health_config(stored)
@@ -94,4 +109,6 @@ async def run_healthchecks(cid: str, containers: ContainerStore, stored: dict[st
     while True:
         await trio.sleep(config.interval)
         result = await run_check(cid, containers, config)
-        record_result(cid, containers, config, result)
+        state = record_result(cid, containers, config, result)
+        if on_healthy is not None and state.status == HEALTHY:
+            on_healthy()

@@ -93,6 +93,11 @@ class Monitor:
         self.ready_w = ready_w
         self.containers = containers_store(paths)
         self.cdir = self.containers.container_dir(cid)
+        from rootless.systemd.notify import Notifier
+
+        # Only an explicit --sdnotify: a monitor is not the main process of whatever
+        # unit happens to run `run -d` (compose up -d, a script).
+        self.notifier = Notifier(self.containers.get(cid).options.get("sdnotify"))
 
     def run(self) -> int:
         """Supervise until the container is done for good; the last exit code."""
@@ -176,6 +181,7 @@ class Monitor:
         for fd in (out_w, err_w, null):
             os.close(fd)
         self.containers.mark_running(self.cid, started.init_pid, monitor=os.getpid())
+        self.notifier.started()  # before "ok": MAINPID must be known when `run -d` exits
         if self.ready_w is None and self.containers.get(self.cid).stop_requested:
             # `stop` came while we were restarting it: honour it rather than run on.
             os.kill(started.init_pid, signal.SIGKILL)
@@ -195,7 +201,9 @@ class Monitor:
                 if health:
                     from rootless.supervise.healthcheck import run_healthchecks
 
-                    checks.start_soon(run_healthchecks, self.cid, self.containers, health)
+                    checks.start_soon(
+                        run_healthchecks, self.cid, self.containers, health, self.notifier.healthy
+                    )
                 async with trio.open_nursery() as pumps:
                     pumps.start_soon(self._pump, out_r, "stdout", log)
                     pumps.start_soon(self._pump, err_r, "stderr", log)

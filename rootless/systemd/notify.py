@@ -55,24 +55,54 @@ def notify(fields: Mapping[str, str | int], notify_socket: str | None = None) ->
     return True
 
 
-def notify_started(mode: str, notify_socket: str | None = None) -> None:
-    """What the foreground supervisor tells systemd once the container's command runs.
+class Notifier:
+    """What a container's supervisor (a foreground run or a detached monitor) tells
+    systemd, by ``--sdnotify`` mode; each message is sent once, even across restarts.
 
-    ``conmon``: it is the main process and the service is ready. ``container``: it is
-    the main process; READY=1 is the container's to send. A failure is a warning:
-    the container runs, and stopping it over a notify problem would be worse.
+    ``conmon``: the supervisor is the main process and the service is ready once the
+    command runs. ``container``: the supervisor is the main process; READY=1 is the
+    container's to send. ``healthy``: the supervisor is the main process; READY=1
+    follows the first passing healthcheck. ``mainpid`` is the supervisor's PID (it
+    differs from ours in the process that runs a foreground run's healthchecks).
+    A failure to send is a warning: the container runs, and stopping it over a
+    notify problem would be worse.
     """
-    if mode not in ("conmon", "container"):
-        return
-    fields: dict[str, str | int] = {"MAINPID": os.getpid()}
-    if mode == "conmon":
-        fields.update(READY=1, STATUS="container running")
-    try:
-        notify(fields, notify_socket)
-    except NotifyError as e:
-        from rootless.cli._common import warn
 
-        warn(str(e))
+    def __init__(
+        self, mode: str | None, mainpid: int | None = None, notify_socket: str | None = None
+    ) -> None:
+        self.mode = mode if mode in ("conmon", "container", "healthy") else None
+        self.mainpid = mainpid if mainpid is not None else os.getpid()
+        self.notify_socket = notify_socket
+        self._sent: set[str] = set()
+
+    def started(self) -> None:
+        """The container's command runs."""
+        if self.mode is None:
+            return
+        fields: dict[str, str | int] = {"MAINPID": self.mainpid}
+        if self.mode == "conmon":
+            fields.update(READY=1, STATUS="container running")
+        elif self.mode == "healthy":
+            fields.update(STATUS="container running, waiting for its healthcheck to pass")
+        self._send("started", fields)
+
+    def healthy(self) -> None:
+        """The container's healthcheck passed."""
+        if self.mode == "healthy":
+            fields: dict[str, str | int] = {"MAINPID": self.mainpid, "READY": 1}
+            self._send("healthy", {**fields, "STATUS": "container healthy"})
+
+    def _send(self, event: str, fields: dict[str, str | int]) -> None:
+        if event in self._sent:
+            return
+        self._sent.add(event)
+        try:
+            notify(fields, self.notify_socket)
+        except NotifyError as e:
+            from rootless.cli._common import warn
+
+            warn(str(e))
 
 
 CONTAINER_SOCKET_DIR = "/run/rootless-notify"

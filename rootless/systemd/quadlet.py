@@ -159,9 +159,11 @@ def _notify_mode(entry: Entry, path: str) -> str:
         return "container"
     if value in ("false", "no", "0", "off"):
         return "conmon"
+    if value == "healthy":
+        return "healthy"  # as Podman's Quadlet: READY=1 once the healthcheck passes
     raise ConfigError(
         f"{path}:{entry.line}: Notify={entry.value} is not supported",
-        hint="use Notify=true (the container sends READY=1) or false",
+        hint="use Notify=true (the container sends READY=1), false or healthy",
     )
 
 

@@ -122,10 +122,156 @@ def test_sdnotify_container_passes_the_socket(rootless, busybox_rootfs, tmp_path
         assert "READY" not in fields  # the container's to send
 
 
-def test_sdnotify_healthy_refused(rootless, busybox_rootfs):
+def _healthy_run(rootless, rootfs, sock_path, *flags, script="sleep 60"):
+    """A foreground run whose healthcheck passes once /tmp/ok exists."""
+    return subprocess.Popen(
+        rootless.command(
+            "run",
+            "--rm",
+            "--sdnotify=healthy",
+            "--network",
+            "none",
+            "--health-cmd",
+            "test -e /tmp/ok",
+            "--health-interval",
+            "0.2s",
+            "--stop-timeout",
+            "1",
+            *flags,
+            "--rootfs",
+            str(rootfs),
+            "sh",
+            "-c",
+            script,
+        ),
+        env={**rootless.env, "NOTIFY_SOCKET": str(sock_path)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sdnotify_healthy_ready_once_the_check_passes(rootless, busybox_rootfs, tmp_path):
+    sock = _listen(tmp_path / "notify.sock")
+    with sock:
+        proc = _healthy_run(
+            rootless, busybox_rootfs, tmp_path / "notify.sock",
+            script="sleep 1.5; touch /tmp/ok; sleep 60",
+        )  # fmt: skip
+        try:
+            first = _messages(sock, "MAINPID")[-1]
+            started = time.monotonic()
+            assert first["MAINPID"] == str(proc.pid) and "READY" not in first
+            ready = _messages(sock, "READY")[-1]
+            # Checks fail (and are not READY) until the command has made /tmp/ok.
+            assert time.monotonic() - started >= 1.2
+            assert ready["READY"] == "1"
+            assert ready["MAINPID"] == str(proc.pid)  # the run, not the checking process
+            inspect = rootless(
+                "inspect", "--format", "{{.State.Health.Status}}", proc_name(rootless)
+            )
+            assert inspect.stdout.strip() == "healthy"
+            sock.settimeout(1)
+            with pytest.raises(TimeoutError):
+                sock.recv(4096)  # READY is sent once, although later checks pass too
+        finally:
+            _stop(proc)
+    assert proc.returncode == 137  # sh as PID 1 ignores SIGTERM: killed after 1 s
+    assert rootless("ps", "-a", "-q").stdout.strip() == ""
+
+
+def proc_name(rootless) -> str:
+    return rootless("ps", "-q").stdout.split()[0]
+
+
+def test_sdnotify_healthy_keeps_waiting_while_unhealthy(rootless, busybox_rootfs, tmp_path):
+    sock = _listen(tmp_path / "notify.sock")
+    with sock:
+        proc = _healthy_run(rootless, busybox_rootfs, tmp_path / "notify.sock",
+                            "--health-retries", "1")  # fmt: skip
+        try:
+            assert "READY" not in _messages(sock, "MAINPID")[-1]
+            deadline = time.monotonic() + 10
+            status = ""
+            while status != "unhealthy" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                status = rootless(
+                    "inspect", "--format", "{{.State.Health.Status}}", proc_name(rootless)
+                ).stdout.strip()
+            assert status == "unhealthy"
+            # Unhealthy is not the end: as Podman, the run waits (the unit's start
+            # timeout decides), and READY follows a later passing check.
+            assert proc.poll() is None
+            sock.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                sock.recv(4096)
+            cid = proc_name(rootless)
+            assert rootless("exec", cid, "touch", "/tmp/ok").returncode == 0
+            sock.settimeout(10)
+            assert _messages(sock, "READY")[-1]["READY"] == "1"
+        finally:
+            _stop(proc)
+
+
+def test_sdnotify_healthy_needs_a_healthcheck(rootless, busybox_rootfs):
     r = rootless("run", "--rm", "--sdnotify=healthy", "--rootfs", str(busybox_rootfs), "true")
     assert r.returncode == 125
-    assert "--sdnotify=healthy" in r.stderr
+    assert "--sdnotify=healthy needs a healthcheck" in r.stderr
+    assert rootless("ps", "-a", "-q").stdout.strip() == ""
+
+
+def _is_monitor_of(pid: str, cid: str) -> bool:
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return b"rootless.supervise.monitor" in argv and cid.encode() in argv
+
+
+@pytest.mark.parametrize("mode", ["conmon", "healthy"])
+def test_sdnotify_detached_run_notifies_from_the_monitor(rootless, busybox_rootfs, tmp_path, mode):
+    sock = _listen(tmp_path / "notify.sock")
+    with sock:
+        r = rootless(
+            "run", "-d", f"--sdnotify={mode}", "--network", "none",
+            "--health-cmd", "true", "--health-interval", "0.2s",
+            "--rootfs", str(busybox_rootfs), "sleep", "60",
+            env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.strip()
+        try:
+            first = _messages(sock, "MAINPID")[0]
+            # The monitor outlives `run -d`: it is the unit's main process (as conmon).
+            assert _is_monitor_of(first["MAINPID"], cid)
+            assert ("READY" in first) == (mode == "conmon")
+            ready = _messages(sock, "READY")[-1] if mode == "healthy" else first
+            assert ready["READY"] == "1" and ready["MAINPID"] == first["MAINPID"]
+        finally:
+            assert rootless("rm", "-f", cid).returncode == 0
+
+
+def test_sdnotify_created_container_notifies_on_start(rootless, busybox_rootfs, tmp_path):
+    r = rootless("create", "--sdnotify=conmon", "--network", "none",
+                 "--rootfs", str(busybox_rootfs), "sleep", "60")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    sock = _listen(tmp_path / "notify.sock")
+    with sock:
+        try:
+            r = rootless("start", cid, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+            assert r.returncode == 0, r.stderr
+            fields = _messages(sock, "READY")[-1]
+            assert fields["READY"] == "1" and _is_monitor_of(fields["MAINPID"], cid)
+        finally:
+            assert rootless("rm", "-f", cid).returncode == 0
 
 
 def test_sigterm_ends_a_shell_without_handler_within_stop_timeout(rootless, busybox_rootfs):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import socket
@@ -202,7 +203,7 @@ def test_default_name_keeps_the_unit_specifier_free_of_escaping():
         ("[Container]\nRootfs=/r\n", "Rootfs= needs Exec="),
         ("Image=a\n", "outside any"),
         ("[Container]\nImage\n", r"x.container:2: expected Key=Value"),
-        ("[Container]\nImage=a\nNotify=healthy\n", "Notify=healthy is not supported"),
+        ("[Container]\nImage=a\nNotify=ready\n", "Notify=ready is not supported"),
         ("[Container]\nImage=a\nStopTimeout=soon\n", "not a number"),
     ],
 )
@@ -237,6 +238,48 @@ def test_notify_over_a_real_datagram_socket(tmp_path):
     assert notify.notify({"READY": 1}, "") is False
     with pytest.raises(notify.NotifyError, match="cannot notify systemd"):
         notify.notify({"READY": 1}, str(tmp_path / "absent"))
+
+
+def _received(sock: socket.socket) -> list[bytes]:
+    sock.setblocking(False)
+    out = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            out.append(sock.recv(200))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("mode", "on_start", "on_healthy"),
+    [
+        ("conmon", b"MAINPID=7\nREADY=1\nSTATUS=container running\n", None),
+        ("container", b"MAINPID=7\n", None),
+        (
+            "healthy",
+            b"MAINPID=7\nSTATUS=container running, waiting for its healthcheck to pass\n",
+            b"MAINPID=7\nREADY=1\nSTATUS=container healthy\n",
+        ),
+        ("ignore", None, None),
+        (None, None, None),
+    ],
+)
+def test_notifier_modes_send_each_message_once(tmp_path, mode, on_start, on_healthy):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "n"))
+        notifier = notify.Notifier(mode, mainpid=7, notify_socket=str(tmp_path / "n"))
+        notifier.started()
+        notifier.started()  # a restart under the same supervisor
+        assert _received(sock) == ([on_start] if on_start else [])
+        notifier.healthy()
+        notifier.healthy()  # every later passing check
+        assert _received(sock) == ([on_healthy] if on_healthy else [])
+
+
+def test_notify_healthy_container_file():
+    _, text, _ = quadlet.convert(
+        "[Container]\nImage=a\nHealthCmd=true\nNotify=healthy\n", "/d/x.container", INVOCATION
+    )
+    assert "--sdnotify=healthy" in dict(unit_entries(text, "Service"))["ExecStart"]
 
 
 def test_container_socket_mounts_the_directory():
