@@ -252,11 +252,11 @@ def _pod(doc: _Doc, name: str, labels: dict[str, str], value: Any, path: KeyPath
     sc_path = (*path, "securityContext")
     pod_sc = doc.mapping(spec.get("securityContext"), sc_path, ("runAsUser", "runAsGroup"))
     pod_user = _ids(doc, pod_sc, sc_path)
-    volumes = _pod_volumes(doc, name, spec.get("volumes"), (*path, "volumes"))
     containers: list[ContainerPlan] = []
     publish: list[str] = []
     cpath = (*path, "containers")
     listed = doc.items(spec.get("containers"), cpath)
+    volumes = _pod_volumes(doc, name, spec.get("volumes"), (*path, "volumes"), _users(listed))
     if not listed:
         raise doc.error(cpath, "a pod needs at least one container")
     common = _Common(name, labels, _RESTART[restart_text], grace, pod_user, hostname, volumes)
@@ -280,6 +280,19 @@ def _pod(doc: _Doc, name: str, labels: dict[str, str], value: Any, path: KeyPath
     )
 
 
+def _users(containers: list[Any]) -> dict[str, int]:
+    """Volume name -> how many of ``containers`` mount it (read leniently: the
+    containers are checked properly later)."""
+    counts: dict[str, int] = {}
+    for c in containers:
+        mounts = c.get("volumeMounts") if isinstance(c, dict) else None
+        names = {m.get("name") for m in mounts or () if isinstance(m, dict)}
+        for name in names:
+            if isinstance(name, str):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def _ids(doc: _Doc, sc: dict[str, Any], path: KeyPath) -> tuple[int | None, int | None]:
     uid = gid = None
     if sc.get("runAsUser") is not None:
@@ -298,14 +311,19 @@ def _host_aliases(doc: _Doc, value: Any, path: KeyPath) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _pod_volumes(doc: _Doc, pod: str, value: Any, path: KeyPath) -> _Volumes:
+def _pod_volumes(
+    doc: _Doc, pod: str, value: Any, path: KeyPath, shared: Mapping[str, int]
+) -> _Volumes:
+    """The pod's volumes; ``shared``: how many containers mount each (a tmpfs serves
+    a memory-backed emptyDir only where one container mounts it)."""
     mounts: dict[str, tuple[str, str] | None] = {}
     engine: list[str] = []
     dirs: list[str] = []
     files: list[str] = []
     for i, item in enumerate(doc.items(value, path)):
         vpath = (*path, i)
-        vol = doc.mapping(item, vpath, ("name", "emptyDir", "hostPath", "persistentVolumeClaim"))
+        # every key is known here: an unsupported source is warned about below
+        vol = doc.mapping(item, vpath, tuple(item) if isinstance(item, dict) else ())
         name = doc.name(vol.get("name"), (*vpath, "name"), _DNS_LABEL, "volume name")
         if name in mounts:
             raise doc.error((*vpath, "name"), f'volume "{name}" is defined twice')
@@ -320,8 +338,14 @@ def _pod_volumes(doc: _Doc, pod: str, value: Any, path: KeyPath) -> _Volumes:
             empty = doc.mapping(vol[kind], epath, ("medium",))
             if doc.string(empty.get("medium"), (*epath, "medium")) not in ("", "Memory"):
                 raise doc.error((*epath, "medium"), 'must be "" or Memory')
+            if empty.get("medium") == "Memory" and shared.get(name, 0) < 2:
+                mounts[name] = ("tmpfs", "")
+                continue
             if empty.get("medium") == "Memory":
-                doc.warn((*epath, "medium"), "Memory: the volume is kept on disk here")
+                doc.warn(
+                    (*epath, "medium"),
+                    "Memory: kept on disk here, so that the containers mounting it share it",
+                )
             mounts[name] = ("volume", f"{pod}-{name}")
             engine.append(f"{pod}-{name}")
         elif kind == "hostPath":
@@ -479,12 +503,18 @@ def _mounts(doc: _Doc, value: Any, path: KeyPath, volumes: _Volumes) -> tuple[st
         target = doc.string(m.get("mountPath"), (*mpath, "mountPath"), required=True)
         if not target.startswith("/"):
             raise doc.error((*mpath, "mountPath"), f'"{target}" is not an absolute path')
+        if "," in target:
+            raise doc.error((*mpath, "mountPath"), "paths with a comma are not supported")
         if name not in volumes.mounts:
             raise doc.error((*mpath, "name"), f'no volume "{name}" in the pod\'s volumes')
         source = volumes.mounts[name]
         if source is None:
             continue  # warned about where the volume is defined
         kind, where = source
+        ro = ",ro" if doc.boolean(m.get("readOnly"), (*mpath, "readOnly")) else ""
+        if kind == "tmpfs":
+            out.append(f"type=tmpfs,target={target}{ro}")
+            continue
         sub = doc.string(m.get("subPath"), (*mpath, "subPath"))
         if sub:
             if kind != "bind" or sub.startswith("/") or ".." in sub.split("/"):
@@ -492,12 +522,8 @@ def _mounts(doc: _Doc, value: Any, path: KeyPath, volumes: _Volumes) -> tuple[st
                     (*mpath, "subPath"), "only a relative subPath of a hostPath volume is supported"
                 )
             where = posixpath.join(where, sub)
-        for text in (where, target):
-            if "," in text:
-                raise doc.error(
-                    mpath, f'cannot mount "{text}": paths with a comma are not supported'
-                )
-        ro = ",ro" if doc.boolean(m.get("readOnly"), (*mpath, "readOnly")) else ""
+        if "," in where:
+            raise doc.error(mpath, f'cannot mount "{where}": paths with a comma are not supported')
         nocopy = ",volume-nocopy=true" if where in volumes.engine else ""
         out.append(f"type={kind},source={where},target={target}{ro}{nocopy}")
     return tuple(out)
