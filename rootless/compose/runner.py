@@ -1,11 +1,12 @@
 """A compose project on the engine: up, down, start, stop, and finding its containers.
 
-Every container is detached, under its own monitor, as ``rootless run -d`` makes
-it; the project is the set of container records whose ``compose`` option names
-it (``to_run`` puts it there, with the service, the replica number and the
-configuration hash). So any later command finds the project again without a
-project-wide process, and a repeated ``up`` recreates exactly the containers
-whose hash changed.
+The CLI creates the containers; one detached process per project, the project
+supervisor (``rootless.supervise.project``), starts them in dependency order and
+owns them all in one trio nursery. The project is the set of container records
+whose ``compose`` option names it (``to_run`` puts it there, with the service, the
+replica number and the configuration hash), so any later command finds it again
+from the records alone, and a repeated ``up`` recreates exactly the containers
+whose hash changed. ``stop`` and ``rm`` act on the containers as on any other.
 
 Services join the project's user networks with their service name (and
 aliases) as DNS names, also those that publish ports (the network's holder
@@ -22,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 from rootless._paths import StoragePaths
 from rootless.compose.plan import container_names, select_services, stop_order
 from rootless.compose.to_run import LABEL_PROJECT, ServiceRun, service_run
-from rootless.errors import ConfigError, ContainerStartError
+from rootless.errors import ConfigError
 
 if TYPE_CHECKING:
     from rootless.compose.model import Dependency, Project
     from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.supervise.project_client import ProjectSupervisor, StartEntry
 
 Report = Callable[[str], None]
 HEALTH_TIMEOUT = 300.0  # seconds a dependent waits for service_healthy / completed
@@ -118,31 +120,77 @@ def up(
     report: Report = _quiet,
     health_timeout: float = HEALTH_TIMEOUT,
 ) -> tuple[str, ...]:
-    """Create and start the services (with their dependencies) in dependency order;
-    the names of the project's containers for them, in start order."""
+    """Create the services' containers (with their dependencies'), then have the
+    project supervisor start them in dependency order; the names of the project's
+    containers for them, in start order."""
     from rootless.engine.containers import containers_store
+    from rootless.supervise.project_client import ProjectSupervisor
 
     paths = paths or StoragePaths.from_env()
     names = select_services(project, requested, profiles=profiles, no_deps=no_deps)
-    ensure_resources(project, names, paths)
-    containers = containers_store(paths)
-    started: list[str] = []
-    for service in names:
-        for dep in project.service(service).depends_on:
-            if dep.service in names or service_records(project.name, dep.service, containers):
-                wait_condition(project, dep, containers, health_timeout, report)
-        started += _up_service(project, service, containers, paths, force_recreate, report)
-    return tuple(started)
+    # Found or spawned first: a new supervisor starts up while the containers are made.
+    with ProjectSupervisor(project.name, paths) as supervisor:
+        ensure_resources(project, names, paths)
+        containers = containers_store(paths)
+        made: list[tuple[ContainerRecord, ServiceRun]] = []
+        for service in names:
+            made += _create_service(project, service, containers, paths, force_recreate, report)
+        _start(project, made, supervisor, containers, paths, report, health_timeout)
+    return tuple(record.name for record, _ in made)
 
 
-def _up_service(
+def _start(
+    project: Project,
+    made: Sequence[tuple[ContainerRecord, ServiceRun | None]],
+    supervisor: ProjectSupervisor,
+    containers: ContainerStore,
+    paths: StoragePaths,
+    report: Report,
+    health_timeout: float,
+) -> None:
+    """Hand the containers that do not run to the supervisor, each with the
+    dependency conditions it must wait for."""
+    from rootless.engine.lifecycle import get
+
+    entries: list[StartEntry] = []
+    runs: dict[str, ServiceRun] = {}
+    for record, run in made:
+        if get(record.id, containers).status in ("running", "restarting"):
+            report(f"Container {record.name}  Running")
+            continue
+        service = project.service(compose_info(record)["service"])
+        after = [
+            {
+                "service": dep.service,
+                "condition": dep.condition,
+                "cids": [r.id for r in service_records(project.name, dep.service, containers)],
+            }
+            for dep in service.depends_on
+        ]
+        entries.append({"cid": record.id, "name": record.name, "after": after})
+        if run is not None:
+            runs[record.id] = run
+    if not entries:
+        return
+
+    def progress(message: dict[str, Any]) -> None:
+        report(f"Container {message['name']}  {message['event']}")
+        cid = message.get("cid")
+        if message["event"] == "Started" and cid in runs:
+            _connect_more(runs[cid], cid, paths)
+
+    supervisor.start(entries, timeout=health_timeout, progress=progress)
+
+
+def _create_service(
     project: Project,
     service: str,
     containers: ContainerStore,
     paths: StoragePaths,
     force_recreate: bool,
     report: Report,
-) -> list[str]:
+) -> list[tuple[ContainerRecord, ServiceRun]]:
+    """The service's containers: kept when unchanged, else (re)created."""
     from rootless.engine import lifecycle
     from rootless.engine.containers import create
 
@@ -174,13 +222,7 @@ def _up_service(
                 Path(directory).mkdir(parents=True, exist_ok=True)
             current = create(run_options(run, report), paths).record
             report(f"Container {name}  Created")
-        if lifecycle.get(current.id, containers).status not in ("running", "restarting"):
-            lifecycle.start(current.id, paths)
-            _connect_more(run, current.id, paths)
-            report(f"Container {name}  Started")
-        else:
-            report(f"Container {name}  Running")
-        out.append(name)
+        out.append((current, run))
     return out
 
 
@@ -232,54 +274,19 @@ def wait_condition(
     report: Report = _quiet,
 ) -> None:
     """Block until every container of ``dep.service`` meets ``dep.condition``."""
+    from rootless.engine.lifecycle import get
+    from rootless.supervise.conditions import condition_met, met_word, not_met_in_time
+
     if dep.condition == "service_started":
         return
-    records = service_records(project.name, dep.service, containers)
-    if dep.condition == "service_healthy" and not any(r.options.get("health") for r in records):
-        raise ConfigError(
-            f'service "{dep.service}" has no healthcheck, so it can never be "service_healthy"',
-            hint=f"give {dep.service} a healthcheck, or use condition: service_started",
-        )
     deadline = time.monotonic() + timeout
-    for record in records:
+    for record in service_records(project.name, dep.service, containers):
         report(f"Container {record.name}  Waiting")
-        while not _condition_met(dep, record.id, containers):
+        while not condition_met(get(record.id, containers), dep.condition, dep.service):
             if time.monotonic() > deadline:
-                raise ContainerStartError(
-                    f"dependency failed to start: container {record.name} is not "
-                    f"{dep.condition.removeprefix('service_')} after {timeout:g} s",
-                    hint=f"see its output: rootless logs {record.name}",
-                )
+                raise not_met_in_time(record, dep.condition, timeout)
             time.sleep(0.1)
-        report(f"Container {record.name}  {dep.condition.removeprefix('service_').capitalize()}")
-
-
-def _condition_met(dep: Dependency, cid: str, containers: ContainerStore) -> bool:
-    from rootless.engine.lifecycle import get
-
-    record = get(cid, containers)
-    running = record.status in ("running", "restarting")
-    if dep.condition == "service_completed_successfully":
-        if running:
-            return False
-        if record.exit_code != 0:
-            raise ContainerStartError(
-                f"service {dep.service} didn't complete successfully: container "
-                f"{record.name} exited with code {record.exit_code}",
-                hint=f"see its output: rootless logs {record.name}",
-            )
-        return True
-    status = (record.health or {}).get("Status")
-    if status == "healthy":
-        return True
-    if status == "unhealthy" or not running:
-        why = "is unhealthy" if running else f"exited with code {record.exit_code}"
-        raise ContainerStartError(
-            f"dependency failed to start: container {record.name} {why}",
-            hint=f"see its output and healthcheck: rootless logs {record.name}; "
-            f"rootless inspect {record.name}",
-        )
-    return False
+        report(f"Container {record.name}  {met_word(dep.condition)}")
 
 
 def run_one_off(
@@ -371,19 +378,21 @@ def start(
     *,
     paths: StoragePaths | None = None,
     report: Report = _quiet,
+    health_timeout: float = HEALTH_TIMEOUT,
 ) -> list[str]:
-    """Start the project's existing containers in dependency order."""
-    from rootless.engine import lifecycle
+    """Start the project's existing containers in dependency order, under the project
+    supervisor."""
     from rootless.engine.containers import containers_store
+    from rootless.supervise.project_client import ProjectSupervisor
 
     paths = paths or StoragePaths.from_env()
-    out = []
-    for record in reversed(ordered_records(project, containers_store(paths), services)):
-        if record.status not in ("running", "restarting"):
-            lifecycle.start(record.id, paths)
-            report(f"Container {record.name}  Started")
-        out.append(record.name)
-    return out
+    containers = containers_store(paths)
+    records = list(reversed(ordered_records(project, containers, services)))
+    known = {s.name for s in project.services}
+    made = [(r, None) for r in records if compose_info(r)["service"] in known]
+    with ProjectSupervisor(project.name, paths) as supervisor:
+        _start(project, made, supervisor, containers, paths, report, health_timeout)
+    return [r.name for r in records]
 
 
 def down(

@@ -16,11 +16,12 @@ import contextlib
 import os
 import signal
 import sys
-import time
-from typing import Any
 
 from rootless._paths import StoragePaths
 from rootless.errors import ContainerStartError, RootlessError
+
+# exec and healthchecks load a container's launch as its monitor does
+from rootless.supervise.container import load_launch as load_launch
 
 
 def spawn_monitor(cid: str, paths: StoragePaths) -> None:
@@ -118,156 +119,18 @@ class Monitor:
         return trio.run(self._supervise)
 
     async def _supervise(self) -> int:
-        import trio
+        from rootless.supervise.container import Hooks, supervise
 
-        from rootless.supervise.policy import decide, parse_restart
+        hooks = Hooks(self.notifier.started, self.notifier.healthy)
+        return await supervise(self.cid, self.paths, self.containers, self._ready, hooks=hooks)
 
-        record = self.containers.get(self.cid)
-        options: dict[str, Any] = dict(record.options)
-        policy = parse_restart(options.get("restart") or "no")
-        restarts = 0
-        code = 0
-        last_delay: float | None = None
-        while True:
-            started_at = time.monotonic()
-            code = await self._run_once(options)
-            record = self.containers.get(self.cid)
-            if record.stop_requested:
-                break
-            ran_for = time.monotonic() - started_at
-            decision = decide(policy, code, restarts, False, ran_for, last_delay)
-            if decision is None:
-                break
-            restarts += 1
-            last_delay = decision.delay
-            self.containers.update(self.cid, restarts=restarts, status="restarting")
-            with trio.move_on_after(decision.delay):
-                while not self.containers.get(self.cid).stop_requested:
-                    await trio.sleep(0.1)
-            if self.containers.get(self.cid).stop_requested:
-                self.containers.update(self.cid, status="exited")
-                break
-        if options.get("rm"):
-            from rootless.engine.containers import remove
-
-            remove(self.containers.get(self.cid), self.containers, volumes=True, paths=self.paths)
-        return code
-
-    async def _run_once(self, options: dict[str, Any]) -> int:
-        import trio
-
-        from rootless.runtime.launch import exit_code, start
-        from rootless.supervise.logfile import LogWriter
-
-        spec, launch = load_launch(self.cid, self.containers)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        from rootless.engine.network import NetworkAttachment
-
-        network = NetworkAttachment(self.containers.get(self.cid).options)
-        if network.needed:
-            launch = launch._replace(before_exec=network.attach)
-        try:
-            started = start(network.prepare(spec), launch._replace(stdio=(null, out_w, err_w)))
-        except RootlessError as e:
-            network.stop()
-            for fd in (out_r, out_w, err_r, err_w, null):
-                os.close(fd)
-            self.containers.mark_exited(self.cid, e.exit_code)
-            if self.ready_w is not None:
-                raise
-            return e.exit_code
-        for fd in (out_w, err_w, null):
-            os.close(fd)
-        self.containers.mark_running(self.cid, started.init_pid, monitor=os.getpid())
-        self.notifier.started()  # before "ok": MAINPID must be known when `run -d` exits
-        if self.ready_w is None and self.containers.get(self.cid).stop_requested:
-            # `stop` came while we were restarting it: honour it rather than run on.
-            os.kill(started.init_pid, signal.SIGKILL)
-        if self.ready_w is not None:
-            os.write(self.ready_w, b"ok")
-            os.close(self.ready_w)
-            self.ready_w = None
-        log = LogWriter(
-            self.cdir / "ctr.log",
-            max_size=options.get("log_max_size"),
-            max_files=int(options.get("log_max_files") or 1),
-        )
-        status = 0
-        try:
-            async with trio.open_nursery() as checks:
-                health = options.get("health")
-                if health:
-                    from rootless.supervise.healthcheck import run_healthchecks
-
-                    checks.start_soon(
-                        run_healthchecks, self.cid, self.containers, health, self.notifier.healthy
-                    )
-                async with trio.open_nursery() as pumps:
-                    pumps.start_soon(self._pump, out_r, "stdout", log)
-                    pumps.start_soon(self._pump, err_r, "stderr", log)
-                    if started.tty_master is not None:
-                        pumps.start_soon(self._pump, started.tty_master, "stdout", log)
-                    status = await _wait_child(started.stage1_pid)
-                    # The pumps end at EOF, as every writer died with the PID namespace;
-                    # the deadline only guards against the unexpected.
-                    pumps.cancel_scope.deadline = trio.current_time() + 5
-                checks.cancel_scope.cancel()
-        finally:
-            log.close()
-            network.stop()
-        code = exit_code(status)
-        self.containers.mark_exited(self.cid, code)
-        return code
-
-    async def _pump(self, fd: int, stream: str, log: Any) -> None:
-        import trio
-
-        os.set_blocking(fd, False)
-        try:
-            while True:
-                await trio.lowlevel.wait_readable(fd)
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                except OSError:  # EIO from a pty whose other side closed
-                    data = b""
-                if not data:
-                    return
-                log.write(stream, data, time.time_ns())
-                if not data.endswith(b"\n"):
-                    log.flush()  # a prompt without a newline reaches `logs -f` now
-        finally:
-            os.close(fd)
-
-
-async def _wait_child(pid: int) -> int:
-    """Wait for our child ``pid`` without blocking the event loop; its wait status."""
-    import trio
-
-    pidfd = os.pidfd_open(pid)
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
-    return os.waitpid(pid, 0)[1]
-
-
-def load_launch(cid: str, containers: Any) -> tuple[Any, Any]:
-    """The spec and launch options of a created container, from its directory and record."""
-    from rootless.engine.containers import seccomp_from_spec
-    from rootless.runtime import spec as specmod
-    from rootless.runtime.idmap import current_user_plan
-    from rootless.runtime.launch import LaunchOptions
-
-    record = containers.get(cid)
-    spec = specmod.load(containers.container_dir(cid) / "config.json")
-    program = seccomp_from_spec(spec, record.options.get("seccomp"))
-    return spec, LaunchOptions(
-        current_user_plan(), bool(record.options.get("interactive")), program
-    )
+    def _ready(self) -> None:
+        """The command runs: let ``run -d`` return (after ``hooks.started``, so systemd
+        knows MAINPID by then)."""
+        assert self.ready_w is not None
+        os.write(self.ready_w, b"ok")
+        os.close(self.ready_w)
+        self.ready_w = None
 
 
 if __name__ == "__main__":

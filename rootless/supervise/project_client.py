@@ -1,0 +1,155 @@
+"""The CLI's side of the project supervisor (``project``): find it or start it, ask it
+to start containers, relay its progress. No trio here: this runs in the CLI.
+
+``ProjectSupervisor(project, paths)`` connects to the running supervisor, or spawns
+one at once, so the new interpreter starts up while the CLI is still creating the
+containers; ``start`` then sends the request and waits for the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rootless._paths import StoragePaths
+from rootless.errors import ConfigError, ContainerStartError, RootlessError
+from rootless.supervise.project import Message, encode, project_dir, socket_address
+
+RETRY_FOR = 10.0  # seconds to find a supervisor while another one starts or ends
+
+
+# One container to start: ``cid``, ``name``, and ``after``: the dependencies
+# (``service``, ``condition``, ``cids``) to wait for first.
+StartEntry = dict[str, Any]
+
+
+class ProjectSupervisor:
+    def __init__(self, project: str, paths: StoragePaths) -> None:
+        self.project = project
+        self.paths = paths
+        self.sock = self._open()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> ProjectSupervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(
+        self,
+        entries: Sequence[StartEntry],
+        *,
+        timeout: float,
+        progress: Callable[[Message], None],
+    ) -> None:
+        """Have the supervisor start ``entries`` (each once its dependencies are met);
+        ``progress`` hears each event. Raises the first failure."""
+        request = encode({"start": list(entries), "timeout": timeout})
+        deadline = time.monotonic() + RETRY_FOR
+        while True:
+            reader = self._send(request)
+            first = reader.next()
+            if first is not None and first.get("accepted"):
+                break
+            # It lost the race for the lock, or was ending as we connected: again.
+            if time.monotonic() > deadline:
+                raise ContainerStartError(
+                    f"cannot reach the supervisor of compose project {self.project}",
+                    hint=f"see its log: {project_dir(self.paths) / self.project}.log",
+                )
+            self.sock.close()
+            time.sleep(0.02)
+            self.sock = self._open()
+        while (message := reader.next()) is not None:
+            if message.get("done"):
+                return
+            if "error" in message:
+                kind = ConfigError if message.get("kind") == "ConfigError" else ContainerStartError
+                err = kind(message["error"], hint=message.get("hint"))
+                err.exit_code = int(message.get("code") or 125)
+                raise err
+            progress(message)
+        raise ContainerStartError(
+            f"the supervisor of compose project {self.project} ended before it was done",
+            hint=f"see its log: {project_dir(self.paths) / self.project}.log",
+        )
+
+    def _send(self, request: bytes) -> _Lines:
+        with contextlib.suppress(OSError):  # it hung up: the reader sees EOF, we retry
+            self.sock.sendall(request)
+        return _Lines(self.sock)
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            with socket_address(project_dir(self.paths) / f"{self.project}.sock") as address:
+                sock.connect(address)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+        return self._spawn()
+
+    def _spawn(self) -> socket.socket:
+        """A new supervisor whose first client is one end of a socketpair.
+
+        A fresh interpreter, not a fork: the CLI has SQLite open, which a forked child
+        must not use (see ``monitor``)."""
+        import subprocess
+
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        env.update(
+            ROOTLESS_DATA_DIR=str(self.paths.data),
+            ROOTLESS_RUNTIME_DIR=str(self.paths.runtime),
+            ROOTLESS_CONFIG_DIR=str(self.paths.config),
+            ROOTLESS_CACHE_DIR=str(self.paths.cache),
+        )
+        try:
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "rootless.supervise.project"),
+                    *(self.project, str(theirs.fileno())),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as e:
+            mine.close()
+            raise RootlessError(f"cannot start the compose project supervisor: {e}") from None
+        finally:
+            theirs.close()
+        return mine
+
+
+class _Lines:
+    """The JSON lines a supervisor sends; None at EOF (or a reset connection)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def next(self) -> Message | None:
+        while b"\n" not in self.buffer:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        message = json.loads(line)
+        return message if isinstance(message, dict) else None
