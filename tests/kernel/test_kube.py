@@ -1,0 +1,203 @@
+"""kube generate|play|down for real: generated YAML is valid Kubernetes and plays back
+the container it came from; a pod's containers share localhost and emptyDir volumes."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.registry._servers import free_port
+
+
+def ok(r):  # type: ignore[no-untyped-def]
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.fixture
+def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
+    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
+    yield busybox_image
+    rootless("rm", "-af")
+
+
+def fetch(url: str, timeout: float = 10.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bytes(resp.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def validate(text: str) -> list[dict]:  # type: ignore[type-arg]
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    return docs
+
+
+def env_of(rootless, name):  # type: ignore[no-untyped-def]
+    return json.loads(ok(rootless("inspect", name)))[0]["Config"]["Env"]
+
+
+def test_generate_validates_and_play_reproduces_the_containers(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text("hello from web\n")
+    port = free_port()
+    ok(rootless("run", "-d", "--name", "web", "-e", "GREETING=hi", "-w", "/srv",
+                "-p", f"{port}:80", "-v", f"{html}:/srv:ro", image,
+                "httpd", "-f", "-p", "80", "-h", "/srv"))  # fmt: skip
+    ok(rootless("run", "-d", "--name", "job", "-e", "GREETING=hi", "-w", "/tmp", image,
+                "sh", "-c", 'echo "$GREETING from $(pwd) as $(id -u)"'))  # fmt: skip
+    assert ok(rootless("wait", "job")).strip() == "0"
+    job_output = ok(rootless("logs", "job"))
+    assert job_output == "hi from /tmp as 0\n"
+    assert fetch(f"http://127.0.0.1:{port}/") == b"hello from web\n"
+    web_env = env_of(rootless, "web")
+
+    web_yaml = ok(rootless("kube", "generate", "web"))
+    (pod,) = validate(web_yaml)
+    assert pod["kind"] == "Pod" and pod["metadata"]["name"] == "web-pod"
+    deploy, svc = validate(ok(rootless("kube", "generate", "--type", "deployment", "-s", "web")))
+    assert (deploy["kind"], svc["kind"]) == ("Deployment", "Service")
+    job_file = tmp_path / "job.yaml"
+    ok(rootless("kube", "generate", "-f", str(job_file), "job"))
+    validate(job_file.read_text())
+
+    ok(rootless("rm", "-f", "web", "job"))  # frees the port for the pod
+    web_file = tmp_path / "web.yaml"
+    web_file.write_text(web_yaml)
+    try:
+        r = rootless("kube", "play", str(web_file))
+        ok(r)
+        assert "WARN" not in r.stderr  # what generate writes, play understands
+        assert "web-pod-web" in r.stdout
+        assert fetch(f"http://127.0.0.1:{port}/") == b"hello from web\n"
+        played_env = env_of(rootless, "web-pod-web")
+        assert "GREETING=hi" in played_env
+        drop = ("HOSTNAME=",)  # the pod's hostname is the pod's name
+        assert sorted(e for e in played_env if not e.startswith(drop)) == sorted(
+            e for e in web_env if not e.startswith(drop)
+        )
+        assert ok(rootless("exec", "web-pod-web", "pwd")).strip() == "/srv"
+
+        ok(rootless("kube", "play", str(job_file)))
+        assert ok(rootless("wait", "job-pod-job")).strip() == "0"
+        assert ok(rootless("logs", "job-pod-job")) == job_output
+
+        again = rootless("kube", "play", str(web_file))
+        assert again.returncode == 125 and "pod web-pod exists already" in again.stderr
+    finally:
+        down = rootless("kube", "down", str(web_file))
+        down_job = rootless("kube", "down", str(job_file))
+    assert ok(down).strip() == "web-pod"
+    assert ok(down_job).strip() == "job-pod"
+    assert ok(rootless("ps", "-aq")).strip() == ""
+    assert not (rootless.data_home / "rootless" / "kube").exists()
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shared
+spec:
+  restartPolicy: Never
+  hostAliases:
+  - ip: 127.0.0.1
+    hostnames: [web]
+  containers:
+  - name: writer
+    image: {image}
+    command: [sh, -c, "echo from-writer > /data/index.html; echo on-host > /out/note; sleep 1000"]
+    volumeMounts:
+    - {{name: scratch, mountPath: /data}}
+    - {{name: out, mountPath: /out}}
+  - name: web
+    image: {image}
+    args: [httpd, -f, -p, "8000", -h, /data]
+    volumeMounts:
+    - {{name: scratch, mountPath: /data, readOnly: true}}
+  - name: probe
+    image: {image}
+    command:
+    - sh
+    - -c
+    - for i in $(seq 100); do wget -qO- http://web:8000/ && exit 0; sleep 0.1; done; exit 1
+    futureField: 1
+  volumes:
+  - name: scratch
+    emptyDir: {{}}
+  - name: out
+    hostPath: {{path: {out}, type: DirectoryOrCreate}}
+"""
+
+
+def test_pod_containers_share_localhost_and_empty_dir(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    out = tmp_path / "made-by-play"
+    file = tmp_path / "pod.yaml"
+    file.write_text(POD.format(image=image, out=out))
+    try:
+        r = rootless("kube", "play", str(file))
+        ok(r)
+        assert f"{file}:29: spec.containers[2].futureField: not supported" in r.stderr
+        assert ok(rootless("wait", "shared-probe")).strip() == "0"
+        assert ok(rootless("logs", "shared-probe")) == "from-writer\n"
+        assert (out / "note").read_text() == "on-host\n"
+        assert "shared-scratch" in ok(rootless("volume", "ls", "-q"))
+        assert ok(rootless("exec", "shared-web", "hostname")).strip() == "shared"
+    finally:
+        down = rootless("kube", "down", str(file))
+    assert ok(down).strip() == "shared"
+    assert ok(rootless("ps", "-aq")).strip() == ""
+    assert ok(rootless("volume", "ls", "-q")).strip() == ""
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
+def test_compose_project_becomes_one_pod(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(
+        f"services:\n"
+        f"  web:\n    image: {image}\n    command: sleep 1000\n"
+        f"  worker:\n    image: {image}\n    command: sleep 1000\n    environment: {{ROLE: w}}\n"
+    )
+    compose = ("compose", "-f", str(proj / "compose.yaml"), "-p", "demo")
+    try:
+        ok(rootless(*compose, "up", "-d"))
+        (pod,) = validate(ok(rootless("kube", "generate", "demo")))
+    finally:
+        ok(rootless(*compose, "down", timeout=60))
+    assert pod["metadata"]["name"] == "demo"
+    spec = pod["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["web", "worker"]
+    assert spec["hostAliases"] == [{"ip": "127.0.0.1", "hostnames": ["web", "worker"]}]
+    assert spec["containers"][1]["env"] == [{"name": "ROLE", "value": "w"}]
+
+
+def test_bad_yaml_and_unknown_names_are_errors(rootless, tmp_path: Path):  # type: ignore[no-untyped-def]
+    file = tmp_path / "bad.yaml"
+    file.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: 3\n")
+    r = rootless("kube", "play", str(file))
+    assert r.returncode == 125
+    assert f"{file}:6: spec.containers: must be a list" in r.stderr
+    r = rootless("kube", "generate", "nothing-here")
+    assert (
+        r.returncode == 125 and 'no container or compose project named "nothing-here"' in r.stderr
+    )
