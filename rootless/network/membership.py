@@ -22,6 +22,7 @@ from rootless.network.netstore import NetworkDef, NetworkStore
 
 START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 30.0
+RELEASE_TIMEOUT = 5.0
 
 
 class Membership:
@@ -78,29 +79,53 @@ class Membership:
 
 def join(paths: StoragePaths, name: str) -> Membership:
     """Connect to the holder of network ``name``, starting it if none runs."""
-    from rootless.network.usernet import CTL_SOCKET, short_path
+    store = NetworkStore(paths)
+    net = store.get(name)
+    with store.holders_lock():
+        if not store.state(name):
+            _start_holder(store, paths, name)
+        # Connect while holding the lock: the holder only exits while nobody holds it.
+        return _connect(store, net)
+
+
+def release(paths: StoragePaths, name: str, timeout: float = RELEASE_TIMEOUT) -> None:
+    """Have the holder of network ``name`` exit now if no container is attached,
+    instead of lingering; return once it is gone (or after ``timeout``)."""
+    import time
 
     store = NetworkStore(paths)
     net = store.get(name)
     with store.holders_lock():
-        state = store.state(name)
-        if not state:
-            _start_holder(store, paths, name)
-            state = store.state(name)
-            if not state:
-                raise ContainerStartError(f"the holder of network {name} exited while starting")
-        # Connect while holding the lock: the holder only exits while nobody holds it.
-        path, dir_fd = short_path(store.run_dir(name), CTL_SOCKET)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            sock.connect(path)
-        except OSError as e:
-            sock.close()
-            raise ContainerStartError(
-                f"cannot connect to the holder of network {name}: {e}", hint="retry"
-            ) from None
-        finally:
-            os.close(dir_fd)
+        if not store.state(name):
+            return
+        membership = _connect(store, net)
+    try:
+        membership.request({"op": "release"})
+    finally:
+        membership.close()
+    deadline = time.monotonic() + timeout
+    while store.state(name) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _connect(store: NetworkStore, net: NetworkDef) -> Membership:
+    """Connect to the running holder of ``net`` (call with the holders' lock)."""
+    from rootless.network.usernet import CTL_SOCKET, short_path
+
+    state = store.state(net.name)
+    if not state:
+        raise ContainerStartError(f"the holder of network {net.name} exited while starting")
+    path, dir_fd = short_path(store.run_dir(net.name), CTL_SOCKET)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise ContainerStartError(
+            f"cannot connect to the holder of network {net.name}: {e}", hint="retry"
+        ) from None
+    finally:
+        os.close(dir_fd)
     return Membership(net, sock, str(state["holder"]["userns"]))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,12 @@ def remove_network(name: str, *, force: bool = False, paths: StoragePaths | None
 
         for record in users:
             rm(record.id, force=True, paths=paths)
+    if store.state(name):
+        # Its holder lingers a moment after the last container: not worth waiting for.
+        from rootless.network.membership import release
+
+        with contextlib.suppress(ConfigError):  # containers attached: said below
+            release(paths, name)
     if store.state(name):
         raise ConfigError(
             f"cannot remove network {name}: containers are still attached",

@@ -97,6 +97,7 @@ class Holder:
         self.conns: dict[int, tuple[socket.socket, bytes]] = {}
         self.forwards: dict[int, tuple[socket.socket, tuple[str, int], float]] = {}
         self.idle_since: float | None = time.monotonic()
+        self.released = False  # exit as soon as idle, without lingering
         self._setup_bridge()
         self.dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.dns.bind((net.gateway, 53))
@@ -171,9 +172,11 @@ class Holder:
             self._expire_forwards()
             if self.members or self.conns:
                 self.idle_since = None
-            elif self.idle_since is None:
+                continue
+            if self.idle_since is None:
                 self.idle_since = time.monotonic()
-            elif time.monotonic() - self.idle_since >= IDLE_EXIT and self._try_exit():
+            idle = time.monotonic() - self.idle_since
+            if (self.released or idle >= IDLE_EXIT) and self._try_exit():
                 return
 
     def _try_exit(self) -> bool:
@@ -238,6 +241,14 @@ class Holder:
                 return {"ok": True}
             if req.get("op") == "ping":
                 return {"ok": True}
+            if req.get("op") == "release":
+                for member in list(self.members.values()):
+                    if process_start(member.pid) is None:  # its pidfd is not read yet
+                        self._remove(member)
+                if self.members:
+                    raise ConfigError(f"network {self.net.name} has containers attached")
+                self.released = True
+                return {"ok": True}
             raise ConfigError(f"unknown request {req.get('op')!r}")
         except RootlessError as e:
             return {"error": e.message, "hint": e.hint}
@@ -250,6 +261,7 @@ class Holder:
         import ipaddress
 
         cid, pid = str(req["cid"]), int(req["pid"])
+        self.released = False
         old = self.members.get(cid)
         if old is not None:
             if process_start(old.pid) is not None:

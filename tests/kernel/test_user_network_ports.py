@@ -144,3 +144,16 @@ def _no_holder_left(rootless):
     runtime = Path(rootless.runtime_dir) / "rootless" / "networks"
     holders = [json.loads(p.read_text())["holder"] for p in runtime.glob("*/state.json")]
     assert _wait_gone([h["pid"] for h in holders] + [h["inner"] for h in holders]) == []
+
+
+def test_network_rm_right_after_the_last_container_ends_the_holder(rootless, busybox_rootfs):
+    _ok(rootless("network", "create", "brief"))
+    _ok(rootless("run", "-d", "--name", "one", "--network", "brief", "--rootfs",
+                 str(busybox_rootfs), "sleep", "300"))  # fmt: skip
+    holder = _holder(rootless, "brief")
+    _ok(rootless("rm", "-f", "one"))
+    started = time.monotonic()
+    # The holder would linger 2 s for a next container; rm tells it to go now.
+    _ok(rootless("network", "rm", "brief"))
+    assert time.monotonic() - started < 1.5
+    assert _wait_gone([holder["pid"], holder["inner"]], timeout=1.0) == []
