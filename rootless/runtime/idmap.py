@@ -137,10 +137,23 @@ def nested_plan(uid_map_text: str, gid_map_text: str) -> IDMapPlan:
     return IDMapPlan(uid_map=uids, gid_map=gids, single=sum(r.size for r in uids) == 1, direct=True)
 
 
+INITIAL_MAP = ("0", "0", "4294967295")
+
+
+def is_initial_map(uid_map_text: str) -> bool:
+    """Pure: whether ``/proc/self/uid_map`` is the initial user namespace's."""
+    return tuple(uid_map_text.split()) == INITIAL_MAP
+
+
 def current_user_plan(files: SubIDFiles | None = None) -> IDMapPlan:
-    if os.environ.get("ROOTLESS_IN_USERNS") == "1" and os.getuid() == 0:
+    if os.getuid() == 0:
+        # Root of a user namespace (a build step, `rootless unshare`, or a container
+        # running rootless nested): no newuidmap or subordinate range applies here,
+        # so nested containers get every ID this namespace has.
         with open("/proc/self/uid_map") as u, open("/proc/self/gid_map") as g:
-            return nested_plan(u.read(), g.read())
+            uid_map, gid_map = u.read(), g.read()
+        if os.environ.get("ROOTLESS_IN_USERNS") == "1" or not is_initial_map(uid_map):
+            return nested_plan(uid_map, gid_map)
     files = files or SubIDFiles.from_env()
     uid, gid = os.getuid(), os.getgid()
     try:
@@ -157,8 +170,12 @@ def _map_args(ranges: Sequence[IDRange]) -> list[str]:
 def apply_idmap(pid: int, plan: IDMapPlan) -> None:
     """Write the maps of process ``pid`` (which has just unshared its user namespace)."""
     if plan.direct:
-        _write_proc(pid, "uid_map", _map_text(plan.uid_map))
-        _write_proc(pid, "gid_map", _map_text(plan.gid_map))
+        hint = (
+            "mapping the IDs of a nested user namespace needs CAP_SETUID and CAP_SETGID "
+            "here; inside a container, keep them (--cap-add SETUID --cap-add SETGID)"
+        )
+        _write_proc(pid, "uid_map", _map_text(plan.uid_map), hint)
+        _write_proc(pid, "gid_map", _map_text(plan.gid_map), hint)
         return
     if plan.single:
         _write_proc(pid, "setgroups", "deny")
@@ -204,13 +221,13 @@ def _map_text(ranges: Sequence[IDRange]) -> str:
     return "".join(f"{r.container_id} {r.host_id} {r.size}\n" for r in ranges)
 
 
-def _write_proc(pid: int, name: str, text: str) -> None:
+def _write_proc(pid: int, name: str, text: str, hint: str | None = None) -> None:
     path = f"/proc/{pid}/{name}"
     try:
         with open(path, "w") as f:
             f.write(text)
     except OSError as e:
-        raise IDMapError(f"cannot write {path}: {e.strerror}") from None
+        raise IDMapError(f"cannot write {path}: {e.strerror}", hint=hint) from None
 
 
 def plan_for_userns(mode: str | None) -> IDMapPlan:
