@@ -11,6 +11,7 @@ pivot_root the Python sources are out of sight.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import select
@@ -26,6 +27,7 @@ from rootless.errors import (
     ConfigError,
     ContainerStartError,
     RootlessError,
+    SyscallError,
 )
 from rootless.runtime import capabilities as caps
 from rootless.runtime.mounts import DEV_SYMLINKS, DEVICES, plan_mount
@@ -163,7 +165,20 @@ def _mount_one(rootfs: str, mnt: Mount) -> None:
                 hint="check that the host path exists",
             ) from None
     _make_target(target, source_is_dir)
-    sysmount.mount(plan.source, target, plan.fstype, plan.flags, plan.data)
+    try:
+        sysmount.mount(plan.source, target, plan.fstype, plan.flags, plan.data)
+    except SyscallError as e:
+        if e.errno != errno.EPERM or plan.fstype not in ("proc", "sysfs"):
+            raise
+        # The kernel mounts a new proc or sysfs in a user namespace only where one is
+        # already fully visible: not so in a container that masks parts of them.
+        raise SyscallError(
+            e.call,
+            e.errno,
+            path=e.path,
+            hint=f"{plan.fstype} is partly masked here (in a container?); run the outer "
+            "container with --security-opt unmask=ALL",
+        ) from None
     if plan.bind and plan.remount_flags:
         sysmount.bind_remount(target, plan.remount_flags)
     if plan.propagation:

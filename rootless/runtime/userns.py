@@ -94,9 +94,16 @@ def fork_in_userns(
 
 class _ChildFailed(IDMapError):
     def __init__(self) -> None:
+        from rootless.runtime.idmap import is_initial_map
+
+        with open("/proc/self/uid_map") as f:
+            nested = not is_initial_map(f.read())
         super().__init__(
             "cannot create a user namespace",
-            hint="check that unprivileged user namespaces are enabled "
+            hint="inside a container, its seccomp filter forbids nested user namespaces: "
+            "run the outer container with --security-opt seccomp=unconfined"
+            if nested
+            else "check that unprivileged user namespaces are enabled "
             "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0)",
         )
 
