@@ -214,7 +214,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         volume, notify_socket = container_socket(os.environ.get("NOTIFY_SOCKET"), args.network)
         volumes += [volume] if volume else []
         env_lines.append(f"NOTIFY_SOCKET={notify_socket}")
-    seccomp, nnp = _security_opts(args.security_opt)
+    seccomp, nnp, unmask = _security_opts(args.security_opt)
     return RunOptions(
         command=tuple(positional),
         image=image,
@@ -232,6 +232,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         cap_drop=tuple(args.cap_drop),
         seccomp=seccomp,
         no_new_privileges=nnp,
+        unmask=unmask,
         read_only=args.read_only,
         read_only_tmpfs=args.read_only and _bool_flag("--read-only-tmpfs", args.read_only_tmpfs),
         secrets=tuple(args.secret),
@@ -321,21 +322,33 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
     return extra
 
 
-def _security_opts(opts: list[str]) -> tuple[str | None, bool]:
-    """(seccomp: "default", None for unconfined, or a profile path; no_new_privileges)."""
+def _security_opts(opts: list[str]) -> tuple[str | None, bool, tuple[str, ...]]:
+    """(seccomp: "default", None for unconfined, or a profile path; no_new_privileges;
+    the paths to unmask)."""
     seccomp: str | None = "default"
     nnp = True
+    unmask: list[str] = []
     for opt in opts:
         key, sep, value = opt.partition("=" if "=" in opt else ":")
         if key == "seccomp" and sep:
             seccomp = None if value == "unconfined" else value
         elif key == "no-new-privileges":
             nnp = value.lower() not in ("false", "0") if sep else True
+        elif key == "unmask" and sep:
+            paths = value.split(":")
+            if not all(p == "ALL" or p.startswith("/") for p in paths):
+                raise ConfigError(
+                    f'invalid --security-opt "{opt}"',
+                    hint="use unmask=ALL, or absolute paths separated by colons "
+                    "(/proc/kcore:/sys/*)",
+                )
+            unmask += paths
         elif key == "label":
             continue  # SELinux labels do not apply to rootless here
         else:
             raise ConfigError(
                 f'unsupported --security-opt "{opt}"',
-                hint="use seccomp=unconfined, seccomp=FILE, no-new-privileges[=false] or label=...",
+                hint="use seccomp=unconfined, seccomp=FILE, no-new-privileges[=false], "
+                "unmask=ALL|PATHS or label=...",
             )
-    return seccomp, nnp
+    return seccomp, nnp, tuple(unmask)

@@ -42,6 +42,7 @@ class RunOptions(Record):
     cap_drop: tuple[str, ...] = ()
     seccomp: str | None = "default"  # "default", None (unconfined) or a profile path
     no_new_privileges: bool = True
+    unmask: tuple[str, ...] = ()  # --security-opt unmask=: ALL or paths to leave unmasked
     read_only: bool = False
     read_only_tmpfs: bool = False  # with read_only: tmpfs on /tmp, /var/tmp, /run
     secrets: tuple[str, ...] = ()  # --secret NAME[,target=...]
@@ -123,6 +124,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         cap_drop=opts.cap_drop,
         seccomp=seccomp,
         no_new_privileges=opts.no_new_privileges,
+        unmask=opts.unmask,
         read_only=opts.read_only,
         network="host" if net.mode.split(":")[0] == "host" else "private",
         ulimits=opts.ulimits,

@@ -12,6 +12,8 @@ from rootless.runtime.idmap import IDMapPlan
 from rootless.runtime.mounts import default_mounts
 from rootless.runtime.spec import (
     DEFAULT_PATH,
+    MASKED_PATHS,
+    READONLY_PATHS,
     USER_ANNOTATION,
     Capabilities,
     IDMapping,
@@ -47,6 +49,8 @@ class RunRequest(Record):
     network: str = "private"
     ulimits: tuple[Rlimit, ...] = ()
     overlay: str | None = None  # overlayfs options when the rootfs is an image's layers
+    # --security-opt unmask=: masked or read-only paths to leave as they are
+    unmask: tuple[str, ...] = ()
 
 
 def plan_env(req: RunRequest, hostname: str) -> tuple[str, ...]:
@@ -63,6 +67,16 @@ def default_rlimits() -> tuple[Rlimit, ...]:
     # Like Podman: raise the open-files soft limit to the hard limit we have.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return (Rlimit("RLIMIT_NOFILE", hard, hard),)
+
+
+def unmasked(paths: Sequence[str], unmask: Sequence[str]) -> tuple[str, ...]:
+    """``paths`` less those ``--security-opt unmask=`` names: ``ALL``, a path, or a glob
+    (``/proc/*``), as Podman."""
+    from fnmatch import fnmatchcase
+
+    if "ALL" in unmask:
+        return ()
+    return tuple(p for p in paths if not any(fnmatchcase(p, u) for u in unmask))
 
 
 def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
@@ -102,6 +116,8 @@ def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
             namespaces=namespaces,
             uid_mappings=tuple(IDMapping(r.container_id, r.host_id, r.size) for r in idmap.uid_map),
             gid_mappings=tuple(IDMapping(r.container_id, r.host_id, r.size) for r in idmap.gid_map),
+            masked_paths=unmasked(MASKED_PATHS, req.unmask),
+            readonly_paths=unmasked(READONLY_PATHS, req.unmask),
             seccomp=req.seccomp,
         ),
     )
