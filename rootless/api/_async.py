@@ -1,33 +1,42 @@
-"""The async API on trio: each operation is one ``rootless`` CLI call in a fresh process.
+"""The async API on trio: each operation is one ``rootless`` command line, run by the
+client's runner process (``_runner``) in a fork of itself.
 
-Why processes and not in-process engine calls: the engine forks and runs Python in the
-child (the user namespace, the container's first stages), which is only safe while the
-process has one thread. A program using this API may have started threads, so the
-work that forks happens in a helper that has none: ``python -m rootless VERB``. The
-API then takes the same code path as the CLI and reads its JSON and plain output.
+Why a runner and not in-process engine calls: the engine forks and runs Python in the
+child (the user namespace, the container's first stages), which is only safe while
+the process has one thread, and a trio program has several. The runner has one, has
+already imported the engine, and runs each call through the CLI's own code path, so
+the API behaves exactly as the CLI does, errors and exit codes included.
 """
 
 from __future__ import annotations
 
-import json
+import array
+import contextlib
 import os
+import signal
+import socket
 import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from rootless._paths import StoragePaths
-from rootless.api import _cli
+from rootless.api import _cli, _link, _ops
 from rootless.api._types import CompletedRun, Image, Logs
 from rootless.network.ports import PortMapping
+
+if TYPE_CHECKING:
+    import trio
+
+T = TypeVar("T")
 
 
 class Client:
     """Drives rootless from trio code; every method runs one ``rootless`` call.
 
     ``paths`` chooses the storage roots (default: the user's, from the environment, as
-    the CLI finds them); ``env`` adds variables to the helper's environment.
+    the CLI finds them); ``env`` adds variables to the runner's environment. The runner
+    starts with the first call; ``await aclose()`` (or ``async with``) ends it, as
+    does the end of the program.
     """
 
     def __init__(
@@ -35,26 +44,103 @@ class Client:
     ) -> None:
         self.paths = paths
         self._env = _cli.cli_env(paths, env, os.environ)
+        self._runner: subprocess.Popen[bytes] | None = None
+        self._link: trio.socket.SocketType | None = None
+        self._replies = _link.Replies()
+        self._locks: tuple[trio.Lock, trio.Lock] | None = None  # send, receive
 
-    async def _call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End the runner (calls still running get SIGTERM); the next call starts another."""
         import trio
 
-        done = await trio.run_process(
-            _cli.cli_argv(*args),
-            stdin=b"",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=self._env,
-        )
-        if check and done.returncode != 0:
-            raise _cli.cli_error(args, done.returncode, done.stderr)
-        return done
+        link, runner = self._link, self._runner
+        self._link = self._runner = None
+        if link is None or runner is None:
+            return
+        link.close()
+        pidfd = os.pidfd_open(runner.pid)
+        try:
+            with trio.CancelScope(shield=True):
+                await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
+        runner.wait()
+
+    def _ready(self) -> tuple[trio.socket.SocketType, trio.Lock, trio.Lock]:
+        import trio
+
+        if self._link is None:
+            self._runner, ours = _link.start_runner(self._env)
+            self._link = trio.socket.from_stdlib_socket(ours)
+        if self._locks is None:
+            self._locks = (trio.Lock(), trio.Lock())
+        return (self._link, *self._locks)
+
+    async def _send(self, message: bytes, fds: Sequence[int] = ()) -> None:
+        link, send_lock, _ = self._ready()
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        async with send_lock:
+            await link.sendmsg([message], rights)
+
+    async def _start(self, argv: tuple[str, ...], stdio: tuple[int, int, int]) -> int:
+        call_id = self._replies.new_id()
+        await self._send(_link.start_message(call_id, argv, os.getcwd()), stdio)
+        return call_id
+
+    async def _wait(self, call_id: int) -> int:
+        link, _, receive_lock = self._ready()
+        while (code := self._replies.take(call_id)) is None:
+            async with receive_lock:
+                if self._replies.has(call_id):
+                    continue
+                try:
+                    self._replies.file(await link.recv(_link.MAX_MESSAGE))
+                except ConnectionResetError:  # the runner died
+                    self._replies.file(b"")
+        return code
+
+    async def _abort(self, call_id: int) -> None:
+        """End a cancelled call: SIGTERM, then SIGKILL after the grace period."""
+        import trio
+
+        with trio.CancelScope(shield=True), contextlib.suppress(OSError):  # runner gone
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                if self._link is None:
+                    return
+                await self._send(_link.signal_message(call_id, signum))
+                with trio.move_on_after(_link.CANCEL_GRACE):
+                    await self._wait(call_id)
+                    return
+
+    async def _await(self, call_id: int) -> int:
+        try:
+            return await self._wait(call_id)
+        except BaseException:  # cancelled: the call's process must end too
+            await self._abort(call_id)
+            raise
+
+    async def _do(self, call: _ops.Call[T]) -> T:
+        capture = _link.Capture()
+        try:
+            code = await self._await(await self._start(call.argv, capture.fds()))
+            done = capture.done(call.argv, code)
+        finally:
+            capture.close()
+        return _ops.finish(call, done)
+
+    async def _call(self, *args: str, check: bool = True) -> _ops.Done:
+        """One ``rootless`` call by its arguments: its exit code and output."""
+        return await self._do(_ops.Call(args, lambda done: done, check))
 
     async def pull(self, ref: str, *, tls_verify: bool | None = None) -> Image:
         """Pull ``ref`` from its registry (``rootless pull``)."""
-        done = await self._call("pull", "--quiet", *_cli.tls_flag(tls_verify), ref)
-        return Image(done.stdout.decode().strip(), ref)
+        return await self._do(_ops.pull(ref, tls_verify))
 
     async def build(
         self,
@@ -66,20 +152,8 @@ class Client:
         tls_verify: bool | None = None,
     ) -> Image:
         """Build the Containerfile in ``context`` (or ``file``) and name it ``tag``."""
-        with tempfile.TemporaryDirectory(prefix="rootless-api-") as tmp:
-            iidfile = Path(tmp) / "iid"
-            await self._call(
-                *_cli.build_argv(
-                    context,
-                    tag=tag,
-                    file=file,
-                    build_args=build_args or {},
-                    iidfile=iidfile,
-                    tls_verify=tls_verify,
-                )
-            )
-            image_id = iidfile.read_text().strip()
-        return Image(image_id.removeprefix("sha256:"), tag)
+        call = _ops.build(context, tag=tag, file=file, build_args=build_args, tls_verify=tls_verify)
+        return await self._do(call)
 
     @overload
     async def run(
@@ -115,13 +189,9 @@ class Client:
         with ``detach=True`` return a :class:`Container` at once, running under its own
         monitor. Raises :class:`~rootless.errors.RootlessError` when the engine fails.
         """
-        argv = _cli.run_argv(image, command, detach, options)
-        done = await self._call(*argv, check=detach)
         if detach:
-            return Container(self, done.stdout.decode().strip())
-        if _cli.engine_failed(done.returncode, done.stderr):
-            raise _cli.cli_error(argv, done.returncode, done.stderr)
-        return CompletedRun(done.returncode, done.stdout, done.stderr)
+            return Container(self, await self._do(_ops.run_detached(image, command, options)))
+        return await self._do(_ops.run_foreground(image, command, options))
 
     async def compose_up(
         self,
@@ -132,7 +202,7 @@ class Client:
     ) -> None:
         """Start a compose project detached (``rootless compose up -d``); ``files``
         default to compose.yaml (or its variants) in the current directory."""
-        await self._call(*_cli.compose_argv(files, project, _cli.compose_up_verb(services)))
+        await self._do(_ops.compose_up(files, project, services))
 
     async def compose_down(
         self,
@@ -143,9 +213,7 @@ class Client:
         timeout: float | None = None,
     ) -> None:
         """Stop and remove a compose project's containers and networks (``compose down``)."""
-        await self._call(
-            *_cli.compose_argv(files, project, _cli.compose_down_verb(volumes, timeout))
-        )
+        await self._do(_ops.compose_down(files, project, volumes, timeout))
 
     def container(self, ref: str) -> Container:
         """A handle on an existing container, by name or ID (not checked until used)."""
@@ -171,11 +239,7 @@ class Container:
         workdir: str | None = None,
     ) -> CompletedRun:
         """Run ``command`` in the running container; its exit code and output."""
-        argv = _cli.exec_argv(self.id, command, env=env or {}, user=user, workdir=workdir)
-        done = await self.client._call(*argv, check=False)
-        if _cli.engine_failed(done.returncode, done.stderr):
-            raise _cli.cli_error(argv, done.returncode, done.stderr)
-        return CompletedRun(done.returncode, done.stdout, done.stderr)
+        return await self.client._do(_ops.exec_(self.id, command, env, user, workdir))
 
     @overload
     def logs(self, *, follow: Literal[False] = False) -> Coroutine[Any, Any, Logs]: ...
@@ -186,63 +250,52 @@ class Container:
     def logs(self, *, follow: bool = False) -> Coroutine[Any, Any, Logs] | AsyncIterator[bytes]:
         """``await c.logs()``: the output so far; ``async for line in c.logs(follow=True)``:
         stdout and stderr lines in order as they come, until the container exits."""
-        return self._follow() if follow else self._logs()
-
-    async def _logs(self) -> Logs:
-        done = await self.client._call("logs", self.id)
-        return Logs(done.stdout, done.stderr)
+        return self._follow() if follow else self.client._do(_ops.logs(self.id))
 
     async def _follow(self) -> AsyncIterator[bytes]:
         import trio
 
-        argv = ["logs", "--follow", self.id]
+        argv = _ops.follow_argv(self.id)
         holder = _cli.LineHolder()
-        process = await trio.lowlevel.open_process(
-            _cli.cli_argv(*argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=self.client._env,
-        )
-        assert process.stdout is not None
+        stream = _link.Stream()
         try:
-            async for chunk in process.stdout:
-                for line in holder.feed(bytes(chunk)):
-                    yield line
-            code = await process.wait()
-            lines, message = holder.finish(code == 0)
-            for line in lines:
-                yield line
-            if code != 0:
-                raise _cli.cli_error(argv, code, message)
+            call_id = await self.client._start(argv, stream.fds())
         finally:
-            # The consumer may stop early: end the helper, which only reads a file.
-            if process.returncode is None:
-                process.kill()
+            stream.started()
+        reader = trio.lowlevel.FdStream(stream.reader)  # owns the fd from here
+        try:
+            try:
+                while chunk := await reader.receive_some(65536):
+                    for line in holder.feed(bytes(chunk)):
+                        yield line
+            except BaseException:  # the consumer stopped early, or was cancelled
+                await self.client._abort(call_id)
+                raise
+        finally:
             with trio.CancelScope(shield=True):
-                await process.wait()
-                await process.stdout.aclose()
+                await reader.aclose()
+        lines, error = _link.end_of_stream(holder, argv, await self.client._await(call_id))
+        for line in lines:
+            yield line
+        if error is not None:
+            raise error
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop: the stop signal, ``timeout`` seconds (default: the container's), SIGKILL."""
-        await self.client._call(*_cli.stop_argv(self.id, timeout))
+        await self.client._do(_ops.stop(self.id, timeout))
 
     async def wait(self) -> int:
         """Wait for the container to exit; its exit code."""
-        done = await self.client._call("wait", self.id)
-        return int(done.stdout.split()[-1])
+        return await self.client._do(_ops.wait(self.id))
 
     async def remove(self, force: bool = False) -> None:
         """Remove the container; ``force`` stops it first if it runs."""
-        await self.client._call(*_cli.rm_argv(self.id, force))
+        await self.client._do(_ops.remove(self.id, force))
 
     async def inspect(self) -> dict[str, Any]:
         """The container as ``rootless inspect`` shows it."""
-        done = await self.client._call("inspect", "--type=container", self.id)
-        found: list[dict[str, Any]] = json.loads(done.stdout)
-        return found[0]
+        return await self.client._do(_ops.inspect(self.id))
 
     async def ports(self) -> list[PortMapping]:
         """The published ports (``rootless port``)."""
-        done = await self.client._call("port", self.id)
-        return _cli.parse_ports(done.stdout.decode())
+        return await self.client._do(_ops.ports(self.id))

@@ -1,12 +1,9 @@
-"""Pure helpers shared by the async and sync clients: argv, environment, output parsing.
-
-Nothing here runs a process; ``Client`` and ``SyncClient`` do, each in its own way.
-"""
+"""Pure helpers of the API: ``rootless`` command lines, the runner's environment, and
+the parsing of errors and output. Nothing here runs a process."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypedDict
@@ -16,7 +13,7 @@ from rootless.container.records import NoSuchContainer
 from rootless.errors import CommandNotExecutable, CommandNotFound, RootlessError
 from rootless.network.ports import PortMapping
 
-# The package's parent directory, so the helper process imports this same rootless
+# The package's parent directory, so the runner process imports this same rootless
 # even when it is used from a checkout that is not installed.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 
@@ -27,15 +24,10 @@ _MISSING_CONTAINER = ("no container with name or ID ", "no such container: ")
 ENGINE_CODES = frozenset({125, 126, 127})
 
 
-def cli_argv(*args: str) -> list[str]:
-    """The command line of one ``rootless`` call, in a fresh interpreter."""
-    return [sys.executable, "-m", "rootless", *args]
-
-
 def cli_env(
     paths: StoragePaths | None, extra: Mapping[str, str] | None, base: Mapping[str, str]
 ) -> dict[str, str]:
-    """The helper's environment: ``base`` plus the storage roots and ``extra``."""
+    """The runner's environment: ``base`` plus the storage roots and ``extra``."""
     env = dict(base)
     pythonpath = [_PACKAGE_PARENT, *filter(None, [env.get("PYTHONPATH")])]
     env["PYTHONPATH"] = os.pathsep.join(pythonpath)
@@ -104,11 +96,11 @@ def build_argv(
     tag: str,
     file: str | os.PathLike[str] | None,
     build_args: Mapping[str, str],
-    iidfile: Path,
     tls_verify: bool | None,
 ) -> list[str]:
-    """The arguments of ``rootless build`` for :meth:`Client.build`."""
-    args = ["build", "--quiet", f"--tag={tag}", f"--iidfile={iidfile}"]
+    """The arguments of ``rootless build`` for :meth:`Client.build` (``--quiet``: the
+    image ID is the last line of stdout, the steps' output goes to stderr)."""
+    args = ["build", "--quiet", f"--tag={tag}"]
     if file is not None:
         args.append(f"--file={os.fspath(file)}")
     args += [f"--build-arg={k}={v}" for k, v in build_args.items()]

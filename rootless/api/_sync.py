@@ -1,53 +1,121 @@
-"""The synchronous API: the same operations as :class:`rootless.Client`, without trio.
+"""The synchronous API: the same operations as :class:`rootless.Client`, blocking.
 
-Each method runs one ``rootless`` call with :mod:`subprocess` (see ``_async`` for why a
-helper process); nothing here imports trio, so it suits plain scripts and tests.
+Calls go to the client's runner process (see ``_runner``) over a plain socket; nothing
+here imports trio, so it suits plain scripts and tests. Threads may share a client.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import select
+import signal
+import socket
 import subprocess
-import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal, Unpack, overload
+from typing import Any, Literal, TypeVar, Unpack, overload
 
 from rootless._paths import StoragePaths
-from rootless.api import _cli
+from rootless.api import _cli, _link, _ops
 from rootless.api._types import CompletedRun, Image, Logs
 from rootless.network.ports import PortMapping
 
+T = TypeVar("T")
+
 
 class SyncClient:
-    """Drives rootless from ordinary code; every method runs one ``rootless`` call.
-
-    ``paths`` and ``env`` as for :class:`rootless.Client`.
-    """
+    """Drives rootless from ordinary code; ``paths`` and ``env`` as for
+    :class:`rootless.Client`. ``close()`` (or ``with``) ends its runner process."""
 
     def __init__(
         self, paths: StoragePaths | None = None, *, env: Mapping[str, str] | None = None
     ) -> None:
         self.paths = paths
         self._env = _cli.cli_env(paths, env, os.environ)
+        self._runner: subprocess.Popen[bytes] | None = None
+        self._link: socket.socket | None = None
+        self._replies = _link.Replies()
+        self._send_lock = threading.Lock()
+        self._recv_lock = threading.Lock()
 
-    def _call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        done = subprocess.run(
-            _cli.cli_argv(*args),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-            env=self._env,
-        )
-        if check and done.returncode != 0:
-            raise _cli.cli_error(args, done.returncode, done.stderr)
-        return done
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the runner (calls still running get SIGTERM); the next call starts another."""
+        with self._send_lock:
+            if self._link is not None and self._runner is not None:
+                self._link.close()
+                self._runner.wait()
+            self._link = self._runner = None
+
+    def _start(self, argv: tuple[str, ...], stdio: tuple[int, int, int]) -> int:
+        with self._send_lock:
+            if self._link is None:
+                self._runner, self._link = _link.start_runner(self._env)
+            call_id = self._replies.new_id()
+            message = _link.start_message(call_id, argv, os.getcwd())
+            socket.send_fds(self._link, [message], list(stdio))
+        return call_id
+
+    def _wait(self, call_id: int, timeout: float | None = None) -> int | None:
+        """The call's exit code; None if ``timeout`` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self._replies.take(call_id)) is None:
+            with self._recv_lock:
+                if self._replies.has(call_id):
+                    continue
+                assert self._link is not None
+                if deadline is not None:
+                    left = max(deadline - time.monotonic(), 0)
+                    if not select.select([self._link], [], [], left)[0]:
+                        return None
+                try:
+                    self._replies.file(self._link.recv(_link.MAX_MESSAGE))
+                except ConnectionResetError:  # the runner died
+                    self._replies.file(b"")
+        return code
+
+    def _abort(self, call_id: int) -> None:
+        """End an abandoned call: SIGTERM, then SIGKILL after the grace period."""
+        with contextlib.suppress(OSError):  # the runner is gone: so is the call
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                if self._link is None:
+                    return
+                with self._send_lock:
+                    self._link.send(_link.signal_message(call_id, signum))
+                if self._wait(call_id, _link.CANCEL_GRACE) is not None:
+                    return
+
+    def _await(self, call_id: int) -> int:
+        try:
+            code = self._wait(call_id)
+        except BaseException:
+            self._abort(call_id)
+            raise
+        assert code is not None
+        return code
+
+    def _do(self, call: _ops.Call[T]) -> T:
+        capture = _link.Capture()
+        try:
+            done = capture.done(call.argv, self._await(self._start(call.argv, capture.fds())))
+        finally:
+            capture.close()
+        return _ops.finish(call, done)
+
+    def _call(self, *args: str, check: bool = True) -> _ops.Done:
+        """One ``rootless`` call by its arguments: its exit code and output."""
+        return self._do(_ops.Call(args, lambda done: done, check))
 
     def pull(self, ref: str, *, tls_verify: bool | None = None) -> Image:
-        """Pull ``ref`` from its registry (``rootless pull``)."""
-        done = self._call("pull", "--quiet", *_cli.tls_flag(tls_verify), ref)
-        return Image(done.stdout.decode().strip(), ref)
+        """As :meth:`rootless.Client.pull`."""
+        return self._do(_ops.pull(ref, tls_verify))
 
     def build(
         self,
@@ -58,21 +126,9 @@ class SyncClient:
         build_args: Mapping[str, str] | None = None,
         tls_verify: bool | None = None,
     ) -> Image:
-        """Build the Containerfile in ``context`` (or ``file``) and name it ``tag``."""
-        with tempfile.TemporaryDirectory(prefix="rootless-api-") as tmp:
-            iidfile = Path(tmp) / "iid"
-            self._call(
-                *_cli.build_argv(
-                    context,
-                    tag=tag,
-                    file=file,
-                    build_args=build_args or {},
-                    iidfile=iidfile,
-                    tls_verify=tls_verify,
-                )
-            )
-            image_id = iidfile.read_text().strip()
-        return Image(image_id.removeprefix("sha256:"), tag)
+        """As :meth:`rootless.Client.build`."""
+        call = _ops.build(context, tag=tag, file=file, build_args=build_args, tls_verify=tls_verify)
+        return self._do(call)
 
     @overload
     def run(
@@ -103,13 +159,9 @@ class SyncClient:
         **options: Unpack[_cli.RunKwargs],
     ) -> SyncContainer | CompletedRun:
         """As :meth:`rootless.Client.run`."""
-        argv = _cli.run_argv(image, command, detach, options)
-        done = self._call(*argv, check=detach)
         if detach:
-            return SyncContainer(self, done.stdout.decode().strip())
-        if _cli.engine_failed(done.returncode, done.stderr):
-            raise _cli.cli_error(argv, done.returncode, done.stderr)
-        return CompletedRun(done.returncode, done.stdout, done.stderr)
+            return SyncContainer(self, self._do(_ops.run_detached(image, command, options)))
+        return self._do(_ops.run_foreground(image, command, options))
 
     def compose_up(
         self,
@@ -118,9 +170,8 @@ class SyncClient:
         project: str | None = None,
         services: Sequence[str] = (),
     ) -> None:
-        """Start a compose project detached (``rootless compose up -d``); ``files``
-        default to compose.yaml (or its variants) in the current directory."""
-        self._call(*_cli.compose_argv(files, project, _cli.compose_up_verb(services)))
+        """As :meth:`rootless.Client.compose_up`."""
+        self._do(_ops.compose_up(files, project, services))
 
     def compose_down(
         self,
@@ -130,8 +181,8 @@ class SyncClient:
         volumes: bool = False,
         timeout: float | None = None,
     ) -> None:
-        """Stop and remove a compose project's containers and networks (``compose down``)."""
-        self._call(*_cli.compose_argv(files, project, _cli.compose_down_verb(volumes, timeout)))
+        """As :meth:`rootless.Client.compose_down`."""
+        self._do(_ops.compose_down(files, project, volumes, timeout))
 
     def container(self, ref: str) -> SyncContainer:
         """A handle on an existing container, by name or ID (not checked until used)."""
@@ -157,11 +208,7 @@ class SyncContainer:
         workdir: str | None = None,
     ) -> CompletedRun:
         """Run ``command`` in the running container; its exit code and output."""
-        argv = _cli.exec_argv(self.id, command, env=env or {}, user=user, workdir=workdir)
-        done = self.client._call(*argv, check=False)
-        if _cli.engine_failed(done.returncode, done.stderr):
-            raise _cli.cli_error(argv, done.returncode, done.stderr)
-        return CompletedRun(done.returncode, done.stdout, done.stderr)
+        return self.client._do(_ops.exec_(self.id, command, env, user, workdir))
 
     @overload
     def logs(self, *, follow: Literal[False] = False) -> Logs: ...
@@ -172,52 +219,46 @@ class SyncContainer:
     def logs(self, *, follow: bool = False) -> Logs | Iterator[bytes]:
         """The output so far; with ``follow=True`` an iterator of output lines (stdout and
         stderr in order) that ends when the container exits."""
-        if follow:
-            return self._follow()
-        done = self.client._call("logs", self.id)
-        return Logs(done.stdout, done.stderr)
+        return self._follow() if follow else self.client._do(_ops.logs(self.id))
 
     def _follow(self) -> Iterator[bytes]:
-        argv = ["logs", "--follow", self.id]
+        argv = _ops.follow_argv(self.id)
         holder = _cli.LineHolder()
-        with subprocess.Popen(
-            _cli.cli_argv(*argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=self.client._env,
-        ) as process:
-            assert process.stdout is not None
+        stream = _link.Stream()
+        try:
+            call_id = self.client._start(argv, stream.fds())
+        finally:
+            stream.started()
+        try:
             try:
-                while chunk := os.read(process.stdout.fileno(), 65536):
+                while chunk := os.read(stream.reader, 65536):
                     yield from holder.feed(chunk)
-            finally:
-                if process.poll() is None:  # the consumer stopped early
-                    process.kill()
-            code = process.wait()
-        lines, message = holder.finish(code == 0)
+            except BaseException:  # GeneratorExit: the consumer stopped early
+                self.client._abort(call_id)
+                raise
+        finally:
+            stream.close()
+        lines, error = _link.end_of_stream(holder, argv, self.client._await(call_id))
         yield from lines
-        if code != 0:
-            raise _cli.cli_error(argv, code, message)
+        if error is not None:
+            raise error
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop: the stop signal, ``timeout`` seconds (default: the container's), SIGKILL."""
-        self.client._call(*_cli.stop_argv(self.id, timeout))
+        self.client._do(_ops.stop(self.id, timeout))
 
     def wait(self) -> int:
         """Wait for the container to exit; its exit code."""
-        return int(self.client._call("wait", self.id).stdout.split()[-1])
+        return self.client._do(_ops.wait(self.id))
 
     def remove(self, force: bool = False) -> None:
         """Remove the container; ``force`` stops it first if it runs."""
-        self.client._call(*_cli.rm_argv(self.id, force))
+        self.client._do(_ops.remove(self.id, force))
 
     def inspect(self) -> dict[str, Any]:
         """The container as ``rootless inspect`` shows it."""
-        done = self.client._call("inspect", "--type=container", self.id)
-        found: list[dict[str, Any]] = json.loads(done.stdout)
-        return found[0]
+        return self.client._do(_ops.inspect(self.id))
 
     def ports(self) -> list[PortMapping]:
         """The published ports (``rootless port``)."""
-        return _cli.parse_ports(self.client._call("port", self.id).stdout.decode())
+        return self.client._do(_ops.ports(self.id))

@@ -49,10 +49,10 @@ def test_other_argvs() -> None:
     assert _cli.stop_argv("c", 2.5) == ["stop", "--time=2.5", "c"]
     assert _cli.rm_argv("c", True) == ["rm", "--force", "c"]
     assert _cli.build_argv(
-        "ctx", tag="t:1", file="F", build_args={"X": "y"}, iidfile=Path("/i"), tls_verify=True
+        "ctx", tag="t:1", file="F", build_args={"X": "y"}, tls_verify=True
     ) == [
-        "build", "--quiet", "--tag=t:1", "--iidfile=/i", "--file=F", "--build-arg=X=y",
-        "--tls-verify=true", "ctx",
+        "build", "--quiet", "--tag=t:1", "--file=F", "--build-arg=X=y", "--tls-verify=true",
+        "ctx",
     ]  # fmt: skip
 
 

@@ -22,9 +22,10 @@ PUBLIC = {
     "__version__",
 }
 
+OPERATIONS = {"pull", "build", "run", "container", "compose_up", "compose_down"}
 METHODS = {
-    "Client": {"pull", "build", "run", "container", "compose_up", "compose_down"},
-    "SyncClient": {"pull", "build", "run", "container", "compose_up", "compose_down"},
+    "Client": {*OPERATIONS, "aclose"},
+    "SyncClient": {*OPERATIONS, "close"},
     "Container": {"exec", "logs", "stop", "wait", "remove", "inspect", "ports"},
     "SyncContainer": {"exec", "logs", "stop", "wait", "remove", "inspect", "ports"},
 }
@@ -58,7 +59,7 @@ def test_public_methods_are_pinned_and_sync_mirrors_async() -> None:
             n for n, _ in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")
         }
         assert public == methods, cls_name
-    for name in METHODS["Client"]:
+    for name in OPERATIONS:
         async_sig = inspect.signature(getattr(rootless.Client, name))
         sync_sig = inspect.signature(getattr(rootless.SyncClient, name))
         assert list(async_sig.parameters) == list(sync_sig.parameters), name
