@@ -1,0 +1,111 @@
+"""The project supervisor of compose up -d: one process owns every service's container."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+
+def ok(r):  # type: ignore[no-untyped-def]
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.fixture
+def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
+    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
+    return busybox_image
+
+
+STACK = """
+services:
+  db:
+    image: {image}
+    command: sh -c 'trap "exit 0" TERM; echo db up; while true; do sleep 0.1; done'
+    healthcheck: {{test: ["CMD", "true"], interval: 200ms}}
+  worker:
+    image: {image}
+    command: sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done'
+    environment: {{MODE: "{mode}"}}
+    depends_on:
+      db: {{condition: service_healthy}}
+  flaky:
+    image: {image}
+    command: sh -c 'echo run; exit 1'
+    restart: on-failure:2
+"""
+
+
+def compose(rootless, file, *args):  # type: ignore[no-untyped-def]
+    return rootless("compose", "-f", str(file), "-p", "demo", *args, timeout=60)
+
+
+def supervisors(runtime_dir: Path, find) -> list[int]:  # type: ignore[no-untyped-def]
+    """Session leaders running a supervise module for this test's roots (the
+    containers' stage-1 processes are forks of the supervisor, not session leaders)."""
+    out = []
+    for pid in find(str(runtime_dir)):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            session = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+        except (OSError, ValueError):
+            continue
+        if b"rootless.supervise." in cmdline and session == pid:
+            out.append(pid)
+    return out
+
+
+def state(rootless, name):  # type: ignore[no-untyped-def]
+    return json.loads(ok(rootless("inspect", name)))[0]["State"]
+
+
+def test_one_supervisor_per_project_and_sigkill_of_it_leaves_nothing(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    (tmp_path / "proj").mkdir()
+    file = tmp_path / "proj" / "compose.yaml"
+    file.write_text(STACK.format(image=image, mode="one"))
+    try:
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        assert r.stderr.index("demo-db-1  Healthy") < r.stderr.index("demo-worker-1  Started")
+        [sup] = supervisors(rootless.runtime_dir, find_processes_with_token)
+        assert b"rootless.supervise.project" in Path(f"/proc/{sup}/cmdline").read_bytes()
+        # single-container commands see the project's containers as any other
+        assert state(rootless, "demo-worker-1")["Status"] == "running"
+        assert "db up" in ok(rootless("logs", "demo-db-1"))
+        # the restart policy runs in the supervisor: 1 run + 2 restarts, then it is done
+        for _ in range(100):
+            if state(rootless, "demo-flaky-1")["Status"] == "exited":
+                break
+            time.sleep(0.1)
+        assert ok(rootless("logs", "demo-flaky-1")).count("run") == 3
+
+        # a changed service is recreated under the same supervisor
+        file.write_text(STACK.format(image=image, mode="two"))
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        assert "demo-worker-1  Recreated" in r.stderr
+        assert supervisors(rootless.runtime_dir, find_processes_with_token) == [sup]
+        assert ok(rootless("exec", "demo-worker-1", "sh", "-c", "echo $MODE")).strip() == "two"
+
+        os.kill(sup, signal.SIGKILL)
+        assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+        assert state(rootless, "demo-db-1")["Status"] == "exited"
+        assert state(rootless, "demo-db-1")["ExitCode"] == 137
+
+        # start again: a new supervisor; down ends it with its containers
+        ok(compose(rootless, file, "start"))
+        [again] = supervisors(rootless.runtime_dir, find_processes_with_token)
+        assert again != sup
+        assert state(rootless, "demo-worker-1")["Status"] == "running"
+    finally:
+        r = compose(rootless, file, "down")
+    ok(r)
+    assert ok(rootless("ps", "-aq")).strip() == ""
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
