@@ -23,7 +23,7 @@ from rootless.container.records import (
 )
 from rootless.engine.containers import containers_store
 from rootless.errors import ConfigError, ContainerStartError
-from rootless.image.unpack import OPAQUE_XATTR
+from rootless.image.overlayfmt import OPAQUE_XATTR
 from rootless.runtime.idmap import IDMapPlan
 
 WHITEOUT_XATTR = "user.overlay.whiteout"  # a whiteout kept as a file (Linux >= 6.7)

@@ -9,7 +9,6 @@ from rootless._paths import StoragePaths
 from rootless.errors import ImageError
 from rootless.image import registries_conf
 from rootless.image.store import ImageRecord, Store
-from rootless.image.unpack import UnpackOptions
 from rootless.runtime.userns import in_userns
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 def open_store(paths: StoragePaths | None = None) -> Store:
     """The user's image store; inside the user namespace layers keep their owners."""
     paths = paths or StoragePaths.from_env()
-    return Store(paths.images, unpack_options=UnpackOptions(preserve_owner=in_userns()))
+    return Store(paths.images, preserve_owner=in_userns())
 
 
 def search_registries() -> tuple[str, ...]:

@@ -41,7 +41,7 @@ import attrs
 from rootless._atomic import fsync_dir
 from rootless.errors import ImageError
 from rootless.image import mediatypes as mt
-from rootless.image.unpack import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
+from rootless.image.overlayfmt import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
 
 if TYPE_CHECKING:
     from rootless.image.store import Store

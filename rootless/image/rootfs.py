@@ -22,7 +22,7 @@ from typing import Literal
 from rootless._record import Record
 from rootless.errors import ImageError
 from rootless.image._fsops import DirTree, NotADir, Parts
-from rootless.image.unpack import FORBIDDEN_XATTRS, OPAQUE_XATTR
+from rootless.image.overlayfmt import FORBIDDEN_XATTRS, OPAQUE_XATTR
 
 Driver = Literal["overlay", "fuse-overlayfs", "copy"]
 _PAGE = 4096  # mount(2) copies at most one page of options

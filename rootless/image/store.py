@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
@@ -112,6 +111,8 @@ class BlobWriter:
         self._fd = fd
         self._digest = digest
         self._expected = expected_size
+        import hashlib  # OpenSSL's start-up is not paid by `run`, which writes no blob
+
         self._hash = hashlib.new(digest.partition(":")[0])
         self.size = 0
 
@@ -149,11 +150,13 @@ class Store:
         self,
         root: Path,
         *,
-        unpack_options: UnpackOptions | None = None,
+        preserve_owner: bool = False,
         runner: Runner[object] | None = None,
     ) -> None:
+        """``preserve_owner``: unpack layers with their owners (inside the user namespace)."""
         self.root = root
-        self._unpack_options = unpack_options
+        self._preserve_owner = preserve_owner
+        self._unpack_options: UnpackOptions | None = None
         self._runner: Runner[object] = runner or _in_process
         self._db: sqlite3.Connection | None = None
         self._db_pid = 0
@@ -166,7 +169,7 @@ class Store:
         from rootless.image.unpack import UnpackOptions
 
         if self._unpack_options is None:
-            self._unpack_options = UnpackOptions()
+            self._unpack_options = UnpackOptions(preserve_owner=self._preserve_owner)
         return self._unpack_options
 
     def _run(self, fn: Callable[[], T]) -> T:
@@ -228,6 +231,8 @@ class Store:
 
     def add_blob_bytes(self, data: bytes, digest: str | None = None) -> str:
         """Store ``data`` (verified against ``digest`` if given) and return its digest."""
+        import hashlib
+
         digest = digest or "sha256:" + hashlib.sha256(data).hexdigest()
         if not self.has_blob(digest):
             with self.blob_writer(digest, len(data)) as writer:

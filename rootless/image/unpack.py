@@ -34,14 +34,14 @@ from rootless.image import _tar
 from rootless.image._decompress import TarStream
 from rootless.image._fsops import DirTree, NotADir, Parts, kind_of
 from rootless.image._tar import Header, TarFormatError, TarReader
+from rootless.image.overlayfmt import (
+    FORBIDDEN_XATTRS,
+    OPAQUE_MARKER,
+    OPAQUE_XATTR,
+    WHITEOUT_PREFIX,
+)
 
-OPAQUE_XATTR = "user.overlay.opaque"
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-# xattr namespaces a layer may not set: overlay's own metadata, and trusted.* which
-# an unprivileged user can never set anyway.
-FORBIDDEN_XATTRS = ("trusted.", "user.overlay.", "user.fuseoverlayfs.")
 
 
 class UnpackOptions(Record):

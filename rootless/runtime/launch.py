@@ -22,7 +22,6 @@ import functools
 import os
 import select
 import signal
-import socket
 import sys
 import termios
 import tty
@@ -38,6 +37,8 @@ from rootless.sys import namespaces as ns
 from rootless.sys import process
 
 if TYPE_CHECKING:
+    import socket
+
     from rootless.runtime.init import InitFds
 
 FORWARDED_SIGNALS = (
@@ -242,14 +243,16 @@ def _launch(
     opts: LaunchOptions,
 ) -> Started:
     """The supervisor's side of a start: pipes, the PID, the pty master, the error report."""
-    import threading
-
     from rootless.runtime.init import InitFds
 
-    # Forking runs Python in the child: only safe while this process has one thread.
-    assert threading.active_count() == 1, "fork with threads running"
+    # Forking runs Python in the child: only safe while this process has one thread
+    # (without the threading module loaded, none was started through it).
+    threading = sys.modules.get("threading")
+    assert threading is None or threading.active_count() == 1, "fork with threads running"
     tty_parent = tty_child = None
     if terminal:
+        import socket
+
         tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with _fds() as fds:
 
@@ -312,6 +315,8 @@ def _read_all(fd: int) -> bytes:
 
 
 def _receive_fd(sock: socket.socket) -> int | None:
+    import socket
+
     _, fds, _, _ = socket.recv_fds(sock, 1, 1)
     return fds[0] if fds else None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 from typing import Any
 
@@ -12,7 +11,13 @@ from rootless.errors import SyscallError
 
 @functools.cache
 def libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # glibc's soname; ctypes.util.find_library would spawn ldconfig on every start.
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # another libc (musl): ask the loader's cache
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c"), use_errno=True)
 
 
 def check(result: int, call: str, path: str | None = None, hint: str | None = None) -> int:

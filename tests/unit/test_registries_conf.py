@@ -96,3 +96,24 @@ def test_bad_files(tmp_path: Path, text: str, message: str) -> None:
     p = write(tmp_path / "r.conf", text)
     with pytest.raises(ConfigError, match=message):
         load([p])
+
+
+def test_default_files_are_cached_until_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, runtime = tmp_path / "config", tmp_path / "runtime"
+    (config / "containers").mkdir(parents=True)
+    runtime.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    user = config / "containers" / "registries.conf"
+    user.write_text('unqualified-search-registries = ["a.example"]\n')
+    first = load()
+    assert "a.example" in first.unqualified_search()
+    caches = list(runtime.rglob("registries.conf.cache"))
+    assert len(caches) == 1
+    assert load() == first  # from the cache
+    user.write_text('unqualified-search-registries = ["bb.example"]\n')
+    assert "bb.example" in load().unqualified_search()
+    caches[0].write_bytes(b"not marshal data")
+    assert "bb.example" in load().unqualified_search()
