@@ -175,8 +175,9 @@ def test_compose_project_becomes_one_pod(rootless, image, tmp_path):  # type: ig
     proj.mkdir()
     (proj / "compose.yaml").write_text(
         f"services:\n"
-        f"  web:\n    image: {image}\n    command: sleep 1000\n"
-        f"  worker:\n    image: {image}\n    command: sleep 1000\n    environment: {{ROLE: w}}\n"
+        f"  web:\n    image: {image}\n    command: sleep 1000\n    stop_grace_period: 1s\n"
+        f"  worker:\n    image: {image}\n    command: sleep 1000\n    stop_grace_period: 1s\n"
+        f"    environment: {{ROLE: w}}\n"
     )
     compose = ("compose", "-f", str(proj / "compose.yaml"), "-p", "demo")
     try:
@@ -189,6 +190,7 @@ def test_compose_project_becomes_one_pod(rootless, image, tmp_path):  # type: ig
     assert [c["name"] for c in spec["containers"]] == ["web", "worker"]
     assert spec["hostAliases"] == [{"ip": "127.0.0.1", "hostnames": ["web", "worker"]}]
     assert spec["containers"][1]["env"] == [{"name": "ROLE", "value": "w"}]
+    assert spec["terminationGracePeriodSeconds"] == 1
 
 
 def test_bad_yaml_and_unknown_names_are_errors(rootless, tmp_path: Path):  # type: ignore[no-untyped-def]
