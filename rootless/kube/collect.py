@@ -46,6 +46,7 @@ def generate(
     from rootless.engine.containers import containers_store
     from rootless.engine.images import open_store
     from rootless.kube import generate as gen
+    from rootless.volumes import volume_store
 
     if kind not in KINDS:
         raise ConfigError(f'unknown kind "{kind}"', hint="use --type pod or --type deployment")
@@ -59,9 +60,11 @@ def generate(
             f'invalid pod name "{pod_name}"',
             hint="use lower-case letters, digits and '-', starting with a letter or digit",
         )
+    vols = volume_store(paths)
+    anonymous = frozenset(v.name for v in vols.list() if v.anonymous)
     store = open_store(paths)
     try:
-        facts = [_facts(t.record, containers, store, paths) for t in targets]
+        facts = [_facts(t.record, containers, store, str(vols.root), anonymous) for t in targets]
     finally:
         store.close()
     aliases = sorted({t.service for t in targets if t.service})
@@ -118,12 +121,15 @@ def _targets(refs: Sequence[str], containers: ContainerStore) -> tuple[list[_Tar
 
 
 def _facts(
-    record: ContainerRecord, containers: ContainerStore, store: Store, paths: StoragePaths
+    record: ContainerRecord,
+    containers: ContainerStore,
+    store: Store,
+    volumes_root: str,
+    anonymous: frozenset[str],
 ) -> ContainerFacts:
     from rootless.engine.images import find_local
     from rootless.runtime import spec as specmod
     from rootless.runtime.capabilities import DEFAULT_CAPABILITIES
-    from rootless.volumes import volume_store
 
     cdir = containers.container_dir(record.id)
     spec = specmod.load(cdir / "config.json")
@@ -131,12 +137,10 @@ def _facts(
     if record.image_id:
         image = find_local(store, record.image_id)
         cfg = store.image_config(image).config if image is not None else None
-    vols = volume_store(paths)
-    anonymous = frozenset(v.name for v in vols.list() if v.anonymous)
     mounts, unsupported = mount_facts(
         [(m.destination, m.type, m.source, m.options) for m in spec.mounts],
         own_files=str(cdir),
-        volumes_root=str(vols.root),
+        volumes_root=volumes_root,
         anonymous=anonymous,
     )
     if record.options.get("health"):
@@ -158,6 +162,7 @@ def _facts(
         restart=record.options.get("restart"),
         stop_timeout=record.options.get("stop_timeout"),
         interactive=bool(record.options.get("interactive")),
+        hostname=spec.hostname if spec.hostname not in (None, record.id[:12]) else None,
         image_entrypoint=tuple(cfg.entrypoint or ()) if cfg else (),
         image_cmd=tuple(cfg.cmd or ()) if cfg else (),
         image_env=tuple(cfg.env) if cfg else (),

@@ -43,6 +43,7 @@ class ContainerFacts(NamedTuple):
     restart: str | None = None  # --restart
     stop_timeout: float | None = None
     interactive: bool = False
+    hostname: str | None = None  # when set with --hostname
     image_entrypoint: tuple[str, ...] = ()
     image_cmd: tuple[str, ...] = ()
     image_env: tuple[str, ...] = ()
@@ -87,6 +88,14 @@ def pod(
     grace = [c.stop_timeout for c in containers if c.stop_timeout is not None]
     if grace:
         spec["terminationGracePeriodSeconds"] = round(max(grace))
+    hostnames = {c.hostname for c in containers if c.hostname}
+    if len(hostnames) == 1 and dns_label(min(hostnames)) == min(hostnames):
+        spec["hostname"] = min(hostnames)
+    elif hostnames:
+        warnings.append(
+            f"hostname {', '.join(sorted(hostnames))}: a pod has one hostname, a DNS label; "
+            "not in the YAML (the pod's name applies)"
+        )
     if host_aliases:
         spec["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": list(host_aliases)}]
     spec["containers"] = specs

@@ -444,9 +444,8 @@ def _container(
         entrypoint=command[0] if command else None,
         cap_add=doc.strings(caps.get("add"), (*caps_path, "add")),
         cap_drop=doc.strings(caps.get("drop"), (*caps_path, "drop")),
-        no_new_privileges=not doc.boolean(escalation, (*sc_path, "allowPrivilegeEscalation"))
-        if escalation is not None
-        else True,
+        # unset: no-new-privileges stays on, rootless' default
+        no_new_privileges=not doc.boolean(escalation, (*sc_path, "allowPrivilegeEscalation")),
         read_only=doc.boolean(
             sc.get("readOnlyRootFilesystem"), (*sc_path, "readOnlyRootFilesystem")
         ),

@@ -183,3 +183,9 @@ def test_dns_label() -> None:
     assert dns_label("My_Web.1") == "my-web-1"
     assert dns_label("__") == "x"
     assert len(dns_label("a" * 100)) == 63
+
+
+def test_hostname_is_the_pods_when_it_is_one_dns_label() -> None:
+    assert pod("p", [WEB._replace(hostname="box")])[0]["spec"]["hostname"] == "box"
+    obj, warnings = pod("p", [WEB._replace(hostname="a"), WEB._replace(name="b", hostname="b")])
+    assert "hostname" not in obj["spec"] and any("a, b" in w for w in warnings)
