@@ -20,7 +20,7 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import attrs
 
@@ -32,6 +32,7 @@ from rootless.registry.authfile import AuthFiles, Credentials, lookup
 if TYPE_CHECKING:
     import httpx
     import trio
+    from typing_extensions import Unpack
 
     from rootless.image.reference import Reference
 
@@ -336,22 +337,30 @@ class RegistryClient:
         await resp.aclose()
 
 
-def open_client(
-    ref: Reference,
-    *,
-    credentials: Credentials | None,
-    auth_files: AuthFiles | None,
-    tls_verify: bool,
-    transport: httpx.AsyncBaseTransport | None,
-    retry: RetryPolicy,
-) -> RegistryClient:
+class ClientOptions(TypedDict, total=False):
+    """How ``pull_image`` and ``push_image`` reach the registry: open_client's keywords.
+
+    *credentials* default to the auth files' entry for the registry; *transport*
+    is for tests (``httpx.MockTransport``).
+    """
+
+    tls_verify: bool
+    credentials: Credentials | None
+    auth_files: AuthFiles | None
+    transport: httpx.AsyncBaseTransport | None
+    retry: RetryPolicy
+
+
+def open_client(ref: Reference, **options: Unpack[ClientOptions]) -> RegistryClient:
     """A client for *ref*'s registry with *credentials*, else those the auth files hold."""
+    credentials = options.get("credentials")
     if credentials is None:
-        credentials = lookup(auth_files or AuthFiles.from_env(), ref.registry, ref.repository)
+        files = options.get("auth_files") or AuthFiles.from_env()
+        credentials = lookup(files, ref.registry, ref.repository)
     return RegistryClient(
         ref.registry,
         credentials=credentials,
-        tls_verify=tls_verify,
-        transport=transport,
-        retry=retry,
+        tls_verify=options.get("tls_verify", True),
+        transport=options.get("transport"),
+        retry=options.get("retry", DEFAULT_RETRY),
     )

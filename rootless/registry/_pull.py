@@ -21,19 +21,12 @@ from rootless.image.manifest import (
     parse_manifest,
 )
 from rootless.image.reference import Reference
-from rootless.registry._client import (
-    DEFAULT_RETRY,
-    RegistryClient,
-    RetryPolicy,
-    open_client,
-    read_capped,
-)
+from rootless.registry._client import ClientOptions, RegistryClient, open_client, read_capped
 from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
 from rootless.registry._store import BlobStore, digest_of, hasher, read_small_blob, save_bytes
-from rootless.registry.authfile import AuthFiles, Credentials
 
 if TYPE_CHECKING:
-    import httpx
+    from typing_extensions import Unpack
 
 MANIFEST_CAP = 4 << 20
 CONFIG_CAP = 8 << 20
@@ -191,28 +184,17 @@ async def pull_image(
     *,
     platform: Platform | None = None,
     progress: ProgressCallback | None = None,
-    tls_verify: bool = True,
-    credentials: Credentials | None = None,
-    auth_files: AuthFiles | None = None,
     max_parallel: int = DEFAULT_PARALLEL,
-    transport: httpx.AsyncBaseTransport | None = None,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    **options: Unpack[ClientOptions],
 ) -> PulledImage:
     """Fetch *ref*'s manifest (choosing *platform* from an index), config and layers.
 
     Manifests, the index, the config and the layers all land in *store* as verified
-    blobs. Credentials default to the auth files' entry for the registry.
+    blobs. *options* say how to reach the registry (TLS, credentials, retries).
     """
     report = progress or ignore_progress
     repo, where = ref.repository, str(ref)
-    async with open_client(
-        ref,
-        credentials=credentials,
-        auth_files=auth_files,
-        tls_verify=tls_verify,
-        transport=transport,
-        retry=retry,
-    ) as client:
+    async with open_client(ref, **options) as client:
         body, parsed, digest = await fetch_manifest(
             client, repo, ref.digest or ref.tag or "latest", where
         )

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 from rootless.errors import ImageError
 from rootless.image.manifest import Descriptor, Index, parse_manifest
 from rootless.image.reference import Reference
-from rootless.registry._client import DEFAULT_RETRY, Body, RegistryClient, RetryPolicy, open_client
+from rootless.registry._client import Body, ClientOptions, RegistryClient, open_client
 from rootless.registry._progress import Phase, ProgressCallback, ProgressEvent, ignore_progress
 from rootless.registry._pull import DEFAULT_PARALLEL, MANIFEST_CAP, blobs_of, run_bounded
 from rootless.registry._store import BlobStore, digest_of, read_small_blob
-from rootless.registry.authfile import AuthFiles, Credentials
 
 if TYPE_CHECKING:
     import httpx
+    from typing_extensions import Unpack
 
 _READ = 1 << 16
 _OCTETS = "application/octet-stream"
@@ -192,32 +192,22 @@ async def push_image(
     media_type: str,
     *,
     progress: ProgressCallback | None = None,
-    tls_verify: bool = True,
-    credentials: Credentials | None = None,
-    auth_files: AuthFiles | None = None,
     mount_from: str | None = None,
     chunk_size: int | None = None,
     max_parallel: int = DEFAULT_PARALLEL,
-    transport: httpx.AsyncBaseTransport | None = None,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    **options: Unpack[ClientOptions],
 ) -> str:
     """Push *manifest* (an image manifest or an index) and every blob it needs to *ref*.
 
     Blobs come from *store*; for an index, its child manifests must be in the store too.
     *mount_from* names a repository of the same registry to mount blobs from;
     *chunk_size* switches to chunked uploads (PATCH) of that many bytes.
+    *options* say how to reach the registry (TLS, credentials, retries).
     Returns the manifest's digest.
     """
     if ref.digest and ref.digest != digest_of(manifest):
         raise ImageError(f"cannot push {ref}: the manifest's digest differs")
-    async with open_client(
-        ref,
-        credentials=credentials,
-        auth_files=auth_files,
-        tls_verify=tls_verify,
-        transport=transport,
-        retry=retry,
-    ) as client:
+    async with open_client(ref, **options) as client:
         pusher = _Pusher(
             client, ref.repository, store, progress or ignore_progress, mount_from, chunk_size
         )
