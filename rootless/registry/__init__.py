@@ -22,8 +22,6 @@ from rootless.registry._store import BlobStore
 from rootless.registry._tls import tls_verify_for
 from rootless.registry.authfile import AuthFiles, Credentials
 
-# Kept for rootless/cli/pull.py until it calls Platform.parse itself.
-
 __all__ = [
     "AuthFiles",
     "BlobStore",
