@@ -127,6 +127,7 @@ def _up_arguments(p: argparse.ArgumentParser) -> None:
         help="stop every container when one exits (not with -d)",
     )
     p.add_argument("--no-color", action="store_true", help="no colours in the log prefixes")
+    p.add_argument("--build", action="store_true", help="build the images before starting")
     _services_argument(p)
 
 
@@ -144,6 +145,7 @@ def _up(args: argparse.Namespace) -> int:
             profiles=loaded.profiles,
             no_deps=args.no_deps,
             force_recreate=args.force_recreate,
+            build=args.build,
             report=_report,
         )
     except KeyboardInterrupt:
@@ -182,12 +184,78 @@ def _colour(args: argparse.Namespace) -> bool:
 def _down_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--volumes", action="store_true", help="remove the named volumes too")
     p.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="stop grace period")
+    p.add_argument(
+        "--rmi",
+        choices=("all", "local"),
+        help="remove images too: all the services', or local: those without an image: name",
+    )
 
 
 def _down(args: argparse.Namespace) -> int:
     from rootless.compose import runner
 
-    runner.down(load(args).project, volumes=args.volumes, timeout=args.timeout, report=_report)
+    runner.down(
+        load(args).project,
+        volumes=args.volumes,
+        rmi=args.rmi,
+        timeout=args.timeout,
+        report=_report,
+    )
+    return 0
+
+
+def _image_arguments(p: argparse.ArgumentParser) -> None:
+    from rootless.cli._common import tls_verify_flag
+
+    p.add_argument("-q", "--quiet", action="store_true", help="print no progress")
+    tls_verify_flag(p)
+    _services_argument(p)
+
+
+def _build_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-cache", action="store_true", help="run every step again")
+    p.add_argument("--pull", action="store_true", help="pull base images even when present")
+    _image_arguments(p)
+
+
+def _image_verb(args: argparse.Namespace, verb: str) -> int:
+    from rootless._paths import StoragePaths
+    from rootless.compose import images
+    from rootless.compose.plan import select_services
+
+    loaded = load(args)
+    project = loaded.project
+    names = select_services(project, args.services_, profiles=loaded.profiles, no_deps=True)
+    if verb == "build":
+        steps = images.build_steps(project, names, no_cache=args.no_cache, pull=args.pull)
+    elif verb == "pull":
+        steps = images.pull_steps(project, names)
+    else:
+        steps = images.push_steps(project, names)
+    images.run_steps(steps, StoragePaths.from_env(), tls_verify=args.tls_verify, quiet=args.quiet)
+    return 0
+
+
+def _top(args: argparse.Namespace) -> int:
+    from rootless.compose import runner
+    from rootless.engine.containers import containers_store
+    from rootless.engine.lifecycle import get
+    from rootless.engine.processes import top
+
+    project = load(args).project
+    containers = containers_store()
+    blocks = []
+    for record in reversed(runner.ordered_records(project, containers, args.services_)):
+        if get(record.id, containers).status != "running":
+            continue
+        header, *rows = top(record.id)
+        table = [header, *rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        lines = ["   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                 for r in table]  # fmt: skip
+        blocks.append("\n".join([record.name, *lines]))
+    if blocks:
+        print("\n\n".join(blocks))
     return 0
 
 
@@ -366,4 +434,16 @@ SUBCOMMANDS: dict[
     "restart": ("stop, then start the services", _timeout_arguments, _restart),
     "exec": ("run a command in a service's container", _exec_arguments, _exec),
     "run": ("run a one-off command in a new container of a service", _run_arguments, _run),
+    "build": (
+        "build the images of services with build:",
+        _build_arguments,
+        lambda args: _image_verb(args, "build"),
+    ),
+    "pull": ("pull the services' images", _image_arguments, lambda args: _image_verb(args, "pull")),
+    "push": (
+        "push the images of built services that name one",
+        _image_arguments,
+        lambda args: _image_verb(args, "push"),
+    ),
+    "top": ("show the processes of the services' containers", _services_argument, _top),
 }

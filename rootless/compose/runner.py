@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rootless._paths import StoragePaths
 from rootless.compose.plan import container_names, select_services, stop_order
-from rootless.compose.to_run import LABEL_PROJECT, ServiceRun, service_run
+from rootless.compose.to_run import LABEL_PROJECT, ServiceRun, image_name, service_run
 from rootless.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -116,25 +116,33 @@ def up(
     profiles: Sequence[str] = (),
     no_deps: bool = False,
     force_recreate: bool = False,
+    build: bool = False,
     paths: StoragePaths | None = None,
     report: Report = _quiet,
     health_timeout: float = HEALTH_TIMEOUT,
 ) -> tuple[str, ...]:
-    """Create the services' containers (with their dependencies'), then have the
-    project supervisor start them in dependency order; the names of the project's
-    containers for them, in start order."""
+    """Create the services' containers (with their dependencies'; with ``build`` after
+    building their images), then have the project supervisor start them in
+    dependency order; the names of the project's containers for them, in start order."""
     from rootless.engine.containers import containers_store
     from rootless.supervise.project_client import ProjectSupervisor
 
     paths = paths or StoragePaths.from_env()
     names = select_services(project, requested, profiles=profiles, no_deps=no_deps)
+    if build:
+        from rootless.compose.images import build_steps, run_steps
+
+        run_steps(build_steps(project, names), paths)
     # Found or spawned first: a new supervisor starts up while the containers are made.
     with ProjectSupervisor(project.name, paths) as supervisor:
         ensure_resources(project, names, paths)
         containers = containers_store(paths)
+        images = _image_ids(project, names, paths)
         made: list[tuple[ContainerRecord, ServiceRun]] = []
         for service in names:
-            made += _create_service(project, service, containers, paths, force_recreate, report)
+            made += _create_service(
+                project, service, containers, paths, force_recreate, images.get(service), report
+            )
         _start(project, made, supervisor, containers, paths, report, health_timeout)
     return tuple(record.name for record, _ in made)
 
@@ -188,9 +196,11 @@ def _create_service(
     containers: ContainerStore,
     paths: StoragePaths,
     force_recreate: bool,
+    image_id: str | None,
     report: Report,
 ) -> list[tuple[ContainerRecord, ServiceRun]]:
-    """The service's containers: kept when unchanged, else (re)created."""
+    """The service's containers: kept when unchanged (configuration and image ID),
+    else (re)created."""
     from rootless.engine import lifecycle
     from rootless.engine.containers import create
 
@@ -211,7 +221,9 @@ def _create_service(
                 hint=f"remove or rename it: rootless rm -f {name}",
             )
         if current is not None and (
-            force_recreate or compose_info(current).get("config_hash") != digest
+            force_recreate
+            or compose_info(current).get("config_hash") != digest
+            or (image_id is not None and current.image_id != image_id)
         ):
             lifecycle.rm(current.id, force=True, paths=paths)
             report(f"Container {name}  Recreated")
@@ -224,6 +236,19 @@ def _create_service(
             report(f"Container {name}  Created")
         out.append((current, run))
     return out
+
+
+def _image_ids(project: Project, services: Sequence[str], paths: StoragePaths) -> dict[str, str]:
+    """The ID of each service's image in the store now (a rebuilt or newly pulled
+    image recreates the service's containers, as in Compose)."""
+    from rootless.engine.images import find_local, open_store
+
+    store = open_store(paths)
+    try:
+        found = {s: find_local(store, image_name(project, project.service(s))) for s in services}
+    finally:
+        store.close()
+    return {s: image.id for s, image in found.items() if image is not None}
 
 
 def _check_built(project: Project, service: str, image: str, paths: StoragePaths) -> None:
@@ -243,7 +268,8 @@ def _check_built(project: Project, service: str, image: str, paths: StoragePaths
         target = f"--target {build.target} " if build.target else ""
         raise ConfigError(
             f'service "{service}" is built, and its image {image} does not exist yet',
-            hint=f"build it first: rootless build -t {image} {file}{target}{build.context}",
+            hint=f"build it: rootless compose up --build {service} (or: rootless build -t "
+            f"{image} {file}{target}{build.context})",
         )
 
 
@@ -399,12 +425,14 @@ def down(
     project: Project,
     *,
     volumes: bool = False,
+    rmi: str | None = None,
     paths: StoragePaths | None = None,
     timeout: float | None = None,
     report: Report = _quiet,
 ) -> None:
     """Stop and remove the project's containers, then its networks (and with ``volumes``
-    its named volumes); external networks and volumes stay."""
+    its named volumes, with ``rmi`` its images: ``all`` or ``local``); external
+    networks and volumes stay."""
     from rootless.engine import lifecycle
     from rootless.engine.containers import containers_store
 
@@ -425,6 +453,11 @@ def down(
             remove_volumes(paths, doomed)
             for name in doomed:
                 report(f"Volume {name}  Removed")
+    if rmi is not None:
+        from rootless.compose.images import remove_images, rmi_images
+
+        for image in remove_images(rmi_images(project, rmi), paths):
+            report(f"Image {image}  Removed")
 
 
 def _remove_networks(names: Iterable[str], paths: StoragePaths, report: Report) -> None:
