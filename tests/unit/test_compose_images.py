@@ -44,7 +44,7 @@ def test_build_steps_give_the_service_image_its_file_target_and_args(project, tm
         "--build-arg", "FROM_ENV", "--build-arg", "VERSION=2",  # null: from the environment
         "--no-cache", f"{tmp_path}/web",
     )  # fmt: skip
-    assert worker.argv == ("build", "-t", "shop-worker", f"{tmp_path}/worker")
+    assert worker.argv == ("build", "-t", "shop-worker", "--no-cache", f"{tmp_path}/worker")
     assert build_steps(project, ["db"]) == []
 
 
