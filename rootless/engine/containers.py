@@ -203,6 +203,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
             spec,
             containers.container_dir(record.id) / "config.json",
             expand_default_seccomp=False,
+            durable=not opts.rm,  # gone when it exits: a crash cannot need it
         )
         if opts.cidfile is not None:
             write_cidfile(opts.cidfile, record.id)

@@ -294,6 +294,8 @@ def load(path: str | Path) -> Spec:
     return from_dict(data, source=str(path))
 
 
-def save(spec: Spec, path: str | Path, *, expand_default_seccomp: bool = True) -> None:
+def save(
+    spec: Spec, path: str | Path, *, expand_default_seccomp: bool = True, durable: bool = True
+) -> None:
     data = to_dict(spec, expand_default_seccomp=expand_default_seccomp)
-    atomic_write(Path(path), json.dumps(data, indent=2).encode())
+    atomic_write(Path(path), json.dumps(data, indent=2).encode(), durable=durable)
