@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from rootless._paths import StoragePaths
 from rootless.api import _cli, _link, _ops
-from rootless.api._types import CompletedRun, Image, Logs
+from rootless.api._types import CompletedRun, Handle, Image, Logs
 from rootless.network.ports import PortMapping
 
 if TYPE_CHECKING:
@@ -220,15 +220,8 @@ class Client:
         return Container(self, ref)
 
 
-class Container:
+class Container(Handle[Client]):
     """A container the client started or named; ``id`` is its ID (or the name given)."""
-
-    def __init__(self, client: Client, id: str) -> None:
-        self.client = client
-        self.id = id
-
-    def __repr__(self) -> str:
-        return f"Container({self.id[:12]!r})"
 
     async def exec(
         self,

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, Unpack, overload
 
 from rootless._paths import StoragePaths
 from rootless.api import _cli, _link, _ops
-from rootless.api._types import CompletedRun, Image, Logs
+from rootless.api._types import CompletedRun, Handle, Image, Logs
 from rootless.network.ports import PortMapping
 
 T = TypeVar("T")
@@ -189,15 +189,8 @@ class SyncClient:
         return SyncContainer(self, ref)
 
 
-class SyncContainer:
+class SyncContainer(Handle[SyncClient]):
     """As :class:`rootless.Container`, with blocking methods."""
-
-    def __init__(self, client: SyncClient, id: str) -> None:
-        self.client = client
-        self.id = id
-
-    def __repr__(self) -> str:
-        return f"SyncContainer({self.id[:12]!r})"
 
     def exec(
         self,
@@ -207,7 +200,7 @@ class SyncContainer:
         user: str | None = None,
         workdir: str | None = None,
     ) -> CompletedRun:
-        """Run ``command`` in the running container; its exit code and output."""
+        """As :meth:`rootless.Container.exec`."""
         return self.client._do(_ops.exec_(self.id, command, env, user, workdir))
 
     @overload
@@ -244,21 +237,21 @@ class SyncContainer:
             raise error
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop: the stop signal, ``timeout`` seconds (default: the container's), SIGKILL."""
+        """As :meth:`rootless.Container.stop`."""
         self.client._do(_ops.stop(self.id, timeout))
 
     def wait(self) -> int:
-        """Wait for the container to exit; its exit code."""
+        """As :meth:`rootless.Container.wait`."""
         return self.client._do(_ops.wait(self.id))
 
     def remove(self, force: bool = False) -> None:
-        """Remove the container; ``force`` stops it first if it runs."""
+        """As :meth:`rootless.Container.remove`."""
         self.client._do(_ops.remove(self.id, force))
 
     def inspect(self) -> dict[str, Any]:
-        """The container as ``rootless inspect`` shows it."""
+        """As :meth:`rootless.Container.inspect`."""
         return self.client._do(_ops.inspect(self.id))
 
     def ports(self) -> list[PortMapping]:
-        """The published ports (``rootless port``)."""
+        """As :meth:`rootless.Container.ports`."""
         return self.client._do(_ops.ports(self.id))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 import attrs
+
+C = TypeVar("C")
 
 
 @attrs.frozen
@@ -28,3 +32,14 @@ class Logs:
 
     stdout: bytes
     stderr: bytes
+
+
+class Handle(Generic[C]):
+    """A container by ID or name, and the client whose runner acts on it."""
+
+    def __init__(self, client: C, id: str) -> None:
+        self.client = client
+        self.id = id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id[:12]!r})"
