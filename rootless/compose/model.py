@@ -876,6 +876,9 @@ def _secrets(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
         p = (*path, i)
         if isinstance(item, dict):
             _check_keys(ctx, item, p, frozenset({"source", "target", "uid", "gid", "mode"}))
+            for key in ("uid", "gid", "mode"):
+                if key in item:  # the host file is bound as it is, as Compose does
+                    ctx.unknown((*p, key), "not supported for secrets from a file, ignored")
             source = _text(ctx, item.get("source"), (*p, "source"))
             target = _opt_text(ctx, item, "target", p) or source
         else:

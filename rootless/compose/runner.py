@@ -230,6 +230,7 @@ def _create_service(
             current = None
         if current is None:
             _check_built(project, service, run.options.image or "", paths)
+            _check_secrets(project, service)
             for directory in run.host_dirs:
                 Path(directory).mkdir(parents=True, exist_ok=True)
             current = create(run_options(run, report), paths).record
@@ -249,6 +250,20 @@ def _image_ids(project: Project, services: Sequence[str], paths: StoragePaths) -
     finally:
         store.close()
     return {s: image.id for s, image in found.items() if image is not None}
+
+
+def _check_secrets(project: Project, service: str) -> None:
+    """A secret is a host file bound read-only at /run/secrets/NAME: it must exist."""
+    import os
+
+    for secret in project.service(service).secrets:
+        file = project.secret_file(secret.source)
+        if not os.path.isfile(file):
+            raise ConfigError(
+                f'cannot give secret "{secret.source}" to service "{service}": '
+                f"{file} does not exist or is not a file",
+                hint="create the file, or fix the file: of the secret in the top-level secrets",
+            )
 
 
 def _check_built(project: Project, service: str, image: str, paths: StoragePaths) -> None:

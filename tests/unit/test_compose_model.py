@@ -372,3 +372,16 @@ def test_secrets(tmp_path):
         ("pw", "/run/secrets/pw"),
         ("pw", "/etc/pw"),
     ]
+
+
+def test_secret_owner_and_mode_are_warned_about(tmp_path):
+    loaded = load(
+        tmp_path,
+        "services:\n  a:\n    image: i\n    secrets:\n      - {source: pw, mode: 0400}\n"
+        "secrets:\n  pw: {file: ./pw.txt}\n",
+    )
+    assert loaded.warnings == (
+        "compose.yaml:5: services.a.secrets[0].mode: not supported for secrets from a file, "
+        "ignored",
+    )
+    assert loaded.project.secret_file("pw") == f"{tmp_path}/pw.txt"
