@@ -11,22 +11,24 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The benchmarks run as scripts: the checkout on sys.path lets them share the registry
+# starter with the tests under the module name pytest gives it (tests.docker_registry).
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.docker_registry import run_registry  # noqa: E402
+
 TARGET_VS_PODMAN = 0.7
-REGISTRY_BIN = "/usr/bin/docker-registry"
 DEBIAN_REPO = "bench/debian"
 
 PODMAN_CONF = """\
@@ -197,55 +199,14 @@ def debian_layout() -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_v2(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"docker-registry exited:\n{log.read_text()}")
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise BenchError(f"docker-registry did not answer on {url}:\n{log.read_text()}")
-
-
 @contextlib.contextmanager
 def registry() -> Iterator[str]:
     """Debian's docker-registry on 127.0.0.1:<free port>, plain HTTP; yields "host:port"."""
-    if not Path(REGISTRY_BIN).exists():
-        raise BenchError("docker-registry not found; run: sudo helpers/setup-host")
-    with tempfile.TemporaryDirectory(prefix="rootless-bench-registry-") as tmp:
-        root = Path(tmp)
-        port = _free_port()
-        config = root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
-        )
-        log = root / "registry.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=out, stderr=out)
-        try:
-            _wait_for_v2(f"http://127.0.0.1:{port}/v2/", proc, log)
-            yield f"127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with (
+        tempfile.TemporaryDirectory(prefix="rootless-bench-registry-") as tmp,
+        run_registry(Path(tmp)) as host,
+    ):
+        yield host
 
 
 def push_layout(layout: Path, host: str, tag: str = "bookworm") -> str:

@@ -9,72 +9,31 @@ import base64
 import http.server
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REGISTRY_BIN = "/usr/bin/docker-registry"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_v2(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"docker-registry exited:\n{log.read_text()}", pytrace=False)
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except urllib.error.HTTPError:
-            return  # 401: up, and asking for credentials
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"docker-registry did not answer on {url}:\n{log.read_text()}", pytrace=False)
+# free_port is re-exported: tests elsewhere import it from here.
+from tests.docker_registry import RegistryStartError
+from tests.docker_registry import free_port as free_port
+from tests.docker_registry import run_registry as _run_registry
 
 
 @contextmanager
 def run_registry(root: Path, auth_yaml: str = "") -> Iterator[str]:
-    """Start docker-registry on 127.0.0.1:<free port>; yields "127.0.0.1:<port>"."""
-    if not Path(REGISTRY_BIN).exists():
-        pytest.fail("docker-registry not found; run: sudo helpers/setup-host", pytrace=False)
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
-        "storage:\n"
-        f"  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n" + auth_yaml
-    )
-    log = root / "registry.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=out, stderr=out)
-    try:
-        _wait_for_v2(f"http://127.0.0.1:{port}/v2/", proc, log)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
+    """tests.docker_registry's registry; a start failure is a pytest failure without a traceback."""
+    with ExitStack() as stack:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            host = stack.enter_context(_run_registry(root, auth_yaml))
+        except RegistryStartError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield host
 
 
 def htpasswd_yaml(root: Path, users: dict[str, str]) -> str:
