@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import podman_env, stop_podman
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,24 +201,21 @@ def test_copy_driver_diff_round_trip(work: Path) -> None:
 
 
 @pytest.fixture
-def podman(tmp_path: Path) -> Iterator[list[str]]:
-    """A podman command with private storage (vfs), run as this unprivileged user."""
-    if shutil.which("podman") is None:
-        pytest.fail("podman not found; run: sudo helpers/setup-host", pytrace=False)
-    # podman refuses a runroot longer than 50 characters, so not under tmp_path.
-    short = Path(tempfile.mkdtemp(prefix="rl-podman-"))
-    (short / "run").mkdir(mode=0o700)
-    (tmp_path / "home").mkdir()
-    env = ["env", f"HOME={tmp_path / 'home'}", f"XDG_RUNTIME_DIR={short / 'run'}"]
-    cmd = [*env, "podman", "--root", str(tmp_path / "proot"), "--runroot", str(short / "rr")]
-    yield [*cmd, "--storage-driver", "vfs"]
-    subprocess.run([*cmd, "--storage-driver", "vfs", "system", "reset", "-f"], check=False,
-                   capture_output=True)  # fmt: skip
-    shutil.rmtree(short, ignore_errors=True)
+def podman(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """Runs podman as this unprivileged user with private storage (conftest's podman_env)."""
+    env, short = podman_env(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", *args], env=env, capture_output=True, text=True, check=False
+        )
+
+    yield run
+    stop_podman(env, short)
 
 
 def test_podman_loads_what_we_save_and_we_load_what_it_saves(
-    tmp_path: Path, podman: list[str]
+    tmp_path: Path, podman: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     from rootless.image.archive import load, save
     from rootless.image.commit import commit_image
@@ -236,21 +233,14 @@ def test_podman_loads_what_we_save_and_we_load_what_it_saves(
     for fmt in ("docker-archive", "oci-archive"):
         out = tmp_path / f"{fmt}.tar"
         save(store, ["localhost/ours:1"], out, fmt=fmt)
-        loaded = subprocess.run(
-            [*podman, "load", "-q", "-i", str(out)], capture_output=True, text=True, check=False
-        )
+        loaded = podman("load", "-q", "-i", str(out))
         assert loaded.returncode == 0, loaded.stderr
-        info = subprocess.run(
-            [*podman, "image", "inspect", "localhost/ours:1"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        info = podman("image", "inspect", "localhost/ours:1")
+        assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)[0]["Id"] == image.id[7:]
     for fmt in ("docker-archive", "oci-archive"):
         out = tmp_path / f"podman-{fmt}.tar"
-        saved = subprocess.run(
-            [*podman, "save", "-q", "--format", fmt, "-o", str(out), "localhost/ours:1"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        saved = podman("save", "-q", "--format", fmt, "-o", str(out), "localhost/ours:1")
         assert saved.returncode == 0, saved.stderr
         other = Store(tmp_path / f"other-{fmt}")
         (back,) = load(other, out)
