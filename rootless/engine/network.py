@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.runtime.spec import Mount, Namespace, Spec
 
 
-class NetworkRequest(NamedTuple):
+class NetworkRequest(Record):
     mode: str = "slirp4netns"  # --network
     publish: tuple[str, ...] = ()  # -p
     publish_all: bool = False  # -P
@@ -30,7 +31,7 @@ class NetworkRequest(NamedTuple):
     mac_address: str | None = None  # --mac-address
 
 
-class NetworkPlan(NamedTuple):
+class NetworkPlan(Record):
     own_namespace: bool  # False for --network host
     mounts: tuple[Mount, ...]  # /etc/hosts, /etc/resolv.conf, /etc/hostname
     options: Mapping[str, Any]  # kept in the container record for each start and `port`

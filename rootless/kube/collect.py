@@ -10,9 +10,10 @@ the services of a pod share its network namespace.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from rootless._paths import StoragePaths
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.kube.generate import ContainerFacts, dns_label, mount_facts
 
@@ -23,12 +24,12 @@ if TYPE_CHECKING:
 KINDS = ("pod", "deployment")
 
 
-class Generated(NamedTuple):
+class Generated(Record):
     objects: list[dict[str, Any]]
     warnings: list[str]
 
 
-class _Target(NamedTuple):
+class _Target(Record):
     record: ContainerRecord
     kube_name: str
     service: str | None  # the compose service, for hostAliases

@@ -13,22 +13,23 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 NODE_PORTS = range(30000, 32768)  # Kubernetes' default NodePort range
 _ENGINE_ENV = ("container", "HOSTNAME", "TERM")  # set by the engine for every container
 
 
-class MountFact(NamedTuple):
+class MountFact(Record):
     kind: str  # "hostPath", "volume" (named), "emptyDir" (anonymous volume) or "tmpfs"
     source: str  # the host path or the volume name ("" for emptyDir and tmpfs)
     target: str
     read_only: bool = False
 
 
-class ContainerFacts(NamedTuple):
+class ContainerFacts(Record):
     name: str  # the engine's name
     image: str  # as the user gave it ("" for --rootfs)
     argv: tuple[str, ...]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from rootless._record import Record
 from rootless.compose.source import KeyPath, Source, error_at, prefix
 from rootless.errors import ConfigError
 
@@ -41,12 +42,12 @@ _QUIET_META = frozenset(
 )
 
 
-class ContainerPlan(NamedTuple):
+class ContainerPlan(Record):
     name: str  # the Kubernetes container name
     options: RunOptions
 
 
-class PodPlan(NamedTuple):
+class PodPlan(Record):
     name: str
     infra_name: str
     hostname: str
@@ -59,7 +60,7 @@ class PodPlan(NamedTuple):
     host_files: tuple[str, ...]  # hostPath FileOrCreate
 
 
-class KubePlan(NamedTuple):
+class KubePlan(Record):
     pods: tuple[PodPlan, ...]
     warnings: tuple[str, ...]
 
@@ -228,7 +229,7 @@ _POD_SPEC = (
 )  # fmt: skip
 
 
-class _Volumes(NamedTuple):
+class _Volumes(Record):
     """The pod's volumes: name -> ``--mount`` type and source (None: not mountable)."""
 
     mounts: dict[str, tuple[str, str] | None]
@@ -374,7 +375,7 @@ def _pod_volumes(
     return _Volumes(mounts, tuple(engine), tuple(dirs), tuple(files))
 
 
-class _Common(NamedTuple):
+class _Common(Record):
     """What every container of a pod shares."""
 
     pod: str

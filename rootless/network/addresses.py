@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection, Iterable
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 Net = ipaddress.IPv4Network
@@ -23,7 +23,7 @@ EGRESS_CIDR = Net("10.0.2.0/24")  # slirp4netns's network inside the holder's na
 MAX_PREFIX = 30  # a /30 has two usable addresses: the gateway and one container
 
 
-class NetworkAddresses(NamedTuple):
+class NetworkAddresses(Record):
     subnet: str  # "10.89.0.0/24"
     gateway: str  # "10.89.0.1"
 

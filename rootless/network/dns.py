@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Sequence
-from typing import NamedTuple
+
+from rootless._record import Record
 
 TYPE_A = 1
 TYPE_AAAA = 28
@@ -22,7 +23,7 @@ TTL = 5  # seconds: containers come and go, so resolvers must ask again soon
 _QR, _AA, _RA, _RD, _OPCODE = 0x8000, 0x0400, 0x0080, 0x0100, 0x7800
 
 
-class Question(NamedTuple):
+class Question(Record):
     id: int
     flags: int
     name: str  # lower case, without the trailing dot

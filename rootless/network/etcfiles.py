@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.network.mode import NetworkMode
 
@@ -21,13 +21,13 @@ LOCALHOST6 = "localhost localhost.localdomain localhost6 localhost6.localdomain6
 PASTA_DNS_FORWARD = "169.254.1.1"  # pasta forwards queries to this address to the host's resolver
 
 
-class ResolvConf(NamedTuple):
+class ResolvConf(Record):
     nameservers: tuple[str, ...] = ()
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
 
 
-class HostFacts(NamedTuple):
+class HostFacts(Record):
     """What the container's files need to know about the host."""
 
     resolv: ResolvConf = ResolvConf()
@@ -35,7 +35,7 @@ class HostFacts(NamedTuple):
     gateway: str | None = None  # the host's default IPv4 gateway
 
 
-class Addresses(NamedTuple):
+class Addresses(Record):
     """A container's addresses as the user-mode helper will configure them."""
 
     ip: str | None  # None: no address but loopback

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
@@ -25,7 +25,7 @@ DEFAULT_MTU = 65520  # as Podman: large frames make the user-mode stack much fas
 DEFAULT_SLIRP_CIDR = "10.0.2.0/24"
 
 
-class SlirpOptions(NamedTuple):
+class SlirpOptions(Record):
     allow_host_loopback: bool = False
     mtu: int = DEFAULT_MTU
     enable_ipv6: bool = False
@@ -35,7 +35,7 @@ class SlirpOptions(NamedTuple):
     mac: str | None = None  # of tap0 (--mac-address)
 
 
-class NetworkOptions(NamedTuple):
+class NetworkOptions(Record):
     """Options of a container on a user network."""
 
     aliases: tuple[str, ...] = ()
@@ -44,7 +44,7 @@ class NetworkOptions(NamedTuple):
     mac: str | None = None
 
 
-class NetworkMode(NamedTuple):
+class NetworkMode(Record):
     kind: str  # "slirp4netns" | "pasta" | "none" | "host" | "container" | "network"
     name: str | None = None  # the container or network name
     slirp: SlirpOptions | None = None

@@ -20,11 +20,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from rootless._atomic import atomic_write, flock
 from rootless._paths import StoragePaths
 from rootless._procfs import process_start_time
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.network.addresses import NetworkAddresses
 
@@ -32,7 +33,7 @@ _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
 RESERVED = frozenset({"none", "host", "private", "slirp4netns", "pasta", "container", "bridge"})
 
 
-class NetworkDef(NamedTuple):
+class NetworkDef(Record):
     name: str
     id: str
     subnet: str

@@ -10,14 +10,14 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 PROTOCOLS = ("tcp", "udp")
 
 
-class PortMapping(NamedTuple):
+class PortMapping(Record):
     host_ip: str
     host_port: int
     container_port: int

@@ -29,9 +29,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from rootless._procfs import process_start_time as process_start
+from rootless._record import Record
 from rootless.errors import ConfigError, RootlessError
 from rootless.network import dns
 from rootless.network.addresses import EGRESS_CIDR, choose_address
@@ -54,7 +55,7 @@ def short_path(directory: Path, name: str) -> tuple[str, int]:
     return f"/proc/self/fd/{fd}/{name}", fd
 
 
-class Member(NamedTuple):
+class Member(Record):
     cid: str
     name: str
     aliases: tuple[str, ...]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 
 RESTART_POLICIES = (
@@ -30,14 +31,14 @@ STOP_SLACK = 10
 Entries = tuple[tuple[str, str], ...]
 
 
-class Invocation(NamedTuple):
+class Invocation(Record):
     """How a unit runs rootless: the argv prefix and environment it needs."""
 
     argv: tuple[str, ...]
     environment: Entries = ()
 
 
-class Service(NamedTuple):
+class Service(Record):
     """What a generated unit says, before rendering."""
 
     description: str

@@ -8,8 +8,8 @@ is ``NAME.service``, whose main process is a foreground ``rootless run``.
 from __future__ import annotations
 
 import shlex
-from typing import NamedTuple
 
+from rootless._record import Record
 from rootless.errors import ConfigError
 from rootless.systemd.generate import Invocation, Service, render
 
@@ -32,13 +32,13 @@ _OTHER_KEYS = frozenset({"Image", "Exec", "Environment", "ContainerName", "Rootl
 _PASSED_SECTIONS = ("Unit", "Service", "Install")
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     key: str
     value: str
     line: int
 
 
-class UnitFile(NamedTuple):
+class UnitFile(Record):
     """Sections in order, each a list of entries (keys may repeat)."""
 
     path: str
