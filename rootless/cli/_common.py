@@ -111,3 +111,17 @@ def change_arguments(p: argparse.ArgumentParser) -> None:
         help="Dockerfile instruction to apply, e.g. 'CMD [\"sh\"]' or CMD=sh (repeatable)",
     )
     p.add_argument("-m", "--message", help="comment of the image's history entry")
+
+
+def stop_arguments(p: argparse.ArgumentParser, *, all_help: str) -> None:
+    """``-t/--time``, ``-a/--all`` and the containers, as ``stop`` and ``restart`` take them."""
+    p.add_argument(
+        "-t",
+        "--time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds to wait for the stop before killing (default: the container's, 10)",
+    )
+    p.add_argument("-a", "--all", action="store_true", help=all_help)
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from rootless.cli._common import stop_arguments
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-t",
-        "--time",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="seconds to wait before killing (default: the container's, 10)",
-    )
-    p.add_argument("-a", "--all", action="store_true", help="stop all running containers")
-    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+    stop_arguments(p, all_help="stop all running containers")
 
 
 def main(args: argparse.Namespace) -> int:
