@@ -4,11 +4,11 @@
 
 One process: --runs containers of ``/bin/true`` through ``rootless.Client`` (trio) and
 as many through ``rootless.SyncClient``, against as many ``podman run --rm`` calls,
-interleaved run by run so drift in machine load hits all alike. Both engines run the
-same busybox image (imported into each from one tarball) with ``--network none``;
-Podman uses runc and the overlay driver. Each client's first call starts its runner
-process and is reported on its own, outside the medians. Target: the API at least 5x
-faster than Podman.
+interleaved run by run (each contender going first in turn) so drift in machine load
+hits all alike. Both engines run the same busybox image (imported into each from one
+tarball) with ``--network none``; Podman uses runc and the overlay driver. Each
+client's first call starts its runner process and is reported on its own, outside the
+medians. Target: the API at least 5x faster than Podman.
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from _common import REPO_ROOT, Engine, engines
+
+if TYPE_CHECKING:
+    from rootless.api import CompletedRun
 
 IMAGE = "localhost/bench-busybox:latest"
 COMMAND = ["/bin/true"]
@@ -58,35 +62,46 @@ def _ms(start: float) -> float:
 async def measure(
     rootless_env: dict[str, str], podman: Engine | None, runs: int
 ) -> dict[str, list[float]]:
-    """Milliseconds per container for each contender; the first API calls under "*first"."""
+    """Milliseconds per container for each contender, and each client's first call."""
     import rootless
 
-    samples: dict[str, list[float]] = {"api async": [], "api sync": [], "podman": []}
-    first: dict[str, float] = {}
     options: rootless.RunKwargs = {"rm": True, "network": "none"}
     async with rootless.Client(env=rootless_env) as client:
         with rootless.SyncClient(env=rootless_env) as sync:
-            for i in range(1 + WARMUP + runs):
+
+            async def api_async() -> None:
+                check(await client.run(IMAGE, COMMAND, **options))
+
+            async def api_sync() -> None:
+                check(sync.run(IMAGE, COMMAND, **options))
+
+            async def podman_run() -> None:
+                assert podman is not None
+                podman.run("run", "--rm", "--network", "none", IMAGE, *COMMAND)
+
+            contenders = {"api async": api_async, "api sync": api_sync}
+            samples: dict[str, list[float]] = {name: [] for name in contenders}
+            for name, contender in contenders.items():  # starts the client's runner
                 start = time.perf_counter()
-                done = await client.run(IMAGE, COMMAND, **options)
-                async_ms = _ms(start)
-                start = time.perf_counter()
-                sync_done = sync.run(IMAGE, COMMAND, **options)
-                sync_ms = _ms(start)
-                if (done.exit_code, sync_done.exit_code) != (0, 0):
-                    raise SystemExit(f"bench: the API's run failed: {done} {sync_done}")
-                if i == 0:
-                    first = {"api async": async_ms, "api sync": sync_ms}
-                elif i > WARMUP:
-                    samples["api async"].append(async_ms)
-                    samples["api sync"].append(sync_ms)
-                if podman is not None and i:
+                await contender()
+                samples[f"{name} first call"] = [_ms(start)]
+            if podman is not None:
+                contenders["podman"] = podman_run
+                samples["podman"] = []
+            names = list(contenders)
+            for i in range(WARMUP + runs):
+                # Each goes first in turn: a run right after Podman's meets its clean-up.
+                for name in names[i % len(names) :] + names[: i % len(names)]:
                     start = time.perf_counter()
-                    podman.run("run", "--rm", "--network", "none", IMAGE, *COMMAND)
-                    if i > WARMUP:
-                        samples["podman"].append(_ms(start))
-    samples.update({f"{name} first call": [ms] for name, ms in first.items()})
+                    await contenders[name]()
+                    if i >= WARMUP:
+                        samples[name].append(_ms(start))
     return samples
+
+
+def check(done: CompletedRun) -> None:
+    if done.exit_code != 0:
+        raise SystemExit(f"bench: the API's run failed: {done}")
 
 
 def report(samples: dict[str, list[float]], runs: int) -> str:
@@ -96,13 +111,14 @@ def report(samples: dict[str, list[float]], runs: int) -> str:
         "",
         f"{'contender':<24} {'median ms':>10} {'min':>8} {'max':>8} {'total s':>8}",
     ]
-    for name, got in samples.items():
+    for name in sorted(samples, key=lambda n: "first" in n):
+        got = samples[name]
         if got:
             lines.append(
                 f"{name:<24} {statistics.median(got):>10.1f} {min(got):>8.1f} {max(got):>8.1f}"
                 f" {sum(got) / 1000:>8.2f}"
             )
-    podman = samples["podman"]
+    podman = samples.get("podman")
     for name in ("api async", "api sync"):
         if podman:
             ratio = statistics.median(podman) / statistics.median(samples[name])
