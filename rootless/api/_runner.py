@@ -14,7 +14,11 @@ nothing that must not cross a fork (no SQLite, no event loop): it only imports
 modules, builds parsers and forks.
 
 It warms itself: each call's process reports the modules it imported, and the runner
-imports them so the next call finds them loaded. It ends when the client's end of the
+imports them so the next call finds them loaded. So the engine's modules must keep
+importing cleanly: no file, database or socket opened and no thread started at import
+(tests/unit/test_api_ops.py checks the run path), and no module-level cache of what
+may change between calls (configuration files, the environment) unless it is checked
+on use. It ends when the client's end of the
 link closes (the client closed it or died): calls still running get SIGTERM, as from
 a terminal, and are waited for. A call's process dies with the runner
 (PR_SET_PDEATHSIG), and the container with it, as a killed ``rootless run`` does.

@@ -121,3 +121,18 @@ def test_warm_imports_the_engine_and_the_standard_library_only() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['json.tool', 'rootless.volumes.parse']"
     assert _runner.WARM_MODULES[0] == "rootless.cli"
+
+
+def test_the_run_path_opens_nothing_at_import() -> None:
+    """The runner forks every call from what it imported: an import that opened a file
+    (a database, a socket) or started a thread would be shared by every call."""
+    code = (
+        "import os, threading; before = set(os.listdir('/proc/self/fd')); "
+        "from rootless.api._runner import WARM_MODULES, warm; "
+        "warm([*WARM_MODULES, 'rootless.runtime.launch', 'rootless.runtime.init', "
+        "'rootless.engine.images', 'rootless.engine.network', 'rootless.container.records', "
+        "'rootless.image.store', 'rootless.volumes']); "
+        "print(sorted(set(os.listdir('/proc/self/fd')) - before), threading.active_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "1"], out.stdout + out.stderr
