@@ -323,6 +323,10 @@ def _created_by(ins: df.Instruction) -> str:
     return f"/bin/sh -c #(nop) {ins.text}"
 
 
+class _Miss(Exception):
+    """A step the cache lacks, met while probing it."""
+
+
 @attrs.frozen
 class _Outcome:
     key: str
@@ -353,6 +357,9 @@ class _Builder:
         self.cache = BuildCache(store.root / "build-cache")
         self.outcomes: dict[int, _Outcome] = {}
         self.starts: dict[int, StepResult] = {}
+        # Output held back while the cache is probed (see _from_cache); None otherwise.
+        self.held: list[str] | None = None
+        self.prepared: dict[tuple[str, df.Instruction], tuple[list[str], list[_Sources]]] = {}
         self.fs = open_workfs(opts.driver, store, work)
         self.mount_sources = MountSources(
             context=context.path,
@@ -363,9 +370,45 @@ class _Builder:
         )
 
     def run(self) -> StepResult:
+        if not self.opts.no_cache:
+            found = self._from_cache()
+            if found is not None:
+                return found
         import trio
 
         return trio.run(self._run)
+
+    def _from_cache(self) -> StepResult | None:
+        """The target when the cache has every step it needs, found with no event loop
+        (trio's import alone is half of a cached rebuild); None at the first miss,
+        having printed nothing."""
+        self.held = []
+        try:
+            for index in self.plan.order:
+                coro = self._stage(self.plan.stage(index))
+                try:
+                    coro.send(None)
+                except StopIteration as done:
+                    self.outcomes[index] = done.value
+                    continue
+                except _Miss:
+                    pass
+                else:
+                    coro.close()  # it awaited: not a walk through the cache
+                self.held = None  # nothing to show: the build shows it
+                self.outcomes.clear()
+                self.starts.clear()
+                return None
+        except BaseException:
+            self._release()
+            raise
+        self._release()
+        return self.outcomes[self.plan.target].result
+
+    def _release(self) -> None:
+        held, self.held = self.held, None
+        for line in held or ():
+            self.say(line)
 
     async def _run(self) -> StepResult:
         import trio
@@ -387,7 +430,9 @@ class _Builder:
         return self.outcomes[self.plan.target].result
 
     def say(self, text: str) -> None:
-        if not self.opts.quiet:
+        if self.held is not None:
+            self.held.append(text)
+        elif not self.opts.quiet:
             print(text, file=self.out, flush=True)
 
     # -- a stage ---------------------------------------------------------------------
@@ -444,13 +489,18 @@ class _Builder:
         if isinstance(ins, df.Arg):
             return key, result  # ARG values reach the keys of the RUNs that see them
         try:
-            extra, sources = self._prepare(step, result)
+            prepared = self.prepared.get((key, ins))
+            if prepared is None:  # kept: probing the cache and building both need it
+                prepared = self.prepared[key, ins] = self._prepare(step, result)
+            extra, sources = prepared
             new_key = step_key(key, ins, extra=extra)
             cached = None if self.opts.no_cache else self._cached(new_key)
             if cached is not None:
                 self.say(f"--> Using cache {_config_id(cached.config)}")
                 _track(state, ins)
                 return new_key, cached
+            if self.held is not None:
+                raise _Miss
             new = await self._execute(step, result, state, sources)
         except BuildError as e:
             raise _at(self.cf, ins, e) from None
