@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from rootless.errors import ConfigError, ImageError
+from rootless.image.overlayfmt import option_fields, overlay_lowerdirs, overlay_upperdir
 
 if TYPE_CHECKING:
     from rootless._paths import StoragePaths
@@ -35,56 +36,6 @@ _PAGE = 4096  # mount(2) copies at most one page of options
 # -- overlay options (pure) ------------------------------------------------------------
 
 
-def split_unescaped(text: str, sep: str) -> list[str]:
-    """Split overlayfs option text on ``sep`` where no backslash escapes it (kept raw)."""
-    parts, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            current.append(char)
-            escaped = True
-        elif char == sep:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def unescape(text: str) -> str:
-    out, escaped = [], False
-    for char in text:
-        if escaped or char != "\\":
-            out.append(char)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
-
-
-def _fields(options: str) -> dict[str, str]:
-    """``lowerdir=…,upperdir=…,userxattr`` as {key: raw value} (flags map to "")."""
-    fields = {}
-    for item in split_unescaped(options, ","):
-        key, _, value = item.partition("=")
-        fields[key] = value
-    return fields
-
-
-def overlay_lowerdirs(options: str) -> list[str]:
-    """The lower directories of overlayfs ``options``, topmost first, unescaped."""
-    lower = _fields(options).get("lowerdir", "")
-    return [unescape(p) for p in split_unescaped(lower, ":") if p]
-
-
-def overlay_upperdir(options: str) -> str | None:
-    upper = _fields(options).get("upperdir")
-    return None if upper is None else unescape(upper)
-
-
 def plan_export_overlay(options: str) -> str:
     """Options of a read-only overlay showing what a container sees: its upper on top
     of its layers, all as lower directories.
@@ -92,7 +43,7 @@ def plan_export_overlay(options: str) -> str:
     With no upper and work directory the mount never writes, and it does not
     compete with a running container's own mount of the same upper.
     """
-    fields = _fields(options)
+    fields = option_fields(options)
     if "lowerdir" not in fields or "upperdir" not in fields:
         raise ImageError(
             "cannot show the container's files: its overlay options name no lowerdir or upperdir"

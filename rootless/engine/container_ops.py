@@ -23,7 +23,7 @@ from rootless.container.records import (
 )
 from rootless.engine.containers import containers_store
 from rootless.errors import ConfigError, ContainerStartError
-from rootless.image.overlayfmt import OPAQUE_XATTR
+from rootless.image.overlayfmt import OPAQUE_XATTR, overlay_lowerdirs, overlay_upperdir
 from rootless.runtime.idmap import IDMapPlan
 
 WHITEOUT_XATTR = "user.overlay.whiteout"  # a whiteout kept as a file (Linux >= 6.7)
@@ -116,52 +116,12 @@ class Change:
     kind: ChangeKind
 
 
-def _unescape_split(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` not preceded by a backslash; drop the escapes."""
-    parts, current, escaped = [], [], False
-    for ch in text:
-        if escaped:
-            current.append(ch)
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == sep:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
-
-
 def parse_overlay_options(options: str) -> tuple[list[str], str]:
     """overlayfs options -> (lower directories, topmost first; the upper directory)."""
-    lowers: list[str] = []
-    upper = ""
-    for item in _split_escaped(options, ","):
-        key, _, value = item.partition("=")
-        if key == "lowerdir":
-            lowers = _unescape_split(value, ":")
-        elif key == "upperdir":
-            upper = "".join(_unescape_split(value, ":"))
+    upper = overlay_upperdir(options)
     if not upper:
         raise ConfigError("the container's overlay options name no upper directory")
-    return lowers, upper
-
-
-def _split_escaped(text: str, sep: str) -> list[str]:
-    """Split on unescaped ``sep`` but keep the escapes (for a second split)."""
-    parts, start, i = [], 0, 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == sep:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
+    return overlay_lowerdirs(options), upper
 
 
 class _Lowers:

@@ -22,7 +22,7 @@ from typing import Literal
 from rootless._record import Record
 from rootless.errors import ImageError
 from rootless.image._fsops import DirTree, NotADir, Parts
-from rootless.image.overlayfmt import FORBIDDEN_XATTRS, OPAQUE_XATTR
+from rootless.image.overlayfmt import FORBIDDEN_XATTRS, OPAQUE_XATTR, escape_path
 
 Driver = Literal["overlay", "fuse-overlayfs", "copy"]
 _PAGE = 4096  # mount(2) copies at most one page of options
@@ -37,19 +37,14 @@ class OverlayPlan(Record):
     target: Path
 
 
-def _escape(path: Path) -> str:
-    # overlayfs splits lowerdir on ':' and mount options on ','; both may be escaped.
-    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
-
-
 def _overlay_options(
     lower_layer_dirs: Sequence[Path], upper: Path, work: Path, extra: Sequence[str]
 ) -> str:
     if not lower_layer_dirs:
         raise ImageError("cannot plan an overlay mount: the image has no layers")
     # Images list layers base first; overlayfs wants the topmost lower first.
-    lowers = ":".join(_escape(p) for p in reversed(lower_layer_dirs))
-    parts = [f"lowerdir={lowers}", f"upperdir={_escape(upper)}", f"workdir={_escape(work)}"]
+    lowers = ":".join(escape_path(p) for p in reversed(lower_layer_dirs))
+    parts = [f"lowerdir={lowers}", f"upperdir={escape_path(upper)}", f"workdir={escape_path(work)}"]
     options = ",".join([*parts, *extra])
     if len(options) >= _PAGE:
         raise ImageError(

@@ -30,11 +30,9 @@ def overlay_options(layers: Sequence[Path], empty: Path) -> str:
     Without an upper directory the kernel wants two lower layers at least, so an
     empty directory is put at the bottom.
     """
+    from rootless.image.overlayfmt import escape_path
 
-    def esc(p: Path) -> str:
-        return str(p).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
-
-    lowers = ":".join(esc(p) for p in [*reversed(layers), empty])
+    lowers = ":".join(escape_path(p) for p in [*reversed(layers), empty])
     return f"lowerdir={lowers},userxattr"
 
 

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from rootless.engine.archive_ops import (
-    layer_of,
-    loaded_lines,
-    overlay_lowerdirs,
-    overlay_upperdir,
-    plan_export_overlay,
-    split_unescaped,
-    unescape,
-)
+from rootless.engine.archive_ops import layer_of, loaded_lines, plan_export_overlay
 from rootless.errors import ImageError
 from rootless.image.commit import History, commit_image
 from rootless.image.layerdiff import WholeTree
+from rootless.image.overlayfmt import overlay_lowerdirs, overlay_upperdir, split_unescaped, unescape
 from rootless.image.rootfs import plan_overlay
 from rootless.image.store import Store
 
