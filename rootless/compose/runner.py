@@ -136,6 +136,10 @@ def up(
     # Found or spawned first: a new supervisor starts up while the containers are made.
     with ProjectSupervisor(project.name, paths) as supervisor:
         ensure_resources(project, names, paths)
+        supervisor.prepare(
+            list(dict.fromkeys(project.network(n.name).name for s in names
+                               for n in project.service(s).networks))
+        )  # fmt: skip
         containers = containers_store(paths)
         images = _image_ids(project, names, paths)
         made: list[tuple[ContainerRecord, ServiceRun]] = []

@@ -14,8 +14,9 @@ a task whose container is done for good ends. With no container and no client le
 the supervisor removes its socket and exits. It forks the containers itself, so each
 container's PDEATHSIG chain ends at this process: SIGKILL to it ends them all.
 
-Protocol: newline-delimited JSON. The request is
-``{"start": [{"cid", "name", "after": [{"service", "condition", "cids"}]}], "timeout"}``;
+Protocol: newline-delimited JSON. A caller may first send ``{"networks": [...]}``
+(join them now: their holders start while it creates the containers); the request
+is ``{"start": [{"cid", "name", "after": [{"service", "condition", "cids"}]}], "timeout"}``;
 the replies are ``{"accepted": true}`` (or ``{"busy": true}`` from a supervisor that
 lost the race for the lock), progress ``{"name", "event"}``, then ``{"done": true}`` or
 ``{"error", "hint", "code", "kind"}``.
@@ -138,18 +139,37 @@ class Supervisor:
     async def _client(self, stream: trio.SocketStream) -> None:
         import trio
 
+        lines = _Lines(stream)
+        warm: list[Any] = []
         try:
-            request = await _read_line(stream)
-            if request is not None:
+            while (request := await lines.next()) is not None:
+                if "networks" in request:
+                    warm += self._warm(request["networks"])
+                    continue
                 await stream.send_all(encode({"accepted": True}))
                 await self._handle(request, stream)
+                break
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the caller went away; what it asked for was cancelled
         finally:
+            for membership in warm:
+                membership.close()
             with trio.CancelScope(shield=True):
                 await stream.aclose()
             self.clients -= 1
             self._maybe_exit()
+
+    def _warm(self, networks: list[str]) -> list[Any]:
+        """Join the networks the containers will join, so their holders start now,
+        while the caller is still creating the containers (the first start on a
+        network would wait for its holder). Errors are for that start to report."""
+        from rootless.network.membership import join
+
+        out = []
+        for name in networks:
+            with contextlib.suppress(RootlessError, OSError):
+                out.append(join(self.paths, name))
+        return out
 
     async def _handle(self, request: Message, stream: trio.SocketStream) -> None:
         import trio
@@ -245,16 +265,22 @@ class Supervisor:
             self._maybe_exit()
 
 
-async def _read_line(stream: trio.SocketStream) -> Message | None:
-    """The request line, or None when the caller hung up first."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await stream.receive_some(65536)
-        if not chunk:
-            return None
-        data += chunk
-    message = json.loads(data)
-    return message if isinstance(message, dict) else None
+class _Lines:
+    """The JSON lines a caller sends; None once it hung up."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buffer = b""
+
+    async def next(self) -> Message | None:
+        while b"\n" not in self.buffer:
+            chunk = await self.stream.receive_some(65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        message = json.loads(line)
+        return message if isinstance(message, dict) else None
 
 
 async def _cancel_on_hangup(stream: trio.SocketStream, scope: trio.CancelScope) -> None:

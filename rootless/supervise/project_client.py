@@ -44,6 +44,13 @@ class ProjectSupervisor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def prepare(self, networks: Sequence[str]) -> None:
+        """Have the supervisor start the holders of ``networks`` now (best effort: a
+        supervisor that turns out busy drops it, and the start does it then)."""
+        if networks:
+            with contextlib.suppress(OSError):
+                self.sock.sendall(encode({"networks": list(networks)}))
+
     def start(
         self,
         entries: Sequence[StartEntry],
