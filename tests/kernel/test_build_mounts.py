@@ -198,22 +198,23 @@ def test_build_on_the_copy_driver(rootless, base, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("containerfile", "message"),
+    ("containerfile", "flags", "message"),
     [
-        ("FROM {base}\nFROBNICATE x\n", "Containerfile:2"),
-        ("FROM {base}\nCOPY missing.txt /\n", "missing.txt"),
-        ("FROM {base}\nCOPY ../outside /\n", "outside"),
-        ("FROM {base}\nRUN true\nRUN exit 7\n", "status 7"),
-        ("FROM {base}\nCOPY --from=nostage /x /x\n", "nostage"),
-        ("FROM {base}\nRUN --mount=type=bind,source=nothere,target=/x true\n", "nothere"),
+        ("FROM {base}\nFROBNICATE x\n", (), "Containerfile:2"),
+        ("FROM {base}\nCOPY missing.txt /\n", (), "missing.txt"),
+        ("FROM {base}\nCOPY ../outside /\n", (), "outside"),
+        ("FROM {base}\nRUN true\nRUN exit 7\n", (), "Containerfile:3: RUN exit 7"),
+        ("FROM {base}\nCOPY --from=Builder /x /x\n", (), "--from=Builder: no stage"),
+        ("FROM {base} AS one\nRUN true\n", ("--target", "two"), "target stage 'two'"),
+        ("FROM {base}\nRUN --mount=type=bind,source=nothere,target=/x true\n", (), "nothere"),
     ],
 )
-def test_errors_are_clear_and_tag_nothing(rootless, base, tmp_path, containerfile, message):
+def test_errors_are_clear_and_tag_nothing(rootless, base, tmp_path, containerfile, flags, message):
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (tmp_path / "outside").write_text("no\n")
     (ctx / "Containerfile").write_text(containerfile.format(base=base))
-    r = build(rootless, ctx, "-t", "failed")
+    r = build(rootless, ctx, "-t", "failed", *flags)
     assert r.returncode != 0
     assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert rootless("image", "inspect", "localhost/failed").returncode != 0
