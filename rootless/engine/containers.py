@@ -14,6 +14,8 @@ from rootless.errors import ConfigError, ImageError
 from rootless.runtime.spec import Rlimit
 
 if TYPE_CHECKING:
+    import threading
+
     from rootless.container.records import ContainerRecord, ContainerStore
     from rootless.engine.network import NetworkRequest
     from rootless.image.store import ImageRecord, Store
@@ -297,10 +299,8 @@ class Deadline:
     reused PID) from a timer thread; the thread is joined before anything forks again."""
 
     def __init__(self, seconds: float | None) -> None:
-        import threading
-
         self.seconds = seconds
-        self.fired = threading.Event()
+        self.fired = False  # set by the timer thread; read after it is joined
         self.timer: threading.Timer | None = None
         self.pidfd = -1
 
@@ -321,7 +321,7 @@ class Deadline:
         import contextlib
         import signal
 
-        self.fired.set()
+        self.fired = True
         with contextlib.suppress(ProcessLookupError):  # it ended on its own just now
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
@@ -334,7 +334,7 @@ class Deadline:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
-        return self.fired.is_set()
+        return self.fired
 
 
 def read_only_tmpfs(mounts: tuple[Mount, ...]) -> tuple[Mount, ...]:

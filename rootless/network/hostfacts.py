@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from rootless.network.etcfiles import HostFacts, parse_resolv_conf
@@ -17,12 +16,14 @@ def default_gateway(route_file: str = "/proc/net/route") -> str | None:
     for line in lines:
         fields = line.split()
         if len(fields) > 2 and fields[1] == "00000000" and fields[2] != "00000000":
-            return socket.inet_ntoa(int(fields[2], 16).to_bytes(4, "little"))
+            return ".".join(str(b) for b in int(fields[2], 16).to_bytes(4, "little"))
     return None
 
 
 def source_address(gateway: str) -> str | None:
     """The address this host uses to reach ``gateway`` (connecting UDP sends nothing)."""
+    import socket  # only on the default network path: the module costs ~3 ms to import
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             s.connect((gateway, 9))
