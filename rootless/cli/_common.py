@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from rootless.registry import ProgressEvent
@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 
 def warn(message: str) -> None:
     print(f"WARN: {message}", file=sys.stderr)
+
+
+def confirm(warning: str, out: TextIO | None = None) -> bool:
+    """Ask on *out* (stderr by default), answer on stdin; only "y" or "yes" goes on."""
+    out = out or sys.stderr
+    print(f"WARNING! {warning}", file=out)
+    print("Are you sure you want to continue? [y/N] ", end="", file=out, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def parse_bool(text: str) -> bool:

@@ -63,16 +63,8 @@ def add_prune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
 
 
-def confirm(warning: str) -> bool:
-    """Ask on stderr, answer on stdin; only "y" or "yes" goes on."""
-    import sys
-
-    print(f"WARNING! {warning}", file=sys.stderr)
-    print("Are you sure you want to continue? [y/N] ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def prune(args: argparse.Namespace) -> int:
+    from rootless.cli._common import confirm
     from rootless.engine.container_ops import prune as prune_containers
 
     if not args.force and not confirm("This will remove all non running containers."):

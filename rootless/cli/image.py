@@ -52,20 +52,16 @@ def add_prune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def prune(args: argparse.Namespace) -> int:
-    import sys
-
     from rootless._paths import StoragePaths
+    from rootless.cli._common import confirm
     from rootless.engine import image_ops as ops
     from rootless.engine.archive_ops import container_layer_roots
     from rootless.engine.images import open_store
     from rootless.runtime.userns import run_in_userns
 
-    if not args.force:
-        what = "all images not used by a container" if args.all else "all dangling images"
-        print(f"WARNING! This command removes {what}.", file=sys.stderr)
-        print("Are you sure you want to continue? [y/N] ", end="", file=sys.stderr, flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all images not used by a container" if args.all else "all dangling images"
+    if not args.force and not confirm(f"This command removes {what}."):
+        return 0
     paths = StoragePaths.from_env()
     doomed = ops.plan_prune(
         open_store(paths).list_images(), ops.image_users(paths), all_images=args.all

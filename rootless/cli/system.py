@@ -48,7 +48,7 @@ def df(args: argparse.Namespace) -> int:
 
 def prune(args: argparse.Namespace) -> int:
     from rootless._units import format_size
-    from rootless.cli.container import confirm
+    from rootless.cli._common import confirm
     from rootless.engine.system_ops import prune as prune_all
 
     what = [
@@ -72,7 +72,7 @@ def prune(args: argparse.Namespace) -> int:
 
 
 def reset(args: argparse.Namespace) -> int:
-    from rootless.cli.container import confirm
+    from rootless.cli._common import confirm
     from rootless.engine.system_ops import reset as reset_storage
 
     what = ["all containers", "all images", "all volumes", "all caches and runtime state"]

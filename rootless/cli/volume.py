@@ -174,13 +174,12 @@ def remove(args: argparse.Namespace) -> int:
 
 def prune(args: argparse.Namespace) -> int:
     from rootless._paths import StoragePaths
+    from rootless.cli._common import confirm
     from rootless.volumes import prune_volumes
 
-    if not args.force:
-        print("WARNING! This will remove all volumes not used by at least one container.")
-        print("Are you sure you want to continue? [y/N] ", end="", flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    warning = "This will remove all volumes not used by at least one container."
+    if not args.force and not confirm(warning, sys.stdout):
+        return 0
     for name in prune_volumes(StoragePaths.from_env()):
         print(name)
     return 0
