@@ -120,8 +120,9 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
         return 130
 
 
-def entry() -> NoReturn:
-    """The ``rootless`` command: :func:`main`, then exit without tearing Python down.
+def entry(parser: argparse.ArgumentParser | None = None) -> NoReturn:
+    """The ``rootless`` command: :func:`main`, then exit without tearing Python down
+    (the API's runner calls it in each call's process, with the verb's parser).
 
     Finalising the interpreter (every module and object, SQLite's checkpoint on close)
     costs ~20 ms of CPU per command and does nothing useful: by the time main() returns
@@ -130,7 +131,7 @@ def entry() -> NoReturn:
     """
     import atexit
 
-    code = main()
+    code = main(parser=parser)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
