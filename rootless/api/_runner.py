@@ -2,9 +2,9 @@
 
 ``python -m rootless.api._runner FD``, started by a client (``_link.start_runner``)
 with its end of the link as FD. Each call's process is a fork of this one running
-``rootless.cli.main(argv)``: the very code path of the ``rootless`` command, with
-the call's stdio, working directory and ``sys.argv``, so behaviour, messages and exit
-codes are the CLI's. What a fresh ``rootless`` process pays on every call (the
+``rootless.cli.entry`` on the call's argv: the very code path of the ``rootless``
+command, with the call's stdio, working directory and ``sys.argv``, so behaviour,
+messages and exit codes are the CLI's. What a fresh ``rootless`` process pays on every call (the
 interpreter, the imports, the argument parser) is paid here once.
 
 Why a process of its own: the engine forks and runs Python in the child, which is
@@ -27,6 +27,7 @@ a terminal, and are waited for. A call's process dies with the runner
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import gc
 import importlib
@@ -201,8 +202,8 @@ def _call(
     ours: list[int],
     mask: Iterable[int],
 ) -> NoReturn:
-    """A call's process: ``rootless ARGV`` as the CLI runs it, then the modules it loaded."""
-    code = 125
+    """A call's process: ``rootless ARGV`` as the ``rootless`` command runs it (its
+    ``entry``), then the report of the modules it loaded."""
     try:
         # The CLI's signal dispositions, then the signals that came during the fork.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -216,15 +217,11 @@ def _call(
         for fd in set(stdio) - {0, 1, 2}:
             os.close(fd)
         os.chdir(cwd)
-        sys.argv = [sys.argv[0], *argv]  # `run` records its command line from here
-        before = set(sys.modules)
-        from rootless.cli import main
+        sys.argv = [sys.argv[0], *argv]  # main() reads it; `run` records it
+        atexit.register(_report, set(sys.modules), report_w)
+        from rootless.cli import entry
 
-        code = main(argv, parser)
-        loaded = "\n".join(sorted(set(sys.modules) - before)).encode()
-        if len(loaded) <= _REPORT_LIMIT:
-            with contextlib.suppress(OSError):
-                os.write(report_w, loaded)
+        entry(parser)  # exits
     except KeyboardInterrupt:
         code = 130
     except _Stop:  # the runner's handler ran here for a signal sent just before the fork
@@ -232,12 +229,19 @@ def _call(
     except BaseException:
         import traceback
 
-        traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):
-                stream.flush()
-        os._exit(code)
+        traceback.print_exc()  # what Python does with an uncaught exception
+        code = 1
+    with contextlib.suppress(BaseException):
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _report(before: set[str], report_w: int) -> None:
+    """Tell the runner which modules this call imported (at exit, with atexit's hooks)."""
+    loaded = "\n".join(sorted(set(sys.modules) - before)).encode()
+    if len(loaded) <= _REPORT_LIMIT:
+        with contextlib.suppress(OSError):
+            os.write(report_w, loaded)
 
 
 def warm(modules: Iterable[str]) -> None:
