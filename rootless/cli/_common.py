@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -133,3 +134,33 @@ def stop_arguments(p: argparse.ArgumentParser, *, all_help: str) -> None:
     )
     p.add_argument("-a", "--all", action="store_true", help=all_help)
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+
+# subcommand -> (module, aliases, one-line help)
+Subcommands = Mapping[str, tuple[str, tuple[str, ...], str]]
+
+
+def add_group(
+    p: argparse.ArgumentParser,
+    group: str,
+    subcommands: Subcommands,
+    prune: tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
+) -> None:
+    """``rootless GROUP VERB``: each verb is the top-level verb's module (its arguments,
+    its main as ``args.group_handler``), but ``prune``, whose (add_arguments, main) the
+    group passes. ``inspect`` gets ``args.type`` = *group*."""
+    sub = p.add_subparsers(dest=f"{group}_command", metavar="COMMAND", required=True)
+    for name, (module, aliases, help_text) in subcommands.items():
+        mod = None if name == "prune" else importlib.import_module(module)
+        sp = sub.add_parser(
+            name,
+            aliases=list(aliases),
+            help=help_text,
+            description=help_text,
+            add_help=getattr(mod, "ADD_HELP", True),
+        )
+        add, handler = prune if mod is None else (mod.add_arguments, mod.main)
+        add(sp)
+        sp.set_defaults(group_handler=handler)
+        if name == "inspect":
+            sp.set_defaults(type=group)

@@ -7,10 +7,10 @@ Each subcommand is the same handler as the top-level verb (``container ls`` is
 from __future__ import annotations
 
 import argparse
-import importlib
 
-# subcommand -> (module, aliases, one-line help)
-SUBCOMMANDS = {
+from rootless.cli._common import add_group
+
+SUBCOMMANDS = {  # subcommand -> (module, aliases, one-line help)
     "ls": ("rootless.cli.ps", ("list", "ps"), "list containers"),
     "create": ("rootless.cli.create", (), "create a container without starting it"),
     "run": ("rootless.cli.run", (), "run a command in a new container"),
@@ -35,28 +35,11 @@ SUBCOMMANDS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="container_command", metavar="COMMAND", required=True)
-    for name, (module, aliases, help_text) in SUBCOMMANDS.items():
-        mod = importlib.import_module(module) if module != __name__ else None
-        sp = sub.add_parser(
-            name,
-            aliases=list(aliases),
-            help=help_text,
-            description=help_text,
-            add_help=getattr(mod, "ADD_HELP", True),
-        )
-        if mod is None:
-            add_prune_arguments(sp)
-            sp.set_defaults(container_handler=prune)
-            continue
-        mod.add_arguments(sp)
-        sp.set_defaults(container_handler=mod.main)
-        if name == "inspect":
-            sp.set_defaults(type="container")
+    add_group(p, "container", SUBCOMMANDS, (add_prune_arguments, prune))
 
 
 def main(args: argparse.Namespace) -> int:
-    return int(args.container_handler(args))
+    return int(args.group_handler(args))
 
 
 def add_prune_arguments(p: argparse.ArgumentParser) -> None:

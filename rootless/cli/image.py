@@ -7,10 +7,10 @@ Each subcommand is the same handler as the top-level verb (``image ls`` is
 from __future__ import annotations
 
 import argparse
-import importlib
 
-# subcommand -> (module, aliases, one-line help)
-SUBCOMMANDS = {
+from rootless.cli._common import add_group
+
+SUBCOMMANDS = {  # subcommand -> (module, aliases, one-line help)
     "ls": ("rootless.cli.images", ("list",), "list images"),
     "rm": ("rootless.cli.rmi", ("remove",), "remove images"),
     "tag": ("rootless.cli.tag", (), "give an image more names"),
@@ -28,22 +28,11 @@ SUBCOMMANDS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
-    for name, (module, aliases, help_text) in SUBCOMMANDS.items():
-        sp = sub.add_parser(name, aliases=list(aliases), help=help_text, description=help_text)
-        if module == __name__:
-            add_prune_arguments(sp)
-            sp.set_defaults(image_handler=prune)
-            continue
-        mod = importlib.import_module(module)
-        mod.add_arguments(sp)
-        sp.set_defaults(image_handler=mod.main)
-        if name == "inspect":
-            sp.set_defaults(type="image")
+    add_group(p, "image", SUBCOMMANDS, (add_prune_arguments, prune))
 
 
 def main(args: argparse.Namespace) -> int:
-    return int(args.image_handler(args))
+    return int(args.group_handler(args))
 
 
 def add_prune_arguments(p: argparse.ArgumentParser) -> None:
