@@ -99,6 +99,10 @@ def test_run_mounts_bind_cache_tmpfs_and_secret(rootless, base, tmp_path):
             assert not name.startswith(("run/secrets", "mnt", "scratch", "var/cache/c")), name
             assert content is None or b"s3cr3t" not in content
 
+    # an unchanged rebuild runs no RUN (the cache mount's counter below says so too)
+    r = build(rootless, ctx, "-t", "mnt", "--secret", f"id=tok,src={secret}")
+    image_id(r)
+    assert r.stdout.count("Using cache") == 2
     # a changed bind source reruns the RUN; the cache mount keeps its content
     (ctx / "conf" / "a.txt").write_text("changed in the context\n")
     r = build(rootless, ctx, "-t", "mnt", "--secret", f"id=tok,src={secret}")
