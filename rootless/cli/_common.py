@@ -35,14 +35,18 @@ def parse_bool(text: str) -> bool:
     raise ConfigError(f'invalid boolean "{text}"', hint="use true or false")
 
 
-def tls_verify_flag(p: argparse.ArgumentParser) -> None:
+def bool_option(p: argparse.ArgumentParser, *flags: str, default: bool | None, help: str) -> None:
+    """A boolean option as Podman spells it: ``--flag``, ``--flag=true`` or ``--flag=false``."""
     p.add_argument(
+        *flags, type=parse_bool, nargs="?", const=True, default=default, metavar="BOOL", help=help
+    )
+
+
+def tls_verify_flag(p: argparse.ArgumentParser) -> None:
+    bool_option(
+        p,
         "--tls-verify",
-        type=parse_bool,
-        nargs="?",
-        const=True,
         default=None,
-        metavar="BOOL",
         help="require HTTPS with a verified certificate (default: true unless "
         "registries.conf marks the registry insecure)",
     )

@@ -9,20 +9,17 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from rootless.cli._common import parse_bool
+    from rootless.cli._common import bool_option
 
     p.add_argument(
         "--no-stdin",
         action="store_true",
         help="do not attach stdin (the only mode: stdin is never attached)",
     )
-    p.add_argument(
+    bool_option(
+        p,
         "--sig-proxy",
-        type=parse_bool,
-        nargs="?",
-        const=True,
         default=True,
-        metavar="BOOL",
         help="send SIGINT and SIGTERM received to the container (default true)",
     )
     p.add_argument("container", metavar="CONTAINER")

@@ -6,16 +6,13 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from rootless.cli._common import parse_bool
+    from rootless.cli._common import bool_option
 
-    p.add_argument(
+    bool_option(
+        p,
         "-a",
         "--archive",
-        type=parse_bool,
-        nargs="?",
-        const=True,
         default=True,
-        metavar="BOOL",
         help="chown files copied into a container to its user (default true)",
     )
     p.add_argument(
