@@ -133,13 +133,12 @@ def up(
         from rootless.compose.images import build_steps, run_steps
 
         run_steps(build_steps(project, names), paths)
-    # Found or spawned first: a new supervisor starts up while the containers are made.
-    with ProjectSupervisor(project.name, paths) as supervisor:
-        ensure_resources(project, names, paths)
-        supervisor.prepare(
-            list(dict.fromkeys(project.network(n.name).name for s in names
-                               for n in project.service(s).networks))
-        )  # fmt: skip
+    ensure_resources(project, names, paths)
+    networks = dict.fromkeys(project.network(n.name).name for s in names
+                             for n in project.service(s).networks)  # fmt: skip
+    # Found or spawned before the containers are made: a new supervisor starts up,
+    # and starts the networks' holders, meanwhile.
+    with ProjectSupervisor(project.name, paths, tuple(networks)) as supervisor:
         containers = containers_store(paths)
         images = _image_ids(project, names, paths)
         made: list[tuple[ContainerRecord, ServiceRun]] = []
@@ -480,8 +479,8 @@ def down(
 
 
 def _remove_networks(names: Iterable[str], paths: StoragePaths, report: Report) -> None:
-    """Remove the networks, once their holders (which linger ~2 s after the last
-    container) are gone."""
+    """Remove the networks; their holders are told to exit at once (``remove_network``),
+    and one that still counts a container that just exited gets a moment."""
     from rootless.network.netops import remove_network
     from rootless.network.netstore import NetworkStore
 
@@ -490,7 +489,12 @@ def _remove_networks(names: Iterable[str], paths: StoragePaths, report: Report) 
         if not store.exists(name):
             continue
         deadline = time.monotonic() + 10
-        while store.state(name) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        remove_network(name, paths=paths)
+        while True:
+            try:
+                remove_network(name, paths=paths)
+                break
+            except ConfigError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         report(f"Network {name}  Removed")

@@ -14,8 +14,9 @@ a task whose container is done for good ends. With no container and no client le
 the supervisor removes its socket and exits. It forks the containers itself, so each
 container's PDEATHSIG chain ends at this process: SIGKILL to it ends them all.
 
-Protocol: newline-delimited JSON. A caller may first send ``{"networks": [...]}``
-(join them now: their holders start while it creates the containers); the request
+The caller that spawns it names the project's networks on its command line, one
+that connects may send ``{"networks": [...]}`` first: the supervisor joins them at
+once, so their holders start while the caller creates the containers. The request
 is ``{"start": [{"cid", "name", "after": [{"service", "condition", "cids"}]}], "timeout"}``;
 the replies are ``{"accepted": true}`` (or ``{"busy": true}`` from a supervisor that
 lost the race for the lock), progress ``{"name", "event"}``, then ``{"done": true}`` or
@@ -95,7 +96,9 @@ class Supervisor:
         self.listener: trio.socket.SocketType | None = None
         self.nursery: trio.Nursery | None = None
 
-    async def serve(self, first_fd: int) -> int:
+    async def serve(self, first_fd: int, warm: list[Any]) -> int:
+        """Serve the first caller (on ``first_fd``) and later ones until idle;
+        ``warm`` holds the network memberships joined for the first caller."""
         import trio
 
         first = trio.SocketStream(trio.socket.fromfd(first_fd, socket.AF_UNIX, socket.SOCK_STREAM))
@@ -112,7 +115,7 @@ class Supervisor:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             self.clients += 1
-            nursery.start_soon(self._client, first)
+            nursery.start_soon(self._client, first, warm)
             nursery.start_soon(self._accept, listener)
         return 0
 
@@ -136,15 +139,15 @@ class Supervisor:
         if self.listener is not None:
             self.listener.close()
 
-    async def _client(self, stream: trio.SocketStream) -> None:
+    async def _client(self, stream: trio.SocketStream, warm: list[Any] | None = None) -> None:
         import trio
 
         lines = _Lines(stream)
-        warm: list[Any] = []
+        warm = list(warm or ())
         try:
             while (request := await lines.next()) is not None:
                 if "networks" in request:
-                    warm += self._warm(request["networks"])
+                    warm += warm_networks(self.paths, request["networks"])
                     continue
                 await stream.send_all(encode({"accepted": True}))
                 await self._handle(request, stream)
@@ -158,18 +161,6 @@ class Supervisor:
                 await stream.aclose()
             self.clients -= 1
             self._maybe_exit()
-
-    def _warm(self, networks: list[str]) -> list[Any]:
-        """Join the networks the containers will join, so their holders start now,
-        while the caller is still creating the containers (the first start on a
-        network would wait for its holder). Errors are for that start to report."""
-        from rootless.network.membership import join
-
-        out = []
-        for name in networks:
-            with contextlib.suppress(RootlessError, OSError):
-                out.append(join(self.paths, name))
-        return out
 
     async def _handle(self, request: Message, stream: trio.SocketStream) -> None:
         import trio
@@ -265,6 +256,20 @@ class Supervisor:
             self._maybe_exit()
 
 
+def warm_networks(paths: StoragePaths, networks: list[str]) -> list[Any]:
+    """Join the networks the containers will join, so that their holders start now,
+    while the caller is still creating the containers (the first start on a network
+    would wait for its holder); the memberships keep them up until the start. Errors
+    are for that start to report."""
+    from rootless.network.membership import join
+
+    out = []
+    for name in networks:
+        with contextlib.suppress(RootlessError, OSError):
+            out.append(join(paths, name))
+    return out
+
+
 class _Lines:
     """The JSON lines a caller sends; None once it hung up."""
 
@@ -293,10 +298,10 @@ async def _cancel_on_hangup(stream: trio.SocketStream, scope: trio.CancelScope) 
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m rootless.supervise.project PROJECT FD``."""
-    import trio
+    """``python -m rootless.supervise.project PROJECT FD [NETWORK...]``."""
+    import threading
 
-    project, first_fd = argv[0], int(argv[1])
+    project, first_fd, networks = argv[0], int(argv[1]), argv[2:]
     paths = StoragePaths.from_env()
     directory = project_dir(paths)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -310,7 +315,15 @@ def _main(argv: list[str]) -> int:
     _own_output(directory / f"{project}.log")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    return trio.run(Supervisor(project, paths).serve, first_fd)
+    # The network holders start while trio is imported; the thread is joined before
+    # anything forks a container (launch refuses to fork with a thread running).
+    warm: list[Any] = []
+    warming = threading.Thread(target=lambda: warm.extend(warm_networks(paths, networks)))
+    warming.start()
+    import trio
+
+    warming.join()
+    return trio.run(Supervisor(project, paths).serve, first_fd, warm)
 
 
 def _own_output(log: Path) -> None:

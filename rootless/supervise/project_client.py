@@ -30,9 +30,12 @@ StartEntry = dict[str, Any]
 
 
 class ProjectSupervisor:
-    def __init__(self, project: str, paths: StoragePaths) -> None:
+    def __init__(self, project: str, paths: StoragePaths, networks: Sequence[str] = ()) -> None:
+        """Connect or spawn; either way the supervisor joins ``networks`` at once (see
+        ``project.warm_networks``)."""
         self.project = project
         self.paths = paths
+        self.networks = tuple(networks)
         self.sock = self._open()
 
     def close(self) -> None:
@@ -43,13 +46,6 @@ class ProjectSupervisor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def prepare(self, networks: Sequence[str]) -> None:
-        """Have the supervisor start the holders of ``networks`` now (best effort: a
-        supervisor that turns out busy drops it, and the start does it then)."""
-        if networks:
-            with contextlib.suppress(OSError):
-                self.sock.sendall(encode({"networks": list(networks)}))
 
     def start(
         self,
@@ -100,8 +96,10 @@ class ProjectSupervisor:
         try:
             with socket_address(project_dir(self.paths) / f"{self.project}.sock") as address:
                 sock.connect(address)
+            if self.networks:
+                sock.sendall(encode({"networks": list(self.networks)}))
             return sock
-        except (FileNotFoundError, ConnectionRefusedError):
+        except OSError:  # none listens (or it just ended): start one
             sock.close()
         return self._spawn()
 
@@ -124,7 +122,7 @@ class ProjectSupervisor:
             subprocess.Popen(
                 [
                     *(sys.executable, "-m", "rootless.supervise.project"),
-                    *(self.project, str(theirs.fileno())),
+                    *(self.project, str(theirs.fileno()), *self.networks),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
