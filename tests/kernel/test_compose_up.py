@@ -210,6 +210,7 @@ def test_foreground_up_follows_logs_and_stops_on_sigint(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+            compose(rootless, file, "down", "-t", "0", timeout=60)  # what it left running
     assert proc.returncode == 130, err
     assert "ticker-1  | bye" in out
     states = {n: inspect(rootless, n)["State"]["Status"] for n in ("demo-ticker-1", "demo-idle-1")}
