@@ -284,7 +284,10 @@ class _Lines:
                 return None
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
-        message = json.loads(line)
+        try:
+            message = json.loads(line)
+        except ValueError:  # not one of ours: hang up on it rather than fail
+            return None
         return message if isinstance(message, dict) else None
 
 
