@@ -82,6 +82,19 @@ def read_env_files(paths: list[str]) -> list[str]:
     return lines
 
 
+def key_values(items: list[str], flag: str, *, bare_keys: bool = False) -> dict[str, str]:
+    """``--FLAG KEY=VALUE`` values as a dict; *bare_keys* lets ``KEY`` alone mean ``KEY=``."""
+    from rootless.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or not (sep or bare_keys):
+            raise ConfigError(f'invalid --{flag} "{item}"', hint=f"use --{flag} KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def for_each_container(
     args: argparse.Namespace, action: Callable[[str], object], *, running: bool = False
 ) -> int:

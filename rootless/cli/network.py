@@ -61,20 +61,9 @@ def main(args: argparse.Namespace) -> int:
     return int(args.network_handler(args))
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    from rootless.errors import ConfigError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise ConfigError(f'invalid --{what} "{item}"', hint=f"use --{what} KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def create(args: argparse.Namespace) -> int:
     from rootless._paths import StoragePaths
+    from rootless.cli._common import key_values
     from rootless.errors import ConfigError
     from rootless.network.netstore import NetworkStore
 
@@ -89,8 +78,8 @@ def create(args: argparse.Namespace) -> int:
         subnet=args.subnet,
         gateway=args.gateway,
         internal=args.internal,
-        labels=_pairs(args.label, "label"),
-        options=_pairs(args.opt, "opt"),
+        labels=key_values(args.label, "label"),
+        options=key_values(args.opt, "opt"),
     )
     print(args.name)
     return 0

@@ -68,20 +68,9 @@ def main(args: argparse.Namespace) -> int:
     return int(args.volume_handler(args))
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    from rootless.errors import ConfigError
-
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if not key:
-            raise ConfigError(f'invalid {what} "{item}"', hint=f"use --{what} KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def create(args: argparse.Namespace) -> int:
     from rootless._paths import StoragePaths
+    from rootless.cli._common import key_values
     from rootless.errors import ConfigError
     from rootless.volumes import create_volume
 
@@ -90,8 +79,8 @@ def create(args: argparse.Namespace) -> int:
     vol = create_volume(
         StoragePaths.from_env(),
         args.name,
-        labels=_pairs(args.label, "label"),
-        options=_pairs(args.opt, "opt"),
+        labels=key_values(args.label, "label", bare_keys=True),
+        options=key_values(args.opt, "opt", bare_keys=True),
         ignore_existing=args.ignore,
     )
     print(vol.name)
