@@ -14,7 +14,7 @@ pickling and copying, pattern matching.
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 __all__ = ["Record"]
 
@@ -44,8 +44,8 @@ else:
 
     class Record(tuple, metaclass=_RecordType):
         __slots__ = ()
-        _fields: tuple[str, ...] = ()
-        _field_defaults: dict[str, Any] = {}
+        _fields: ClassVar[tuple[str, ...]] = ()
+        _field_defaults: ClassVar[dict[str, Any]] = {}
 
         def __new__(cls, *args, **kwargs):
             fields = cls._fields

@@ -64,7 +64,9 @@ def test_pattern_matching() -> None:
         ((1,), {"x": 1}, "unexpected or repeated"),
     ],
 )
-def test_bad_construction(args: tuple[object, ...], kwargs: dict[str, object], message: str) -> None:
+def test_bad_construction(
+    args: tuple[object, ...], kwargs: dict[str, object], message: str
+) -> None:
     with pytest.raises(TypeError, match=message):
         Point(*args, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="has no fields"):
