@@ -72,6 +72,9 @@ class _Call:
 
 
 class Runner:
+    """The serving loop: messages from the link, and the ends of the calls' processes
+    (their pidfds), in one poll; one process per call, any number at once."""
+
     def __init__(self, link: socket.socket) -> None:
         self.link = link
         self.calls: dict[int, _Call] = {}  # by pidfd
@@ -142,7 +145,8 @@ class Runner:
     def _signal(self, call_id: int, signum: int) -> None:
         for pidfd, call in self.calls.items():
             if call.call_id == call_id:
-                signal.pidfd_send_signal(pidfd, signum)
+                with contextlib.suppress(ProcessLookupError):  # it is ending anyway
+                    signal.pidfd_send_signal(pidfd, signum)
 
     def _reap(self, pidfd: int) -> None:
         call = self.calls.pop(pidfd)
