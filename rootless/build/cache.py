@@ -9,12 +9,17 @@ changes its COPY's key and every key after it, and nothing before it.
 The index is a directory of small JSON files under the image store,
 ``build-cache/<key>.json``: the image config and the layer list the step left.
 An entry whose blobs or layers the store no longer has (gc removed them) is a miss.
+
+``build-cache/sums.json`` keeps the content hash of each context file hashed
+before, by its device, inode, size, mtime and ctime, so an unchanged file is not
+read again (any write changes its ctime).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,3 +87,40 @@ class BuildCache:
     def put(self, key: str, result: StepResult) -> None:
         doc = {"config": result.config, "layers": [list(layer) for layer in result.layers]}
         atomic_write(self._path(key), json.dumps(doc, separators=(",", ":")).encode())
+
+
+_SUMS_KEPT = 100_000  # above this, a save keeps only what the last build used
+
+
+class FileSums:
+    """Content hashes of files by their stat identity, loaded from and saved to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.used: dict[str, str] = {}
+        try:
+            known = json.loads(path.read_bytes())
+            self.known: dict[str, str] = known if isinstance(known, dict) else {}
+        except (OSError, ValueError):
+            self.known = {}
+
+    @staticmethod
+    def _key(st: os.stat_result) -> str:
+        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+    def get(self, st: os.stat_result) -> str | None:
+        key = self._key(st)
+        found = self.used.get(key) or self.known.get(key)
+        if found is not None:
+            self.used[key] = found
+        return found
+
+    def put(self, st: os.stat_result, digest: str) -> None:
+        self.used[self._key(st)] = digest
+
+    def save(self) -> None:
+        """Write what this build used, with what was known (unless there is too much)."""
+        if all(self.known.get(k) == v for k, v in self.used.items()):
+            return
+        doc = self.used if len(self.known) > _SUMS_KEPT else {**self.known, **self.used}
+        atomic_write(self.path, json.dumps(doc, separators=(",", ":")).encode())

@@ -26,6 +26,7 @@ from typing import IO
 
 import attrs
 
+from rootless.build.cache import FileSums
 from rootless.build.ignore import IgnoreMatcher
 from rootless.errors import BuildError
 from rootless.runtime.securejoin import resolve_in_root
@@ -155,11 +156,12 @@ def _walk_dir(
             yield from _walk_dir(src, path, rel, sub)
 
 
-def digest_items(src: SourceRoot, items: Sequence[Item]) -> str:
+def digest_items(src: SourceRoot, items: Sequence[Item], sums: FileSums | None = None) -> str:
     """A hash of what COPY would write: names, types, modes, sizes, contents, link targets.
 
     Modification times are left out, as Docker does: touching a file without
-    changing it keeps the cache.
+    changing it keeps the cache. ``sums`` gives (and keeps) the content hash of
+    files seen before, unchanged.
     """
     h = hashlib.sha256()
     for item in items:
@@ -168,16 +170,28 @@ def digest_items(src: SourceRoot, items: Sequence[Item]) -> str:
             kind = stat.S_IFMT(st.st_mode)
             h.update(f"{sub}\0{kind:o}\0{st.st_mode & 0o7777:o}\0{st.st_size}\0".encode())
             if stat.S_ISREG(st.st_mode):
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    while chunk := os.read(fd, _CHUNK):
-                        h.update(chunk)
-                finally:
-                    os.close(fd)
+                h.update(_file_digest(path, st, sums).encode())
             elif stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(path).encode())
             h.update(b"\n")
     return "sha256:" + h.hexdigest()
+
+
+def _file_digest(path: str, st: os.stat_result, sums: FileSums | None) -> str:
+    known = None if sums is None else sums.get(st)
+    if known is not None:
+        return known
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            h.update(chunk)
+    finally:
+        os.close(fd)
+    digest = h.hexdigest()
+    if sums is not None:
+        sums.put(st, digest)
+    return digest
 
 
 # -- writing into the rootfs -------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from rootless.build import dockerfile as df
-from rootless.build.cache import BuildCache, Layer, StepResult, base_key, step_key
+from rootless.build.cache import BuildCache, FileSums, Layer, StepResult, base_key, step_key
 from rootless.build.context import (
     Item,
     Placement,
@@ -355,6 +355,7 @@ class _Builder:
         self.work = work
         self.out = out
         self.cache = BuildCache(store.root / "build-cache")
+        self.sums = FileSums(store.root / "build-cache" / "sums.json")
         self.outcomes: dict[int, _Outcome] = {}
         self.starts: dict[int, StepResult] = {}
         # Output held back while the cache is probed (see _from_cache); None otherwise.
@@ -370,6 +371,12 @@ class _Builder:
         )
 
     def run(self) -> StepResult:
+        try:
+            return self._build()
+        finally:
+            self.sums.save()
+
+    def _build(self) -> StepResult:
         if not self.opts.no_cache:
             found = self._from_cache()
             if found is not None:
@@ -541,7 +548,7 @@ class _Builder:
         if m.from_ is not None:
             return f"{self._layers_of(m.from_)[2]}:{m.source or '/'}"
         items = resolve_sources(self.context, [m.source or "."])
-        return digest_items(self.context, items)
+        return digest_items(self.context, items, self.sums)
 
     async def _execute(
         self, step: Step, result: StepResult, state: ChangeState, sources: list[_Sources]
@@ -692,7 +699,8 @@ class _Builder:
             if ins.from_ is not None:
                 groups.append(self._from_sources(ins.from_, local))
             else:
-                groups.append(_Sources(self.context, resolve_sources(self.context, local)))
+                items = resolve_sources(self.context, local)
+                groups.append(_Sources(self.context, items, sums=self.sums))
         return groups
 
     def _from_sources(self, ref: str, patterns: Sequence[str]) -> _Sources:
@@ -763,6 +771,7 @@ class _Sources:
     what: str = ""
     view: Any = None
     fetched: bool = False
+    sums: FileSums | None = None  # for the context's files
     _digest: str | None = None
 
     @contextlib.contextmanager
@@ -777,7 +786,7 @@ class _Sources:
     def digest(self) -> str:
         if self._digest is None:
             with self.open() as (root, items):
-                self._digest = digest_items(root, items)
+                self._digest = digest_items(root, items, self.sums)
         return self._digest
 
 

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from rootless.build.cache import BuildCache, StepResult, base_key, step_key
+from rootless.build.cache import BuildCache, FileSums, StepResult, base_key, step_key
 from rootless.build.context import (
     Placement,
     SourceRoot,
@@ -108,6 +108,21 @@ def test_digest_follows_content_not_mtime(context):
     assert digest_items(context, items) == before
     (context.path / "dir" / "sub" / "c.txt").write_text("C\n")
     assert digest_items(context, items) != before
+
+
+def test_file_sums_spare_reading_unchanged_files_and_persist(context, tmp_path):
+    items = resolve_sources(context, ["dir"])
+    plain = digest_items(context, items)
+    sums = FileSums(tmp_path / "sums.json")
+    assert digest_items(context, items, sums) == plain
+    sums.save()
+    again = FileSums(tmp_path / "sums.json")
+    a_txt = os.stat(context.path / "dir" / "a.txt")
+    assert again.get(a_txt) is not None
+    again.put(a_txt, "0" * 64)  # what a known file hashes to is taken, not read again
+    assert digest_items(context, items, again) != plain
+    (context.path / "dir" / "a.txt").write_text("a\n")  # rewritten: a new ctime, read again
+    assert digest_items(context, items, again) == plain
 
 
 def test_copy_places_like_docker(context, tmp_path):
