@@ -47,7 +47,7 @@ class Client:
         self._runner: subprocess.Popen[bytes] | None = None
         self._link: trio.socket.SocketType | None = None
         self._replies = _link.Replies()
-        self._locks: tuple[trio.Lock, trio.Lock] | None = None  # send, receive
+        self._lock_pair: tuple[trio.Lock, trio.Lock] | None = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -64,39 +64,46 @@ class Client:
         if link is None or runner is None:
             return
         link.close()
-        pidfd = os.pidfd_open(runner.pid)
-        try:
-            with trio.CancelScope(shield=True):
-                await trio.lowlevel.wait_readable(pidfd)
-        finally:
-            os.close(pidfd)
+        if runner.poll() is None:
+            pidfd = os.pidfd_open(runner.pid)
+            try:
+                with trio.CancelScope(shield=True):
+                    await trio.lowlevel.wait_readable(pidfd)
+            finally:
+                os.close(pidfd)
         runner.wait()
 
-    def _ready(self) -> tuple[trio.socket.SocketType, trio.Lock, trio.Lock]:
+    def _locks(self) -> tuple[trio.Lock, trio.Lock]:
+        """(send, receive): made on first use, inside a trio run."""
         import trio
 
-        if self._link is None:
-            self._runner, ours = _link.start_runner(self._env)
-            self._link = trio.socket.from_stdlib_socket(ours)
-        if self._locks is None:
-            self._locks = (trio.Lock(), trio.Lock())
-        return (self._link, *self._locks)
+        if self._lock_pair is None:
+            self._lock_pair = (trio.Lock(), trio.Lock())
+        return self._lock_pair
 
     async def _send(self, message: bytes, fds: Sequence[int] = ()) -> None:
-        link, send_lock, _ = self._ready()
+        assert self._link is not None
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-        async with send_lock:
-            await link.sendmsg([message], rights)
+        async with self._locks()[0]:
+            await self._link.sendmsg([message], rights)
 
     async def _start(self, argv: tuple[str, ...], stdio: tuple[int, int, int]) -> int:
+        import trio
+
+        if _link.runner_lost(self._runner):  # none yet, or it died: a new one
+            if self._link is not None:
+                self._link.close()
+            self._runner, ours = _link.start_runner(self._env)
+            self._link = trio.socket.from_stdlib_socket(ours)
         call_id = self._replies.new_id()
         await self._send(_link.start_message(call_id, argv, os.getcwd()), stdio)
         return call_id
 
     async def _wait(self, call_id: int) -> int:
-        link, _, receive_lock = self._ready()
+        link = self._link
+        assert link is not None
         while (code := self._replies.take(call_id)) is None:
-            async with receive_lock:
+            async with self._locks()[1]:
                 if self._replies.has(call_id):
                     continue
                 try:
@@ -109,7 +116,8 @@ class Client:
         """End a cancelled call: SIGTERM, then SIGKILL after the grace period."""
         import trio
 
-        with trio.CancelScope(shield=True), contextlib.suppress(OSError):  # runner gone
+        # No runner (it died): no call either.
+        with trio.CancelScope(shield=True), contextlib.suppress(OSError, _link.RunnerGone):
             for signum in (signal.SIGTERM, signal.SIGKILL):
                 if self._link is None:
                     return

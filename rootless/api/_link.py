@@ -27,8 +27,20 @@ MAX_MESSAGE = 1 << 20
 CANCEL_GRACE = 5.0
 
 
-class RunnerGone(OSError):
+class RunnerGone(RootlessError):
     """The runner process ended while a call was waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the rootless API's runner process exited during the call",
+            hint="its error, if any, is on this program's stderr; the next call starts "
+            "a new runner",
+        )
+
+
+def runner_lost(runner: subprocess.Popen[bytes] | None) -> bool:
+    """Whether a client needs a new runner: none yet, or its runner has died."""
+    return runner is None or runner.poll() is not None
 
 
 def start_runner(env: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], socket.socket]:
@@ -80,7 +92,7 @@ class Replies:
 
     def file(self, data: bytes) -> None:
         if not data:
-            raise RunnerGone("the rootless API's runner process exited (its stderr says why)")
+            raise RunnerGone()
         reply = json.loads(data)
         self._codes[int(reply["id"])] = int(reply["code"])
 

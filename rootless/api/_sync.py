@@ -56,8 +56,11 @@ class SyncClient:
 
     def _start(self, argv: tuple[str, ...], stdio: tuple[int, int, int]) -> int:
         with self._send_lock:
-            if self._link is None:
+            if _link.runner_lost(self._runner):
+                if self._link is not None:
+                    self._link.close()
                 self._runner, self._link = _link.start_runner(self._env)
+            assert self._link is not None
             call_id = self._replies.new_id()
             message = _link.start_message(call_id, argv, os.getcwd())
             socket.send_fds(self._link, [message], list(stdio))
@@ -83,7 +86,7 @@ class SyncClient:
 
     def _abort(self, call_id: int) -> None:
         """End an abandoned call: SIGTERM, then SIGKILL after the grace period."""
-        with contextlib.suppress(OSError):  # the runner is gone: so is the call
+        with contextlib.suppress(OSError, _link.RunnerGone):  # no runner: no call either
             for signum in (signal.SIGTERM, signal.SIGKILL):
                 if self._link is None:
                     return

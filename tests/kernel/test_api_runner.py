@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -140,3 +141,33 @@ def test_the_runner_and_its_calls_end_with_the_client(
     assert find_processes_with_token(token, wait=5) == []
     with rootless.SyncClient(paths) as client:
         assert client._call("ps", "-a", "-q").stdout == b""  # the run ended as at SIGTERM
+
+
+def test_a_dead_runner_fails_its_calls_and_is_replaced(
+    paths: StoragePaths,
+    busybox_rootfs: Path,
+    find_processes_with_token: Callable[..., list[int]],
+) -> None:
+    from rootless.api import _link
+
+    token = f"api-dead-runner-{os.getpid()}"
+    with rootless.SyncClient(paths) as client:
+        capture = _link.Capture()
+        try:
+            argv = _run_rootfs(busybox_rootfs, "/bin/sleep", "60", env=f"T={token}")
+            call = client._start(argv, capture.fds())
+            deadline = time.monotonic() + 20
+            while not find_processes_with_token(token) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            old = client._runner
+            assert old is not None
+            os.kill(old.pid, signal.SIGKILL)
+            with pytest.raises(_link.RunnerGone, match="runner process exited") as info:
+                client._await(call)
+            assert info.value.exit_code == 125
+        finally:
+            capture.close()
+        # Its call died with it (PR_SET_PDEATHSIG), and the container with the call.
+        assert find_processes_with_token(token, wait=5) == []
+        assert client._call("ps", "-a", "-q").returncode == 0
+        assert client._runner is not old
