@@ -110,10 +110,10 @@ def main(argv: list[str]) -> int:
             f"{name:<10} {statistics.median(up[name]):>13.1f} {min(up[name]):>8.1f}"
             f" {max(up[name]):>8.1f} {statistics.median(down[name]):>15.1f}"
         )
-    medians = {name: statistics.median(samples) for name, samples in up.items()}
-    print("up:   " + ratio_line(medians, TARGET).replace("rootless/podman", "rootless/podman-compose"))
-    downs = {name: statistics.median(samples) for name, samples in down.items()}
-    print("down: " + ratio_line(downs, 1.0).replace("rootless/podman", "rootless/podman-compose"))
+    for label, samples, target in (("up:  ", up, TARGET), ("down:", down, 1.0)):
+        medians = {name: statistics.median(times) for name, times in samples.items()}
+        line = ratio_line(medians, target).replace("rootless/podman", "rootless/podman-compose")
+        print(f"{label} {line}")
     return 0
 
 
