@@ -82,11 +82,13 @@ def _remove_all(paths: StoragePaths) -> None:
 
 
 @pytest.fixture(scope="session")
-def rootless_client(rootless_paths: StoragePaths | None) -> SyncClient:
-    """A :class:`rootless.SyncClient` on the session's storage roots."""
+def rootless_client(rootless_paths: StoragePaths | None) -> Iterator[SyncClient]:
+    """A :class:`rootless.SyncClient` on the session's storage roots; its runner process
+    ends with the session."""
     from rootless.api import SyncClient
 
-    return SyncClient(rootless_paths)
+    with SyncClient(rootless_paths) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
