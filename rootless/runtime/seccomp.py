@@ -547,14 +547,14 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def _cache_key(arch: Arch) -> str:
-    # The program depends on the profile, the table and this compiler; crc32 (zlib is
-    # cheap to import, hashlib is not) over all three guards against stale entries.
+    # The program depends on the profile, the table and this compiler: their sizes and
+    # mtimes name the entry (stat, not a hash of ~100 KB read on every start).
     crc = zlib.crc32(arch.name.encode())
     size = 0
     for path in (DEFAULT_PROFILE_PATH, SYSCALL_TABLE_PATH, Path(__file__)):
-        data = path.read_bytes()
-        crc = zlib.crc32(data, crc)
-        size += len(data)
+        st = path.stat()
+        crc = zlib.crc32(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode(), crc)
+        size += st.st_size
     return f"{crc:08x}{size:08x}"
 
 
