@@ -269,11 +269,20 @@ def main(argv: list[str]) -> int:
     link = socket.socket(fileno=int(argv[0]))
     for signum in STOP_SIGNALS:
         signal.signal(signum, _stop)
+    from rootless.engine.heldns import hold_user_namespace
+    from rootless.runtime.userns import kill_and_reap
+
+    holder = None
     try:
         warm(WARM_MODULES)
+        # Calls' containers join one mapped user namespace (engine/heldns.py).
+        holder = hold_user_namespace()
         Runner(link).serve()
     except _Stop:
         pass
+    finally:
+        if holder is not None:
+            kill_and_reap(holder)
     return 0
 
 

@@ -270,7 +270,10 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
             if health_waiter is not None:
                 health_waiter.start()
 
-        code = run_foreground(network.prepare(prepared.spec), launch, on_started=started)
+        from rootless.engine.heldns import join_held
+
+        spec = join_held(network.prepare(prepared.spec), launch.idmap)
+        code = run_foreground(spec, launch, on_started=started)
         containers.mark_exited(record.id, code)
         if deadline.disarm():
             import sys
