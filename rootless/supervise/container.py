@@ -33,6 +33,12 @@ class Hooks(NamedTuple):
     healthy: Callable[[], None] = _nothing
 
 
+def needs_event_loop(options: dict[str, Any]) -> bool:
+    """Whether supervising a container with these options takes trio: only healthchecks
+    run beside the wait. Without them ``supervise_blocking`` does the same work."""
+    return bool(options.get("health"))
+
+
 async def supervise(
     cid: str,
     paths: StoragePaths,
@@ -52,55 +58,139 @@ async def supervise(
     """
     import trio
 
-    from rootless.supervise.policy import decide, parse_restart
-
-    record = containers.get(cid)
-    options: dict[str, Any] = dict(record.options)
-    policy = parse_restart(options.get("restart") or "no")
-    restarts = 0
-    code = 0
-    last_delay: float | None = None
+    options: dict[str, Any] = dict(containers.get(cid).options)
+    restarts = _Restarts(cid, containers, options)
     first: Callable[[], None] | None = started
     while True:
-        started_at = time.monotonic()
-        code = await _run_once(cid, containers, options, first, hooks or Hooks(), release)
+        run = _start(cid, containers, options, first, hooks or Hooks(), release)
         first = None
-        record = containers.get(cid)
-        if record.stop_requested:
+        if isinstance(run, _Running):
+            code = await _pump_and_wait(cid, containers, options, run, hooks or Hooks(), release)
+        else:
+            code = run
+        delay = restarts.after(code)
+        if delay is None:
             break
-        ran_for = time.monotonic() - started_at
-        decision = decide(policy, code, restarts, False, ran_for, last_delay)
-        if decision is None:
-            break
-        restarts += 1
-        last_delay = decision.delay
-        containers.update(cid, restarts=restarts, status="restarting")
-        with trio.move_on_after(decision.delay):
+        with trio.move_on_after(delay):
             while not containers.get(cid).stop_requested:
                 await trio.sleep(0.1)
-        if containers.get(cid).stop_requested:
-            containers.update(cid, status="exited")
+        if restarts.stopped_while_waiting():
             break
+    _remove_if_asked(cid, paths, containers, options)
+    return restarts.code
+
+
+def supervise_blocking(
+    cid: str,
+    paths: StoragePaths,
+    containers: ContainerStore,
+    started: Callable[[], None],
+    *,
+    hooks: Hooks | None = None,
+) -> int:
+    """``supervise`` without an event loop, for a container without healthchecks:
+    a poll loop pumps its output and waits for it. The monitor of such a container
+    never imports trio (~14 MB of memory a container)."""
+    options: dict[str, Any] = dict(containers.get(cid).options)
+    restarts = _Restarts(cid, containers, options)
+    first: Callable[[], None] | None = started
+    while True:
+        run = _start(cid, containers, options, first, hooks or Hooks(), False)
+        first = None
+        code = _poll_and_wait(cid, containers, run, False) if isinstance(run, _Running) else run
+        delay = restarts.after(code)
+        if delay is None:
+            break
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not containers.get(cid).stop_requested:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if restarts.stopped_while_waiting():
+            break
+    _remove_if_asked(cid, paths, containers, options)
+    return restarts.code
+
+
+class _Restarts:
+    """The restart policy's bookkeeping across the runs of one container."""
+
+    def __init__(self, cid: str, containers: ContainerStore, options: dict[str, Any]) -> None:
+        self.cid = cid
+        self.containers = containers
+        # "no" needs no parsing (nor the attrs import that comes with the policy module)
+        restart = options.get("restart") or "no"
+        if restart == "no":
+            self.policy = None
+        else:
+            from rootless.supervise.policy import parse_restart
+
+            self.policy = parse_restart(restart)
+        self.count = 0
+        self.code = 0
+        self.last_delay: float | None = None
+        self.started_at = time.monotonic()
+
+    def after(self, code: int) -> float | None:
+        """The run that began at ``started_at`` ended with ``code``: the delay before the
+        next start (the record says "restarting"), or None if this was the last run."""
+        self.code = code
+        if self.policy is None or self.containers.get(self.cid).stop_requested:
+            return None
+        from rootless.supervise.policy import decide
+
+        ran_for = time.monotonic() - self.started_at
+        decision = decide(self.policy, code, self.count, False, ran_for, self.last_delay)
+        if decision is None:
+            return None
+        self.count += 1
+        self.last_delay = decision.delay
+        self.containers.update(self.cid, restarts=self.count, status="restarting")
+        return decision.delay
+
+    def stopped_while_waiting(self) -> bool:
+        """After the delay: True (and the record says "exited") if `stop` came meanwhile."""
+        if self.containers.get(self.cid).stop_requested:
+            self.containers.update(self.cid, status="exited")
+            return True
+        self.started_at = time.monotonic()
+        return False
+
+
+def _remove_if_asked(
+    cid: str, paths: StoragePaths, containers: ContainerStore, options: dict[str, Any]
+) -> None:
     if options.get("rm"):
         from rootless.engine.containers import remove
 
         remove(containers.get(cid), containers, volumes=True, paths=paths)
-    return code
 
 
-async def _run_once(
+class _Running(NamedTuple):
+    """A started run: what its supervisor pumps and waits for."""
+
+    started: Any  # launch.Started
+    out_r: int
+    err_r: int
+    log: Any  # logfile.LogWriter
+    network: Any  # engine.network.NetworkAttachment
+
+    def streams(self) -> dict[int, str]:
+        fds = {self.out_r: "stdout", self.err_r: "stderr"}
+        if self.started.tty_master is not None:
+            fds[self.started.tty_master] = "stdout"
+        return fds
+
+
+def _start(
     cid: str,
     containers: ContainerStore,
     options: dict[str, Any],
     first: Callable[[], None] | None,
     hooks: Hooks,
     release: bool,
-) -> int:
-    """One run of the container: start, pump its output, wait for it; its exit code."""
-    import trio
-
+) -> _Running | int:
+    """Start one run of the container; its exit code if it could not start."""
     from rootless.engine.network import NetworkAttachment
-    from rootless.runtime.launch import exit_code, start
+    from rootless.runtime.launch import start
     from rootless.supervise.logfile import LogWriter
 
     spec, launch = load_launch(cid, containers)
@@ -134,6 +224,29 @@ async def _run_once(
         max_size=options.get("log_max_size"),
         max_files=int(options.get("log_max_files") or 1),
     )
+    return _Running(started, out_r, err_r, log, network)
+
+
+def _finish(cid: str, containers: ContainerStore, status: int, release: bool) -> int:
+    """The run ended with wait status ``status``: record it; its exit code."""
+    from rootless.runtime.launch import exit_code
+
+    code = exit_code(status)
+    containers.mark_exited(cid, code, monitor_done=release)
+    return code
+
+
+async def _pump_and_wait(
+    cid: str,
+    containers: ContainerStore,
+    options: dict[str, Any],
+    run: _Running,
+    hooks: Hooks,
+    release: bool,
+) -> int:
+    """Pump the run's output, run its healthchecks, wait for it; its exit code."""
+    import trio
+
     status = 0
     try:
         async with trio.open_nursery() as checks:
@@ -143,21 +256,67 @@ async def _run_once(
 
                 checks.start_soon(run_healthchecks, cid, containers, health, hooks.healthy)
             async with trio.open_nursery() as pumps:
-                pumps.start_soon(_pump, out_r, "stdout", log)
-                pumps.start_soon(_pump, err_r, "stderr", log)
-                if started.tty_master is not None:
-                    pumps.start_soon(_pump, started.tty_master, "stdout", log)
-                status = await _wait_child(started.stage1_pid)
+                for fd, stream in run.streams().items():
+                    pumps.start_soon(_pump, fd, stream, run.log)
+                status = await _wait_child(run.started.stage1_pid)
                 # The pumps end at EOF, as every writer died with the PID namespace;
                 # the deadline only guards against the unexpected.
-                pumps.cancel_scope.deadline = trio.current_time() + 5
+                pumps.cancel_scope.deadline = trio.current_time() + _PUMP_GRACE
             checks.cancel_scope.cancel()
     finally:
-        log.close()
-        network.stop()
-    code = exit_code(status)
-    containers.mark_exited(cid, code, monitor_done=release)
-    return code
+        run.log.close()
+        run.network.stop()
+    return _finish(cid, containers, status, release)
+
+
+_PUMP_GRACE = 5.0  # seconds the pumps may go on after the container exited
+
+
+def _poll_and_wait(cid: str, containers: ContainerStore, run: _Running, release: bool) -> int:
+    """``_pump_and_wait`` without healthchecks, as a poll loop; the run's exit code."""
+    import select
+
+    streams = run.streams()
+    pidfd = os.pidfd_open(run.started.stage1_pid)
+    poller = select.poll()
+    for fd in (*streams, pidfd):
+        poller.register(fd, select.POLLIN)
+    deadline: float | None = None  # set once the container has exited
+    try:
+        while streams and (deadline is None or time.monotonic() < deadline):
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
+            for fd, _ in poller.poll(timeout):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
+                    deadline = time.monotonic() + _PUMP_GRACE
+                elif not _read_into_log(fd, streams[fd], run.log):
+                    poller.unregister(fd)
+                    os.close(fd)
+                    del streams[fd]
+        status = os.waitpid(run.started.stage1_pid, 0)[1]
+    finally:
+        os.close(pidfd)
+        for fd in streams:
+            os.close(fd)
+        run.log.close()
+        run.network.stop()
+    return _finish(cid, containers, status, release)
+
+
+def _read_into_log(fd: int, stream: str, log: Any) -> bool:
+    """Move what ``fd`` has to the log; False at its end."""
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        return True
+    except OSError:  # EIO from a pty whose other side closed
+        data = b""
+    if not data:
+        return False
+    log.write(stream, data, time.time_ns())
+    if not data.endswith(b"\n"):
+        log.flush()  # a prompt without a newline reaches `logs -f` now
+    return True
 
 
 async def _pump(fd: int, stream: str, log: Any) -> None:
@@ -167,17 +326,8 @@ async def _pump(fd: int, stream: str, log: Any) -> None:
     try:
         while True:
             await trio.lowlevel.wait_readable(fd)
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:  # EIO from a pty whose other side closed
-                data = b""
-            if not data:
+            if not _read_into_log(fd, stream, log):
                 return
-            log.write(stream, data, time.time_ns())
-            if not data.endswith(b"\n"):
-                log.flush()  # a prompt without a newline reaches `logs -f` now
     finally:
         os.close(fd)
 

@@ -102,7 +102,7 @@ class Monitor:
 
     def run(self) -> int:
         """Supervise until the container is done for good; the last exit code."""
-        import trio
+        from rootless.supervise.container import Hooks, needs_event_loop, supervise_blocking
 
         devnull = os.open("/dev/null", os.O_RDWR)
         os.dup2(devnull, 0)
@@ -116,7 +116,13 @@ class Monitor:
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        return trio.run(self._supervise)
+        options = dict(self.containers.get(self.cid).options)
+        if needs_event_loop(options):
+            import trio
+
+            return trio.run(self._supervise)
+        hooks = Hooks(self.notifier.started, self.notifier.healthy)
+        return supervise_blocking(self.cid, self.paths, self.containers, self._ready, hooks=hooks)
 
     async def _supervise(self) -> int:
         from rootless.supervise.container import Hooks, supervise
