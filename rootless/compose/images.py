@@ -52,6 +52,19 @@ def build_steps(project: Project, services: Sequence[str], *, no_cache: bool = F
     return steps
 
 
+def missing_steps(steps: Sequence[Step], paths: StoragePaths) -> list[Step]:
+    """Those of ``steps`` whose image is not in the local store (``up`` builds them)."""
+    if not steps:
+        return []
+    from rootless.engine.images import find_local, open_store
+
+    store = open_store(paths)
+    try:
+        return [step for step in steps if find_local(store, step.image) is None]
+    finally:
+        store.close()
+
+
 def pull_steps(project: Project, services: Sequence[str]) -> list[Step]:
     """``rootless pull`` of each image a service runs without building it."""
     seen: set[str] = set()

@@ -121,18 +121,16 @@ def up(
     report: Report = _quiet,
     health_timeout: float = HEALTH_TIMEOUT,
 ) -> tuple[str, ...]:
-    """Create the services' containers (with their dependencies'; with ``build`` after
-    building their images), then have the project supervisor start them in
-    dependency order; the names of the project's containers for them, in start order."""
+    """Create the services' containers (with their dependencies'; after building the
+    images of those with ``build:``: all with ``build``, else the missing ones), then
+    have the project supervisor start them in dependency order; the names of the
+    project's containers for them, in start order."""
     from rootless.engine.containers import containers_store
     from rootless.supervise.project_client import ProjectSupervisor
 
     paths = paths or StoragePaths.from_env()
     names = select_services(project, requested, profiles=profiles, no_deps=no_deps)
-    if build:
-        from rootless.compose.images import build_steps, run_steps
-
-        run_steps(build_steps(project, names), paths)
+    build_images(project, names, paths, rebuild=build)
     ensure_resources(project, names, paths)
     networks = dict.fromkeys(project.network(n.name).name for s in names
                              for n in project.service(s).networks)  # fmt: skip
@@ -148,6 +146,17 @@ def up(
             )
         _start(project, made, supervisor, containers, paths, report, health_timeout)
     return tuple(record.name for record, _ in made)
+
+
+def build_images(
+    project: Project, services: Sequence[str], paths: StoragePaths, *, rebuild: bool
+) -> None:
+    """Build the images of ``services`` that have ``build:``: all of them with
+    ``rebuild``, else those not in the store yet (as Compose does)."""
+    from rootless.compose.images import build_steps, missing_steps, run_steps
+
+    steps = build_steps(project, services)
+    run_steps(steps if rebuild else missing_steps(steps, paths), paths)
 
 
 def _start(
@@ -232,7 +241,6 @@ def _create_service(
             report(f"Container {name}  Recreated")
             current = None
         if current is None:
-            _check_built(project, service, run.options.image or "", paths)
             _check_secrets(project, service)
             for directory in run.host_dirs:
                 Path(directory).mkdir(parents=True, exist_ok=True)
@@ -267,28 +275,6 @@ def _check_secrets(project: Project, service: str) -> None:
                 f"{file} does not exist or is not a file",
                 hint="create the file, or fix the file: of the secret in the top-level secrets",
             )
-
-
-def _check_built(project: Project, service: str, image: str, paths: StoragePaths) -> None:
-    """A service with ``build`` runs the image built for it, which must exist."""
-    from rootless.engine.images import find_local, open_store
-
-    build = project.service(service).build
-    if build is None:
-        return
-    store = open_store(paths)
-    try:
-        found = find_local(store, image)
-    finally:
-        store.close()
-    if found is None:
-        file = f"-f {build.dockerfile} " if build.dockerfile else ""
-        target = f"--target {build.target} " if build.target else ""
-        raise ConfigError(
-            f'service "{service}" is built, and its image {image} does not exist yet',
-            hint=f"build it: rootless compose up --build {service} (or: rootless build -t "
-            f"{image} {file}{target}{build.context})",
-        )
 
 
 def _connect_more(run: ServiceRun, cid: str, paths: StoragePaths) -> None:
@@ -360,6 +346,7 @@ def run_one_off(
         for dep in project.service(service).depends_on:
             if dep.service in deps:
                 wait_condition(project, dep, containers, report=report)
+    build_images(project, [service], paths, rebuild=False)
     plan = service_run(project, service, 1)
     options = run_options(plan, report)
     extra = dict(options.extra)

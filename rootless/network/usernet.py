@@ -86,14 +86,14 @@ class Holder:
     """The inner process: owns the bridge, the veths, the DNS responder and the state."""
 
     def __init__(self, net: NetworkDef, store: NetworkStore, outer_pid: int) -> None:
-        from pyroute2 import IPRoute  # type: ignore[import-untyped]
+        from rootless.network.rtnl import Rtnl
 
         self.net = net
         self.store = store
         self.outer_pid = outer_pid
         self.run_dir = store.run_dir(net.name)
         self.own_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        self.ipr = IPRoute()
+        self.rtnl = Rtnl()
         self.members: dict[str, Member] = {}
         self.conns: dict[int, tuple[socket.socket, bytes]] = {}
         self.forwards: dict[int, tuple[socket.socket, tuple[str, int], float]] = {}
@@ -114,11 +114,11 @@ class Holder:
         import ipaddress
 
         prefix = ipaddress.IPv4Network(self.net.subnet).prefixlen
-        self.ipr.link("set", index=1, state="up")
-        self.ipr.link("add", ifname=BRIDGE, kind="bridge")
-        br = self.ipr.link_lookup(ifname=BRIDGE)[0]
-        self.ipr.addr("add", index=br, address=self.net.gateway, prefixlen=prefix)
-        self.ipr.link("set", index=br, state="up", mtu=MTU)
+        self.rtnl.set_link(1, up=True)
+        self.rtnl.add_bridge(BRIDGE)
+        br = self.rtnl.index(BRIDGE)
+        self.rtnl.add_address(br, self.net.gateway, prefix)
+        self.rtnl.set_link(br, up=True, mtu=MTU)
         self.bridge = br
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write("1\n")
@@ -253,7 +253,7 @@ class Holder:
             raise ConfigError(f"unknown request {req.get('op')!r}")
         except RootlessError as e:
             return {"error": e.message, "hint": e.hint}
-        except Exception as e:  # pyroute2's NetlinkError, OSError: report, keep serving
+        except Exception as e:  # OSError from netlink or slirp: report, keep serving
             return {"error": str(e), "hint": None}
 
     # -- containers ----------------------------------------------------------------
@@ -283,17 +283,14 @@ class Holder:
         peer = f"rt{os.urandom(6).hex()}"
         prefix = ipaddress.IPv4Network(self.net.subnet).prefixlen
         try:
-            self.ipr.link(
-                "add", ifname=interface, kind="veth", peer={"ifname": peer, "net_ns_pid": pid}
-            )
-            index = self.ipr.link_lookup(ifname=interface)[0]
-            self.ipr.link("set", index=index, master=self.bridge, mtu=MTU, state="up")
+            self.rtnl.add_veth(interface, peer, pid)
+            self.rtnl.set_link(self.rtnl.index(interface), up=True, mtu=MTU, master=self.bridge)
             device = self._configure_container(pid, peer, ip, prefix, req.get("mac"))
             forwards = self._publish(ip, ports)
         except BaseException:
             os.close(pidfd)
-            with contextlib.suppress(Exception):
-                self.ipr.link("del", ifname=interface)
+            with contextlib.suppress(OSError):
+                self.rtnl.delete_link(interface)
             raise
         aliases = tuple(str(a) for a in req.get("aliases") or ())
         member = Member(cid, str(req.get("name") or ""), aliases, ip, req.get("mac"), pid, pidfd,
@@ -314,33 +311,28 @@ class Holder:
         """Name the container's end eth0 (eth1... if taken), give it its address, MTU and,
         on its first network, the default route; through a netlink socket opened inside
         the container's namespace (sockets stay in the namespace they were made in)."""
-        from pyroute2 import IPRoute
-
+        from rootless.network.rtnl import Rtnl
         from rootless.sys.namespaces import CLONE_NEWNET, setns
 
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             setns(fd, CLONE_NEWNET, path=f"/proc/{pid}/ns/net")
             try:
-                ipr = IPRoute()
+                rtnl = Rtnl()
             finally:
                 setns(self.own_ns, CLONE_NEWNET, path="/proc/self/ns/net")
         finally:
             os.close(fd)
-        with ipr:
-            names = {link.get("ifname") for link in ipr.get_links()}
-            device = next(f"eth{n}" for n in range(len(names) + 1) if f"eth{n}" not in names)
-            index = ipr.link_lookup(ifname=peer)[0]
-            attrs: dict[str, Any] = {"ifname": device, "mtu": MTU}
-            if mac:
-                attrs["address"] = mac
-            ipr.link("set", index=index, **attrs)
-            ipr.link("set", index=index, state="up")
-            ipr.link("set", index=1, state="up")
-            ipr.addr("add", index=index, address=ip, prefixlen=prefix)
-            has_default = any(r.get("dst_len") == 0 for r in ipr.get_routes(family=2))
-            if not self.net.internal and not has_default:
-                ipr.route("add", dst="default", gateway=self.net.gateway)
+        with rtnl:
+            links = rtnl.links()
+            device = next(f"eth{n}" for n in range(len(links) + 1) if f"eth{n}" not in links)
+            index = links[peer]
+            rtnl.set_link(index, name=device, mtu=MTU, mac=mac)
+            rtnl.set_link(index, up=True)
+            rtnl.set_link(1, up=True)
+            rtnl.add_address(index, ip, prefix)
+            if not self.net.internal and not rtnl.has_default_route():
+                rtnl.add_default_route(self.net.gateway)
         return device
 
     # -- published ports -------------------------------------------------------------
@@ -395,8 +387,8 @@ class Holder:
         os.close(member.pidfd)
         self._unpublish(member.forwards)
         # Gone already when the container's namespace went away with its last process.
-        with contextlib.suppress(Exception):
-            self.ipr.link("del", ifname=member.interface)
+        with contextlib.suppress(OSError):
+            self.rtnl.delete_link(member.interface)
         self.save()
 
     # -- DNS -----------------------------------------------------------------------

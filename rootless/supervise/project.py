@@ -33,7 +33,7 @@ import signal
 import socket
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -256,7 +256,7 @@ class Supervisor:
             self._maybe_exit()
 
 
-def warm_networks(paths: StoragePaths, networks: list[str]) -> list[Any]:
+def warm_networks(paths: StoragePaths, networks: Sequence[str]) -> list[Any]:
     """Join the networks the containers will join, so that their holders start now,
     while the caller is still creating the containers (the first start on a network
     would wait for its holder); the memberships keep them up until the start. Errors

@@ -3,7 +3,9 @@ to start containers, relay its progress. No trio here: this runs in the CLI.
 
 ``ProjectSupervisor(project, paths)`` connects to the running supervisor, or spawns
 one at once, so the new interpreter starts up while the CLI is still creating the
-containers; ``start`` then sends the request and waits for the answer.
+containers; ``start`` then sends the request and waits for the answer. Meanwhile a
+thread of the CLI starts the project networks' holders: they come up while the
+supervisor is still importing trio.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rootless._paths import StoragePaths
 from rootless.errors import ConfigError, ContainerStartError, RootlessError
-from rootless.supervise.project import Message, encode, project_dir, socket_address
+from rootless.supervise.project import (
+    Message,
+    encode,
+    project_dir,
+    socket_address,
+    warm_networks,
+)
 
 RETRY_FOR = 10.0  # seconds to find a supervisor while another one starts or ends
 
@@ -32,14 +41,26 @@ StartEntry = dict[str, Any]
 class ProjectSupervisor:
     def __init__(self, project: str, paths: StoragePaths, networks: Sequence[str] = ()) -> None:
         """Connect or spawn; either way the supervisor joins ``networks`` at once (see
-        ``project.warm_networks``)."""
+        ``project.warm_networks``), and so does a thread of ours until ``close``: the
+        first to join a network starts its holder, and we are first."""
         self.project = project
         self.paths = paths
         self.networks = tuple(networks)
+        self._warm: list[Any] = []
+        self._warming = threading.Thread(
+            target=lambda: self._warm.extend(warm_networks(paths, self.networks)), daemon=True
+        )
+        if self.networks:
+            self._warming.start()
         self.sock = self._open()
 
     def close(self) -> None:
         self.sock.close()
+        if self._warming.ident is not None:  # started
+            self._warming.join()
+        for membership in self._warm:
+            membership.close()
+        self._warm.clear()
 
     def __enter__(self) -> ProjectSupervisor:
         return self

@@ -279,12 +279,35 @@ def test_a_service_with_ports_answers_on_the_host(rootless, image, tmp_path):  #
         ok(compose(rootless, file, "down", timeout=60))
 
 
-def test_a_built_service_without_its_image_is_a_clear_error(rootless, tmp_path):  # type: ignore[no-untyped-def]
+def test_up_builds_a_missing_image_once(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = project(
+        tmp_path,
+        "services:\n  app:\n    build: ./app\n    command: sh -c 'cat /made; exec sleep 1000'\n",
+    )
+    (file.parent / "app").mkdir()
+    (file.parent / "app" / "Containerfile").write_text(f"FROM {image}\nRUN echo built > /made\n")
+    try:
+        ok(compose(rootless, file, "up", "-d"))  # no --build: the image is missing
+        assert "demo-app" in ok(rootless("images", "--format", "{{.Repository}}"))
+        deadline = time.monotonic() + 10
+        while "built" not in ok(rootless("logs", "demo-app-1")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "built" in ok(rootless("logs", "demo-app-1"))
+        images = ok(rootless("images", "--format", "{{.ID}} {{.Repository}}"))
+        (file.parent / "app" / "Containerfile").write_text(f"FROM {image}\nRUN false\n")
+        r = compose(rootless, file, "up", "-d")  # present: not built again
+        ok(r)
+        assert "demo-app-1  Running" in r.stderr
+        assert ok(rootless("images", "--format", "{{.ID}} {{.Repository}}")) == images
+    finally:
+        ok(compose(rootless, file, "down", "--rmi", "local"))
+
+
+def test_a_failed_build_of_a_missing_image_stops_up(rootless, tmp_path):  # type: ignore[no-untyped-def]
     file = project(tmp_path, "services:\n  app:\n    build: {context: ./app, target: run}\n")
-    r = compose(rootless, file, "up", "-d")
+    r = compose(rootless, file, "up", "-d")  # ./app does not exist
     assert r.returncode != 0
-    assert 'service "app" is built, and its image demo-app does not exist yet' in r.stderr
-    assert f"rootless build -t demo-app --target run {file.parent / 'app'}" in r.stderr
+    assert 'cannot build the image demo-app of service "app"' in r.stderr
     assert ok(rootless("ps", "-aq")).strip() == ""
     ok(compose(rootless, file, "down"))
     assert "demo_default" not in ok(rootless("network", "ls", "-q"))
