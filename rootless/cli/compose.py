@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rootless.compose.files import Loaded
+    from rootless.supervise.project_client import Spawned
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -132,11 +133,23 @@ def _up_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from rootless.compose import runner
+    from rootless._paths import StoragePaths
     from rootless.errors import ConfigError
+    from rootless.supervise.project_client import Spawned
 
     if args.detach and args.abort_on_container_exit:
         raise ConfigError("-d and --abort-on-container-exit cannot be combined")
+    # It starts up while the file is read; it exits if it is not needed.
+    spare = Spawned(StoragePaths.from_env())
+    try:
+        return _up_with(args, spare)
+    finally:
+        spare.reap()
+
+
+def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
+    from rootless.compose import runner
+
     loaded = load(args)
     try:
         names = runner.up(
@@ -147,6 +160,7 @@ def _up(args: argparse.Namespace) -> int:
             force_recreate=args.force_recreate,
             build=args.build,
             report=_report,
+            spare=spare,
         )
     except KeyboardInterrupt:
         if args.detach:

@@ -28,7 +28,7 @@ from rootless.errors import ConfigError
 if TYPE_CHECKING:
     from rootless.compose.model import Dependency, Project
     from rootless.container.records import ContainerRecord, ContainerStore
-    from rootless.supervise.project_client import ProjectSupervisor, StartEntry
+    from rootless.supervise.project_client import ProjectSupervisor, Spawned, StartEntry
 
 Report = Callable[[str], None]
 HEALTH_TIMEOUT = 300.0  # seconds a dependent waits for service_healthy / completed
@@ -120,11 +120,13 @@ def up(
     paths: StoragePaths | None = None,
     report: Report = _quiet,
     health_timeout: float = HEALTH_TIMEOUT,
+    spare: Spawned | None = None,
 ) -> tuple[str, ...]:
     """Create the services' containers (with their dependencies'; after building the
     images of those with ``build:``: all with ``build``, else the missing ones), then
     have the project supervisor start them in dependency order; the names of the
-    project's containers for them, in start order."""
+    project's containers for them, in start order. ``spare``: a supervisor the caller
+    spawned early, used if none runs for the project."""
     from rootless.engine.containers import containers_store
     from rootless.supervise.project_client import ProjectSupervisor
 
@@ -134,9 +136,9 @@ def up(
     ensure_resources(project, names, paths)
     networks = dict.fromkeys(project.network(n.name).name for s in names
                              for n in project.service(s).networks)  # fmt: skip
-    # Found or spawned before the containers are made: a new supervisor starts up,
-    # and starts the networks' holders, meanwhile.
-    with ProjectSupervisor(project.name, paths, tuple(networks)) as supervisor:
+    # Found or spawned before the containers are made: a new supervisor starts up, and
+    # the networks' holders start, meanwhile.
+    with ProjectSupervisor(project.name, paths, tuple(networks), spare) as supervisor:
         containers = containers_store(paths)
         images = _image_ids(project, names, paths)
         made: list[tuple[ContainerRecord, ServiceRun]] = []

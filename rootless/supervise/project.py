@@ -1,23 +1,26 @@
 """The detached supervisor of one compose project: one process, one trio nursery.
 
-``python -m rootless.supervise.project PROJECT FD`` is started by the first CLI call
-that needs it (``project_client``), in its own session, with one end of a socketpair
-on FD as its first client. It holds ``compose/PROJECT.lock`` (flock) for its whole
-life, so there is at most one per project, and listens on ``compose/PROJECT.sock``
-for later calls. Each call sends one JSON request: the containers to start, each
-with the dependency conditions to wait for first. Every container it starts is a
-task of its nursery, running the same ``supervise`` loop as a container's own
-monitor (log file, restart policy, healthchecks, exit code in the record).
+``python -m rootless.supervise.project FD`` is started by the first CLI call that
+needs it (``project_client``), in its own session, with one end of a socketpair on
+FD as its first client. It is spawned as soon as ``compose up`` starts, before the
+compose file is read, so it starts up meanwhile: the first line on FD,
+``{"project": NAME}``, names its project (end of file instead: the caller found a
+running supervisor, or failed, and this one exits). It holds ``compose/PROJECT.lock``
+(flock) for its whole life, so there is at most one per project, and listens on
+``compose/PROJECT.sock`` for later calls. Each call sends one JSON request: the
+containers to start, each with the dependency conditions to wait for first. Every
+container it starts is a task of its nursery, running the same ``supervise`` loop as
+a container's own monitor (log file, restart policy, healthchecks, exit code in the
+record).
 
 ``stop``, ``kill`` and ``rm`` act on the containers directly, as for any container:
 a task whose container is done for good ends. With no container and no client left
 the supervisor removes its socket and exits. It forks the containers itself, so each
 container's PDEATHSIG chain ends at this process: SIGKILL to it ends them all.
 
-The caller that spawns it names the project's networks on its command line, one
-that connects may send ``{"networks": [...]}`` first: the supervisor joins them at
-once, so their holders start while the caller creates the containers. The request
-is ``{"start": [{"cid", "name", "after": [{"service", "condition", "cids"}]}], "timeout"}``;
+The caller keeps the project's networks joined (their holders started) until its
+request is done. The request is
+``{"start": [{"cid", "name", "after": [{"service", "condition", "cids"}]}], "timeout"}``;
 the replies are ``{"accepted": true}`` (or ``{"busy": true}`` from a supervisor that
 lost the race for the lock), progress ``{"name", "event"}``, then ``{"done": true}`` or
 ``{"error", "hint", "code", "kind"}``.
@@ -33,7 +36,7 @@ import signal
 import socket
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +99,9 @@ class Supervisor:
         self.listener: trio.socket.SocketType | None = None
         self.nursery: trio.Nursery | None = None
 
-    async def serve(self, first_fd: int, warm: list[Any]) -> int:
-        """Serve the first caller (on ``first_fd``) and later ones until idle;
-        ``warm`` holds the network memberships joined for the first caller."""
+    async def serve(self, first_fd: int, pending: bytes) -> int:
+        """Serve the first caller (on ``first_fd``; ``pending``: what it sent after
+        its hello) and later ones until idle."""
         import trio
 
         first = trio.SocketStream(trio.socket.fromfd(first_fd, socket.AF_UNIX, socket.SOCK_STREAM))
@@ -115,7 +118,7 @@ class Supervisor:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             self.clients += 1
-            nursery.start_soon(self._client, first, warm)
+            nursery.start_soon(self._client, first, pending)
             nursery.start_soon(self._accept, listener)
         return 0
 
@@ -139,24 +142,17 @@ class Supervisor:
         if self.listener is not None:
             self.listener.close()
 
-    async def _client(self, stream: trio.SocketStream, warm: list[Any] | None = None) -> None:
+    async def _client(self, stream: trio.SocketStream, pending: bytes = b"") -> None:
         import trio
 
-        lines = _Lines(stream)
-        warm = list(warm or ())
+        lines = _Lines(stream, pending)
         try:
-            while (request := await lines.next()) is not None:
-                if "networks" in request:
-                    warm += warm_networks(self.paths, request["networks"])
-                    continue
+            if (request := await lines.next()) is not None:
                 await stream.send_all(encode({"accepted": True}))
                 await self._handle(request, stream)
-                break
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the caller went away; what it asked for was cancelled
         finally:
-            for membership in warm:
-                membership.close()
             with trio.CancelScope(shield=True):
                 await stream.aclose()
             self.clients -= 1
@@ -256,26 +252,12 @@ class Supervisor:
             self._maybe_exit()
 
 
-def warm_networks(paths: StoragePaths, networks: Sequence[str]) -> list[Any]:
-    """Join the networks the containers will join, so that their holders start now,
-    while the caller is still creating the containers (the first start on a network
-    would wait for its holder); the memberships keep them up until the start. Errors
-    are for that start to report."""
-    from rootless.network.membership import join
-
-    out = []
-    for name in networks:
-        with contextlib.suppress(RootlessError, OSError):
-            out.append(join(paths, name))
-    return out
-
-
 class _Lines:
     """The JSON lines a caller sends; None once it hung up."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, buffer: bytes = b"") -> None:
         self.stream = stream
-        self.buffer = b""
+        self.buffer = buffer
 
     async def next(self) -> Message | None:
         while b"\n" not in self.buffer:
@@ -300,11 +282,32 @@ async def _cancel_on_hangup(stream: trio.SocketStream, scope: trio.CancelScope) 
     scope.cancel()
 
 
-def _main(argv: list[str]) -> int:
-    """``python -m rootless.supervise.project PROJECT FD [NETWORK...]``."""
-    import threading
+def read_hello(fd: int) -> tuple[str | None, bytes]:
+    """The project named by the first line on ``fd`` (None at end of file), and what
+    came after that line."""
+    data = b""
+    while b"\n" not in data:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return None, b""
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    try:
+        project = json.loads(line).get("project")
+    except (ValueError, AttributeError):
+        return None, b""
+    return (project if isinstance(project, str) and project else None), rest
 
-    project, first_fd, networks = argv[0], int(argv[1]), argv[2:]
+
+def _main(argv: list[str]) -> int:
+    """``python -m rootless.supervise.project FD``."""
+    first_fd = int(argv[0])
+    project, pending = read_hello(first_fd)
+    if project is None:  # not needed after all
+        return 0
     paths = StoragePaths.from_env()
     directory = project_dir(paths)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -318,15 +321,9 @@ def _main(argv: list[str]) -> int:
     _own_output(directory / f"{project}.log")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    # The network holders start while trio is imported; the thread is joined before
-    # anything forks a container (launch refuses to fork with a thread running).
-    warm: list[Any] = []
-    warming = threading.Thread(target=lambda: warm.extend(warm_networks(paths, networks)))
-    warming.start()
     import trio
 
-    warming.join()
-    return trio.run(Supervisor(project, paths).serve, first_fd, warm)
+    return trio.run(Supervisor(project, paths).serve, first_fd, pending)
 
 
 def _own_output(log: Path) -> None:

@@ -1,11 +1,13 @@
 """The CLI's side of the project supervisor (``project``): find it or start it, ask it
 to start containers, relay its progress. No trio here: this runs in the CLI.
 
-``ProjectSupervisor(project, paths)`` connects to the running supervisor, or spawns
-one at once, so the new interpreter starts up while the CLI is still creating the
-containers; ``start`` then sends the request and waits for the answer. Meanwhile a
-thread of the CLI starts the project networks' holders: they come up while the
-supervisor is still importing trio.
+``compose up`` spawns a supervisor (:class:`Spawned`) before it reads the compose
+file, so the new interpreter starts up meanwhile. ``ProjectSupervisor(project, paths,
+spare=...)`` then connects to the project's running supervisor (and dismisses the
+spare) or names the spare's project (or spawns one); ``start`` sends the request and
+waits for the answer. From the start a thread of the CLI joins the project networks:
+their holders come up while the supervisor imports trio and the CLI creates the
+containers.
 """
 
 from __future__ import annotations
@@ -22,13 +24,7 @@ from typing import Any
 
 from rootless._paths import StoragePaths
 from rootless.errors import ConfigError, ContainerStartError, RootlessError
-from rootless.supervise.project import (
-    Message,
-    encode,
-    project_dir,
-    socket_address,
-    warm_networks,
-)
+from rootless.supervise.project import Message, encode, project_dir, socket_address
 
 RETRY_FOR = 10.0  # seconds to find a supervisor while another one starts or ends
 
@@ -39,13 +35,19 @@ StartEntry = dict[str, Any]
 
 
 class ProjectSupervisor:
-    def __init__(self, project: str, paths: StoragePaths, networks: Sequence[str] = ()) -> None:
-        """Connect or spawn; either way the supervisor joins ``networks`` at once (see
-        ``project.warm_networks``), and so does a thread of ours until ``close``: the
-        first to join a network starts its holder, and we are first."""
+    def __init__(
+        self,
+        project: str,
+        paths: StoragePaths,
+        networks: Sequence[str] = (),
+        spare: Spawned | None = None,
+    ) -> None:
+        """Connect, or use ``spare`` or spawn; meanwhile a thread of ours joins
+        ``networks`` (see :func:`warm_networks`), until ``close``."""
         self.project = project
         self.paths = paths
         self.networks = tuple(networks)
+        self._spare = spare
         self._warm: list[Any] = []
         self._warming = threading.Thread(
             target=lambda: self._warm.extend(warm_networks(paths, self.networks)), daemon=True
@@ -56,6 +58,8 @@ class ProjectSupervisor:
 
     def close(self) -> None:
         self.sock.close()
+        if self._spare is not None:
+            self._spare.reap()
         if self._warming.ident is not None:  # started
             self._warming.join()
         for membership in self._warm:
@@ -117,34 +121,36 @@ class ProjectSupervisor:
         try:
             with socket_address(project_dir(self.paths) / f"{self.project}.sock") as address:
                 sock.connect(address)
-            if self.networks:
-                sock.sendall(encode({"networks": list(self.networks)}))
+            if self._spare is not None:  # not needed: it exits at once
+                self._spare.sock.close()
             return sock
         except OSError:  # none listens (or it just ended): start one
             sock.close()
-        return self._spawn()
+        spare, self._spare = self._spare, None
+        return (spare or Spawned(self.paths)).name(self.project)
 
-    def _spawn(self) -> socket.socket:
-        """A new supervisor whose first client is one end of a socketpair.
 
-        A fresh interpreter, not a fork: the CLI has SQLite open, which a forked child
-        must not use (see ``monitor``)."""
+class Spawned:
+    """A new supervisor whose first client is one end of a socketpair; it waits for
+    its project's name (:meth:`name`), and exits if the socket closes first.
+
+    A fresh interpreter, not a fork: the CLI has SQLite open, which a forked child
+    must not use (see ``monitor``)."""
+
+    def __init__(self, paths: StoragePaths) -> None:
         import subprocess
 
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.update(
-            ROOTLESS_DATA_DIR=str(self.paths.data),
-            ROOTLESS_RUNTIME_DIR=str(self.paths.runtime),
-            ROOTLESS_CONFIG_DIR=str(self.paths.config),
-            ROOTLESS_CACHE_DIR=str(self.paths.cache),
+            ROOTLESS_DATA_DIR=str(paths.data),
+            ROOTLESS_RUNTIME_DIR=str(paths.runtime),
+            ROOTLESS_CONFIG_DIR=str(paths.config),
+            ROOTLESS_CACHE_DIR=str(paths.cache),
         )
         try:
-            subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "rootless.supervise.project"),
-                    *(self.project, str(theirs.fileno()), *self.networks),
-                ],
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rootless.supervise.project", str(theirs.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -157,7 +163,39 @@ class ProjectSupervisor:
             raise RootlessError(f"cannot start the compose project supervisor: {e}") from None
         finally:
             theirs.close()
-        return mine
+        self.sock = mine
+        self.named = False
+
+    def name(self, project: str) -> socket.socket:
+        """Make it the supervisor of ``project``; the socket to talk to it."""
+        self.named = True
+        with contextlib.suppress(OSError):  # it died: the caller sees EOF and retries
+            self.sock.sendall(encode({"project": project}))
+        return self.sock
+
+    def reap(self) -> None:
+        """Unless it was named: dismiss it (close our end) and wait for it to exit."""
+        import subprocess
+
+        if self.named:
+            return
+        self.sock.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+def warm_networks(paths: StoragePaths, networks: Sequence[str]) -> list[Any]:
+    """Join the networks the containers will join, so that their holders start now,
+    while the caller is still creating the containers (the first start on a network
+    would wait for its holder); the memberships keep them up until the start. Errors
+    are for that start to report."""
+    from rootless.network.membership import join
+
+    out = []
+    for name in networks:
+        with contextlib.suppress(RootlessError, OSError):
+            out.append(join(paths, name))
+    return out
 
 
 class _Lines:
