@@ -304,10 +304,25 @@ def read_hello(fd: int) -> tuple[str | None, bytes]:
 
 def _main(argv: list[str]) -> int:
     """``python -m rootless.supervise.project FD``."""
+    import threading
+
     first_fd = int(argv[0])
-    project, pending = read_hello(first_fd)
-    if project is None:  # not needed after all
-        return 0
+    hello: list[tuple[str, bytes]] = []
+
+    def wait_hello() -> None:
+        project, pending = read_hello(first_fd)
+        if project is None:  # not needed after all: no need to finish importing trio
+            os._exit(0)
+        hello.append((project, pending))
+
+    # trio is imported (~170 ms) while the caller reads its compose file; the thread
+    # ends before anything forks a container (launch refuses to fork with a thread).
+    reader = threading.Thread(target=wait_hello)
+    reader.start()
+    import trio
+
+    reader.join()
+    project, pending = hello[0]
     paths = StoragePaths.from_env()
     directory = project_dir(paths)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -321,8 +336,6 @@ def _main(argv: list[str]) -> int:
     _own_output(directory / f"{project}.log")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    import trio
-
     return trio.run(Supervisor(project, paths).serve, first_fd, pending)
 
 
