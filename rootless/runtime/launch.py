@@ -52,15 +52,6 @@ FORWARDED_SIGNALS = (
 )
 
 
-# helpers/rootless-wait.c, installed by helpers/setup-host
-WAITER_NAME = "rootless-wait"
-WAITER_PATHS = (
-    f"/usr/local/libexec/rootless/{WAITER_NAME}",
-    f"/usr/libexec/rootless/{WAITER_NAME}",
-)
-WAITER_ENV = "ROOTLESS_WAIT_HELPER"
-
-
 class LaunchOptions(Record):
     idmap: IDMapPlan
     interactive: bool = False
@@ -253,19 +244,22 @@ def _stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> NoReturn:
         # root into the container.
         os.set_inheritable(alive_w, True)
         with contextlib.suppress(OSError):
-            os.execve(waiter, [WAITER_NAME, str(child)], os.environ)
+            os.execve(waiter, ["rootless-wait", str(child)], os.environ)
     os._exit(exit_code(os.waitpid(child, 0)[1]))
 
 
 def _open_waiter() -> int | None:
     """An O_PATH fd of the ``rootless-wait`` helper for stage 1, or None without one
-    (stage 1 then waits in Python). ``$ROOTLESS_WAIT_HELPER`` names it ("" disables)."""
-    configured = os.environ.get(WAITER_ENV)
-    for path in WAITER_PATHS if configured is None else (configured,):
-        if path:
-            with contextlib.suppress(OSError):
-                return os.open(path, os.O_PATH | os.O_CLOEXEC)
-    return None
+    (stage 1 then waits in Python)."""
+    from rootless.runtime.helpers import helper_path
+
+    path = helper_path("rootless-wait")
+    if path is None:
+        return None
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _launch(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -97,6 +98,8 @@ def supervise_blocking(
     while True:
         run = _start(cid, containers, options, first, hooks or Hooks(), False)
         first = None
+        if isinstance(run, _Running) and restarts.policy is None:
+            _hand_over(cid, run)  # returns only without the helper
         code = _poll_and_wait(cid, containers, run, False) if isinstance(run, _Running) else run
         delay = restarts.after(code)
         if delay is None:
@@ -108,6 +111,61 @@ def supervise_blocking(
             break
     _remove_if_asked(cid, paths, containers, options)
     return restarts.code
+
+
+def _hand_over(cid: str, run: _Running) -> None:
+    """Exec ``rootless-logpump`` (helpers/rootless-logpump.c) to pump the run's output
+    and wait for it, as this process (same PID, same child, same pipes); once the
+    container exited it execs ``monitor CID --exited STATUS`` (``finish_handed_over``).
+    Returns without the helper, or with a network helper to stop after the run."""
+    from rootless.runtime.helpers import helper_path
+
+    pump = helper_path("rootless-logpump")
+    if pump is None or not _nothing_to_stop(run.network):
+        return
+    fds = (run.out_r, run.err_r, run.started.tty_master)
+    for fd in fds:
+        if fd is not None:
+            os.set_inheritable(fd, True)
+    args = [
+        pump,
+        str(run.log.path),
+        str(run.log.max_size or 0),
+        str(run.log.max_files),
+        str(run.started.stage1_pid),
+        *(str(-1 if fd is None else fd) for fd in fds),
+        "--",
+        sys.executable,
+        "-m",
+        "rootless.supervise.monitor",
+        cid,
+        "--exited",
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(pump, args)
+    except OSError as e:
+        print(f"cannot run {pump}, pumping the logs in Python: {e}", file=sys.stderr)
+        for fd in fds:
+            if fd is not None:
+                os.set_inheritable(fd, False)
+
+
+def _nothing_to_stop(network: Any) -> bool:
+    """Whether the run's network needs no ``stop`` (no slirp4netns, pasta or user
+    network membership), which a monitor that execs the log pump could not do."""
+    return network.helper is None and network.socket_dir is None and network.membership is None
+
+
+def finish_handed_over(
+    cid: str, paths: StoragePaths, containers: ContainerStore, status: int
+) -> int:
+    """The end of a run that ``rootless-logpump`` pumped: record its wait ``status``
+    (and remove the container with ``--rm``); its exit code."""
+    code = _finish(cid, containers, status, False)
+    _remove_if_asked(cid, paths, containers, dict(containers.get(cid).options))
+    return code
 
 
 class _Restarts:
