@@ -24,11 +24,9 @@ HELPERS = Path(__file__).resolve().parents[2] / "helpers"
 def helper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("libexec")
     for name in ("rootless-wait", "rootless-logpump"):
-        subprocess.run(
-            ["gcc", "-static", "-Os", "-Wall", "-Werror", "-o", str(out / name)]
-            + [str(HELPERS / f"{name}.c")],
-            check=True,
-        )
+        source = str(HELPERS / f"{name}.c")
+        cmd = ["gcc", "-static", "-Os", "-Wall", "-Werror", "-o", str(out / name), source]
+        subprocess.run(cmd, check=True)
     return out
 
 
