@@ -1,11 +1,13 @@
 /*
  * rootless-logpump: what a detached container's monitor becomes once the container runs.
  *
- *   rootless-logpump LOG MAX_SIZE MAX_FILES STAGE1_PID OUT_FD ERR_FD TTY_FD -- EXIT_CMD...
+ *   rootless-logpump LOG MAX_SIZE MAX_FILES STAGE1_PID OUT_FD ERR_FD TTY_FD HELPER_FD \
+ *                    -- EXIT_CMD...
  *
  * The monitor (rootless/supervise/monitor.py, a Python interpreter of ~10 MB) starts
  * the container, then execs this when nothing is left for Python to do until the
- * container exits (no healthcheck, no restart policy, no network helper to stop), as
+ * container exits (no healthcheck, no restart policy, no network helper but
+ * slirp4netns, which exits when HELPER_FD, its --exit-fd pipe, closes), as
  * Podman's conmon does. Exec keeps the PID (the record's supervisor), the child
  * (stage 1, whose parent-death signal is tied to us) and the output pipes.
  *
@@ -13,7 +15,7 @@
  * the k8s-file format of rootless/supervise/logfile.py's LogWriter, record for record
  * the same (F/P records, lines cut at LINE_MAX, rotation before a record that would
  * pass MAX_SIZE, 0: no limit, keeping MAX_FILES old files), waits for STAGE1_PID,
- * closes the log, then execs EXIT_CMD with the wait status appended: the monitor's
+ * closes the log and HELPER_FD (-1: none), then execs EXIT_CMD with the wait status appended: the monitor's
  * Python again, which records the exit. Exit status 125 if any of that fails.
  * Built statically by helpers/setup-host into /usr/local/libexec/rootless/.
  */
@@ -238,20 +240,20 @@ int main(int argc, char **argv)
     static struct stream streams[NSTREAMS];
     static char buf[READ_SIZE];
     struct pollfd fds[NSTREAMS + 1];
-    long long value[6];
+    long long value[7];
     int status, pidfd, open_streams = 0, exited = 0;
     struct timespec deadline = {0};
     pid_t stage1;
     char status_text[16];
     char **exit_cmd;
-    int keep[NSTREAMS];
+    int keep[NSTREAMS + 1], helper_fd;
 
-    if (argc < 10 || strcmp(argv[8], "--") != 0) {
+    if (argc < 11 || strcmp(argv[9], "--") != 0) {
         fprintf(stderr, "usage: rootless-logpump LOG MAX_SIZE MAX_FILES STAGE1_PID "
-                        "OUT_FD ERR_FD TTY_FD -- EXIT_CMD...\n");
+                        "OUT_FD ERR_FD TTY_FD HELPER_FD -- EXIT_CMD...\n");
         return 125;
     }
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (!parse_int(argv[i + 2], &value[i]))
             return 125;
     log_path = argv[1];
@@ -261,10 +263,12 @@ int main(int argc, char **argv)
     streams[0] = (struct stream){.fd = (int)value[3], .name = "stdout"};
     streams[1] = (struct stream){.fd = (int)value[4], .name = "stderr"};
     streams[2] = (struct stream){.fd = (int)value[5], .name = "stdout"};
-    exit_cmd = argv + 9;
+    helper_fd = (int)value[6];
+    exit_cmd = argv + 10;
     for (int i = 0; i < NSTREAMS; i++)
         keep[i] = streams[i].fd;
-    close_other_fds(keep, NSTREAMS);
+    keep[NSTREAMS] = helper_fd;
+    close_other_fds(keep, NSTREAMS + 1);
     open_log();
 
     pidfd = (int)syscall(SYS_pidfd_open, stage1, 0);
@@ -327,10 +331,12 @@ int main(int argc, char **argv)
     while (waitpid(stage1, &status, 0) < 0)
         if (errno != EINTR)
             die("waitpid");
+    if (helper_fd >= 0)
+        close(helper_fd); /* slirp4netns exits */
 
     /* EXIT_CMD... STATUS */
     {
-        int n = argc - 9;
+        int n = argc - 10;
         char **args = calloc((size_t)n + 2, sizeof *args);
         if (args == NULL)
             die("calloc");

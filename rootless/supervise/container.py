@@ -117,13 +117,14 @@ def _hand_over(cid: str, run: _Running) -> None:
     """Exec ``rootless-logpump`` (helpers/rootless-logpump.c) to pump the run's output
     and wait for it, as this process (same PID, same child, same pipes); once the
     container exited it execs ``monitor CID --exited STATUS`` (``finish_handed_over``).
-    Returns without the helper, or with a network helper to stop after the run."""
+    Returns without the helper, or with a network only Python can stop."""
     from rootless.runtime.helpers import helper_path
 
     pump = helper_path("rootless-logpump")
-    if pump is None or not _nothing_to_stop(run.network):
+    helper_fd = _pump_can_stop(run.network)
+    if pump is None or helper_fd is None:
         return
-    fds = (run.out_r, run.err_r, run.started.tty_master)
+    fds = (run.out_r, run.err_r, run.started.tty_master, helper_fd if helper_fd >= 0 else None)
     for fd in fds:
         if fd is not None:
             os.set_inheritable(fd, True)
@@ -140,6 +141,7 @@ def _hand_over(cid: str, run: _Running) -> None:
         "rootless.supervise.monitor",
         cid,
         "--exited",
+        *([run.network.socket_dir] if run.network.socket_dir else []),
     ]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -152,17 +154,27 @@ def _hand_over(cid: str, run: _Running) -> None:
                 os.set_inheritable(fd, False)
 
 
-def _nothing_to_stop(network: Any) -> bool:
-    """Whether the run's network needs no ``stop`` (no slirp4netns, pasta or user
-    network membership), which a monitor that execs the log pump could not do."""
-    return network.helper is None and network.socket_dir is None and network.membership is None
+def _pump_can_stop(network: Any) -> int | None:
+    """What the log pump closes to stop the run's network: -1 for nothing to stop, the
+    --exit-fd pipe of slirp4netns; None when only Python can (pasta, a user network)."""
+    if network.membership is not None:
+        return None
+    if network.helper is None:
+        return -1
+    exit_fd: int | None = network.helper.exit_fd
+    return exit_fd
 
 
 def finish_handed_over(
-    cid: str, paths: StoragePaths, containers: ContainerStore, status: int
+    cid: str, paths: StoragePaths, containers: ContainerStore, status: int, leftovers: list[str]
 ) -> int:
-    """The end of a run that ``rootless-logpump`` pumped: record its wait ``status``
-    (and remove the container with ``--rm``); its exit code."""
+    """The end of a run that ``rootless-logpump`` pumped: remove its ``leftovers``
+    (slirp4netns's socket directory), record its wait ``status`` (and remove the
+    container with ``--rm``); its exit code."""
+    import shutil
+
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
     code = _finish(cid, containers, status, False)
     _remove_if_asked(cid, paths, containers, dict(containers.get(cid).options))
     return code

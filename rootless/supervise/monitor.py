@@ -67,14 +67,16 @@ def spawn_monitor(cid: str, paths: StoragePaths) -> None:
 
 def _main(argv: list[str]) -> int:
     """Entry point of the monitor process: ``python -m rootless.supervise.monitor CID FD``
-    (or ``CID --exited STATUS``, run by rootless-logpump when the container exited)."""
+    (or ``CID --exited [LEFTOVER_DIR] STATUS``, run by rootless-logpump when the
+    container exited)."""
     if argv[1:2] == ["--exited"]:
         # rootless-logpump, which took over from us once the container ran, is done
         from rootless.engine.containers import containers_store
         from rootless.supervise.container import finish_handed_over
 
         paths = StoragePaths.from_env()
-        return finish_handed_over(argv[0], paths, containers_store(paths), int(argv[2]))
+        store = containers_store(paths)
+        return finish_handed_over(argv[0], paths, store, int(argv[-1]), argv[2:-1])
     cid, ready_w = argv[0], int(argv[1])
     try:
         return Monitor(cid, StoragePaths.from_env(), ready_w).run()

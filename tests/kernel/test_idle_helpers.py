@@ -158,7 +158,7 @@ if pid == 0:
     os._exit(7)
 os.close(out_w); os.close(err_w)
 os.execv({str(helper_dir / "rootless-logpump")!r}, ["rootless-logpump", {str(log)!r}, "4096",
-    "2", str(pid), str(out_r), str(err_r), "-1", "--", "/bin/sh", "-c",
+    "2", str(pid), str(out_r), str(err_r), "-1", "-1", "--", "/bin/sh", "-c",
     'echo "$1" > {status}', "sh"])
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
@@ -169,3 +169,21 @@ os.execv({str(helper_dir / "rootless-logpump")!r}, ["rootless-logpump", {str(log
     kept = [r.data.rstrip(b"\n") for r in read_log(log, streams=("stdout",))]
     assert kept == lines[len(lines) - len(kept) :] and len(kept) > 50
     assert [r.data for r in read_log(log, streams=("stderr",))] == [b"to stderr\n"]
+
+
+def test_slirp4netns_ends_with_the_pump(with_helpers, busybox_rootfs):
+    """The default network's slirp4netns stays up while the pump runs (its --exit-fd
+    pipe is the pump's) and ends, with its socket directory, after the container."""
+    rootless = with_helpers
+    r = rootless("run", "-d", "--rootfs", str(busybox_rootfs), "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    monitor = _monitor(rootless, r.stdout.strip())
+    _wait_for(lambda: _comm(monitor) == "rootless-logpum")
+    time.sleep(0.3)  # a slirp4netns that lost its exit fd would be gone by now
+    (slirp,) = [p for p in _children(monitor) if _comm(p) == "slirp4netns"]
+    cmdline = Path(f"/proc/{slirp}/cmdline").read_bytes().split(b"\0")
+    (api,) = [a for a in cmdline if a.startswith(b"--api-socket=")]
+    socket_dir = Path(api.partition(b"=")[2].decode()).parent
+    assert socket_dir.is_dir()
+    assert rootless("stop", "-t", "0", r.stdout.strip()).returncode == 0
+    _wait_for(lambda: _gone(monitor) and _gone(slirp) and not socket_dir.exists())
