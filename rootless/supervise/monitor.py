@@ -6,6 +6,11 @@ same launch code as a foreground run, records the PID, writes the container's ou
 to its log with timestamps, runs healthchecks, applies the restart policy, records
 the exit code and then exits. The CLI returns as soon as the command is running.
 
+Only a container with a healthcheck costs the monitor a trio import. One without a
+healthcheck or restart policy is handed, once it runs, to ``rootless-logpump`` (a
+small C program the monitor execs, which execs ``CID --exited`` back at the end):
+see docs/architecture.md.
+
 The container dies with its monitor (PDEATHSIG chain); the next CLI call sees the
 dead monitor and records the container as exited.
 """
