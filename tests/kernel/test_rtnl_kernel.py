@@ -37,6 +37,14 @@ SCRIPT = textwrap.dedent(
         out["master"] = os.path.basename(os.readlink(f"{net}/v9a/master"))
         out["mac"] = open(f"{net}/eth7/address").read().strip()
         out["up"] = int(open(f"{net}/eth7/flags").read(), 16) & 1
+        # pyroute2 reads back what this client made: an independent netlink client.
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ip:
+            out["addrs"] = sorted(
+                f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ip.get_addr(family=2)
+            )
+            out["gateway"] = [r.get_attr("RTA_GATEWAY") for r in ip.get_default_routes(family=2)]
         r.delete_link("v9a")
         out["links"] = sorted(r.links())
     print(json.dumps(out))
@@ -62,4 +70,6 @@ def test_bridge_veth_address_route_and_delete():
     assert out["again"] == 17  # EEXIST, from the kernel's error reply
     assert out["mtu"] == "9000" and out["master"] == "br9"
     assert out["mac"] == "92:d0:c6:0a:29:33" and out["up"] == 1
+    assert out["addrs"] == ["10.77.0.1/24", "10.77.0.2/24", "127.0.0.1/8"]
+    assert out["gateway"] == ["10.77.0.1"]
     assert out["links"] == ["br9", "lo"]  # v9a and its peer eth7 went together
