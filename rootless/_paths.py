@@ -28,6 +28,19 @@ class StoragePaths(Record):
         """Root of the image store (see docs/storage.md)."""
         return self.data / "storage"
 
+    def as_env(self) -> dict[str, str]:
+        """The variables that give a child process these roots (see :meth:`from_env`)."""
+        return {
+            "ROOTLESS_DATA_DIR": str(self.data),
+            "ROOTLESS_RUNTIME_DIR": str(self.runtime),
+            "ROOTLESS_CONFIG_DIR": str(self.config),
+            "ROOTLESS_CACHE_DIR": str(self.cache),
+        }
+
+    def child_env(self) -> dict[str, str]:
+        """This process's environment with these roots: for a rootless child process."""
+        return {**os.environ, **self.as_env()}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoragePaths:
         """Build the roots from ``env`` (default: ``os.environ``)."""

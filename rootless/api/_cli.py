@@ -32,12 +32,7 @@ def cli_env(
     pythonpath = [_PACKAGE_PARENT, *filter(None, [env.get("PYTHONPATH")])]
     env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     if paths is not None:
-        env.update(
-            ROOTLESS_DATA_DIR=str(paths.data),
-            ROOTLESS_RUNTIME_DIR=str(paths.runtime),
-            ROOTLESS_CONFIG_DIR=str(paths.config),
-            ROOTLESS_CACHE_DIR=str(paths.cache),
-        )
+        env.update(paths.as_env())
     env.update(extra or {})
     return env
 

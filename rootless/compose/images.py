@@ -132,13 +132,7 @@ def remove_images(images: Sequence[str], paths: StoragePaths) -> list[str]:
 
 
 def _rootless(argv: list[str], paths: StoragePaths) -> int:
-    env = dict(os.environ)
-    env.update(
-        ROOTLESS_DATA_DIR=str(paths.data),
-        ROOTLESS_RUNTIME_DIR=str(paths.runtime),
-        ROOTLESS_CONFIG_DIR=str(paths.config),
-        ROOTLESS_CACHE_DIR=str(paths.cache),
-    )
+    env = paths.child_env()
     sys.stdout.flush()
     sys.stderr.flush()
     return subprocess.run([sys.executable, "-m", "rootless", *argv], env=env).returncode

@@ -137,13 +137,7 @@ def _start_holder(store: NetworkStore, paths: StoragePaths, name: str) -> None:
     if live:
         cmd += ["--join-userns", str(live[0]["userns"])]
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    env = dict(os.environ)
-    env.update(
-        ROOTLESS_DATA_DIR=str(paths.data),
-        ROOTLESS_RUNTIME_DIR=str(paths.runtime),
-        ROOTLESS_CONFIG_DIR=str(paths.config),
-        ROOTLESS_CACHE_DIR=str(paths.cache),
-    )
+    env = paths.child_env()
     log = os.open(run / "holder.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         starter = subprocess.Popen(

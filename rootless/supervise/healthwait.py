@@ -28,13 +28,7 @@ class HealthWaiter:
 
     def start(self) -> None:
         """Start checking; called once the container's command runs."""
-        env = dict(os.environ)
-        env.update(
-            ROOTLESS_DATA_DIR=str(self.paths.data),
-            ROOTLESS_RUNTIME_DIR=str(self.paths.runtime),
-            ROOTLESS_CONFIG_DIR=str(self.paths.config),
-            ROOTLESS_CACHE_DIR=str(self.paths.cache),
-        )
+        env = self.paths.child_env()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rootless.supervise.healthwait", self.cid, str(os.getpid())],
             stdin=subprocess.DEVNULL,

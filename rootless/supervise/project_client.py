@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import sys
 import threading
@@ -141,13 +140,7 @@ class Spawned:
         import subprocess
 
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = dict(os.environ)
-        env.update(
-            ROOTLESS_DATA_DIR=str(paths.data),
-            ROOTLESS_RUNTIME_DIR=str(paths.runtime),
-            ROOTLESS_CONFIG_DIR=str(paths.config),
-            ROOTLESS_CACHE_DIR=str(paths.cache),
-        )
+        env = paths.child_env()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rootless.supervise.project", str(theirs.fileno())],

@@ -67,3 +67,9 @@ def test_flock_excludes_other_process(tmp_path: Path) -> None:
     assert waited > 0.3
     with flock(lock, shared=True), flock(lock, shared=True):
         pass  # shared holders do not exclude each other
+
+
+def test_as_env_round_trips_through_from_env(tmp_path: Path) -> None:
+    roots = StoragePaths(tmp_path / "d", tmp_path / "r", tmp_path / "c", tmp_path / "k")
+    assert StoragePaths.from_env({"HOME": "/nowhere", **roots.as_env()}) == roots
+    assert roots.child_env()["ROOTLESS_RUNTIME_DIR"] == str(tmp_path / "r")
