@@ -9,7 +9,8 @@ Anchors, aliases and ``<<`` merge keys work as in any YAML; the Compose tags
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -89,10 +90,25 @@ def parse_yaml(text: str, file: str) -> Source:
     import yaml
 
     loader = yaml.SafeLoader(text)
-    try:
+    with yaml_errors(file, loader):
         node = loader.get_single_node()
         locations: dict[KeyPath, Where] = {}
-        data = _convert(loader, node, (), locations, file) if node is not None else None
+        data = convert_node(loader, node, (), locations, file) if node is not None else None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}:1: the top level must be a mapping of keys (services: ...)")
+    return Source(data, locations)
+
+
+@contextlib.contextmanager
+def yaml_errors(file: str, loader: yaml.SafeLoader) -> Iterator[None]:
+    """PyYAML's errors while ``loader`` reads ``file`` as ConfigErrors with its line;
+    the loader is disposed of at the end. Shared with Kubernetes files."""
+    import yaml
+
+    try:
+        yield
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f"{mark.line + 1}:" if mark else ""
@@ -101,20 +117,17 @@ def parse_yaml(text: str, file: str) -> Source:
         raise ConfigError(f"{file}: invalid YAML: {e}") from None
     finally:
         loader.dispose()
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}:1: the top level must be a mapping of keys (services: ...)")
-    return Source(data, locations)
 
 
-def _convert(
+def convert_node(
     loader: yaml.SafeLoader,
     node: yaml.Node,
     path: KeyPath,
     locations: dict[KeyPath, Where],
     file: str,
 ) -> Any:
+    """``node`` as plain data (YAML 1.2 scalars, as Compose reads them), recording the
+    file and line of every key path in ``locations``."""
     import yaml
 
     locations[path] = Where(file, node.start_mark.line + 1)
@@ -123,7 +136,7 @@ def _convert(
     if node.tag == "!override":
         value = node.value if isinstance(node, yaml.ScalarNode) else None
         node.tag = loader.resolve(type(node), value, (True, False))  # type: ignore[no-untyped-call]
-        return Override(_convert(loader, node, path, locations, file))
+        return Override(convert_node(loader, node, path, locations, file))
     if isinstance(node, yaml.MappingNode):
         own: set[str] = set()
         for key_node, _ in node.value:
@@ -137,13 +150,14 @@ def _convert(
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar_key(loader, key_node, path, file)
-            out[key] = _convert(loader, value_node, (*path, key), locations, file)
+            out[key] = convert_node(loader, value_node, (*path, key), locations, file)
             # the key's own line is the better place to point at than its value's
             locations[(*path, key)] = Where(file, key_node.start_mark.line + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _convert(loader, item, (*path, i), locations, file) for i, item in enumerate(node.value)
+            convert_node(loader, item, (*path, i), locations, file)
+            for i, item in enumerate(node.value)
         ]
     value = loader.construct_object(node, deep=True)
     # Compose reads YAML 1.2: "22:22" is not a base-60 number, "yes"/"on" are not booleans.
