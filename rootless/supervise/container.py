@@ -60,7 +60,7 @@ async def supervise(
     import trio
 
     options: dict[str, Any] = dict(containers.get(cid).options)
-    restarts = _Restarts(cid, containers, options)
+    restarts = _Restarts(cid, containers, options, None)
     first: Callable[[], None] | None = started
     while True:
         run = _start(cid, containers, options, first, hooks or Hooks(), release)
@@ -88,19 +88,34 @@ def supervise_blocking(
     started: Callable[[], None],
     *,
     hooks: Hooks | None = None,
+    resume: tuple[str, int] | None = None,
 ) -> int:
     """``supervise`` without an event loop, for a container without healthchecks:
     a poll loop pumps its output and waits for it. The monitor of such a container
-    never imports trio (~14 MB of memory a container)."""
+    never imports trio (~14 MB of memory a container).
+
+    Once a run has started, it hands over to ``rootless-logpump`` if installed, which
+    calls ``finish_handed_over`` in a fresh monitor at the end; that goes on here with
+    ``resume``: the restart bookkeeping (``_Restarts.state``) and the run's wait status.
+    """
     options: dict[str, Any] = dict(containers.get(cid).options)
-    restarts = _Restarts(cid, containers, options)
-    first: Callable[[], None] | None = started
+    restarts = _Restarts(cid, containers, options, None if resume is None else resume[0])
+    first: Callable[[], None] | None = started if resume is None else None
+    handed_over = None if resume is None else resume[1]
     while True:
-        run = _start(cid, containers, options, first, hooks or Hooks(), False)
-        first = None
-        if isinstance(run, _Running) and restarts.policy is None:
-            _hand_over(cid, run)  # returns only without the helper
-        code = _poll_and_wait(cid, containers, run, False) if isinstance(run, _Running) else run
+        if handed_over is not None:
+            # Recorded only now that the policy is loaded: `stop` ignores an "exited"
+            # container, so the time from "exited" to "restarting" must stay short.
+            code = _finish(cid, containers, handed_over, False)
+            handed_over = None
+        else:
+            run = _start(cid, containers, options, first, hooks or Hooks(), False)
+            first = None
+            if isinstance(run, _Running):
+                _hand_over(cid, run, restarts.state())  # returns only if it cannot
+                code = _poll_and_wait(cid, containers, run, False)
+            else:
+                code = run
         delay = restarts.after(code)
         if delay is None:
             break
@@ -113,10 +128,11 @@ def supervise_blocking(
     return restarts.code
 
 
-def _hand_over(cid: str, run: _Running) -> None:
+def _hand_over(cid: str, run: _Running, restarts: str) -> None:
     """Exec ``rootless-logpump`` (helpers/rootless-logpump.c) to pump the run's output
     and wait for it, as this process (same PID, same child, same pipes); once the
-    container exited it execs ``monitor CID --exited STATUS`` (``finish_handed_over``).
+    container exited it execs ``monitor CID --exited RESTARTS [DIR] STATUS``
+    (``finish_handed_over``).
     Returns without the helper, or with a network only Python can stop."""
     from rootless.runtime.helpers import helper_path
 
@@ -141,6 +157,7 @@ def _hand_over(cid: str, run: _Running) -> None:
         "rootless.supervise.monitor",
         cid,
         "--exited",
+        restarts,
         *([run.network.socket_dir] if run.network.socket_dir else []),
     ]
     sys.stdout.flush()
@@ -166,24 +183,30 @@ def _pump_can_stop(network: Any) -> int | None:
 
 
 def finish_handed_over(
-    cid: str, paths: StoragePaths, containers: ContainerStore, status: int, leftovers: list[str]
+    cid: str,
+    paths: StoragePaths,
+    containers: ContainerStore,
+    restarts: str,
+    leftovers: list[str],
+    status: int,
 ) -> int:
     """The end of a run that ``rootless-logpump`` pumped: remove its ``leftovers``
-    (slirp4netns's socket directory), record its wait ``status`` (and remove the
-    container with ``--rm``); its exit code."""
+    (slirp4netns's socket directory), then go on as the monitor would have: record
+    its wait ``status``, apply the restart policy, ``--rm``; the last exit code."""
     import shutil
 
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
-    code = _finish(cid, containers, status, False)
-    _remove_if_asked(cid, paths, containers, dict(containers.get(cid).options))
-    return code
+    # The first start and its notifications were the monitor's, before the hand-over.
+    return supervise_blocking(cid, paths, containers, _nothing, resume=(restarts, status))
 
 
 class _Restarts:
     """The restart policy's bookkeeping across the runs of one container."""
 
-    def __init__(self, cid: str, containers: ContainerStore, options: dict[str, Any]) -> None:
+    def __init__(
+        self, cid: str, containers: ContainerStore, options: dict[str, Any], state: str | None
+    ) -> None:
         self.cid = cid
         self.containers = containers
         # "no" needs no parsing (nor the attrs import that comes with the policy module)
@@ -198,6 +221,16 @@ class _Restarts:
         self.code = 0
         self.last_delay: float | None = None
         self.started_at = time.monotonic()
+        if state is not None:
+            count, delay, started_at = state.split(":")
+            self.count, self.started_at = int(count), float(started_at)
+            self.last_delay = float(delay) if delay else None
+
+    def state(self) -> str:
+        """``count:last_delay:started_at``, to go on in another process (the clock is
+        CLOCK_MONOTONIC, the same for every process)."""
+        delay = "" if self.last_delay is None else repr(self.last_delay)
+        return f"{self.count}:{delay}:{self.started_at!r}"
 
     def after(self, code: int) -> float | None:
         """The run that began at ``started_at`` ended with ``code``: the delay before the

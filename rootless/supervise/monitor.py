@@ -7,9 +7,9 @@ to its log with timestamps, runs healthchecks, applies the restart policy, recor
 the exit code and then exits. The CLI returns as soon as the command is running.
 
 Only a container with a healthcheck costs the monitor a trio import. One without a
-healthcheck or restart policy is handed, once it runs, to ``rootless-logpump`` (a
-small C program the monitor execs, which execs ``CID --exited`` back at the end):
-see docs/architecture.md.
+healthcheck is handed, once it runs, to ``rootless-logpump`` (a small C program the
+monitor execs, which execs ``CID --exited`` back at the end to record the exit and
+apply the restart policy): see docs/architecture.md.
 
 The container dies with its monitor (PDEATHSIG chain); the next CLI call sees the
 dead monitor and records the container as exited.
@@ -72,8 +72,8 @@ def spawn_monitor(cid: str, paths: StoragePaths) -> None:
 
 def _main(argv: list[str]) -> int:
     """Entry point of the monitor process: ``python -m rootless.supervise.monitor CID FD``
-    (or ``CID --exited [LEFTOVER_DIR] STATUS``, run by rootless-logpump when the
-    container exited)."""
+    (or ``CID --exited RESTARTS [LEFTOVER_DIR] STATUS``, run by rootless-logpump when
+    the container exited)."""
     if argv[1:2] == ["--exited"]:
         # rootless-logpump, which took over from us once the container ran, is done
         from rootless.engine.containers import containers_store
@@ -81,7 +81,7 @@ def _main(argv: list[str]) -> int:
 
         paths = StoragePaths.from_env()
         store = containers_store(paths)
-        return finish_handed_over(argv[0], paths, store, int(argv[-1]), argv[2:-1])
+        return finish_handed_over(argv[0], paths, store, argv[2], argv[3:-1], int(argv[-1]))
     cid, ready_w = argv[0], int(argv[1])
     try:
         return Monitor(cid, StoragePaths.from_env(), ready_w).run()

@@ -187,3 +187,19 @@ def test_slirp4netns_ends_with_the_pump(with_helpers, busybox_rootfs):
     assert socket_dir.is_dir()
     assert rootless("stop", "-t", "0", r.stdout.strip()).returncode == 0
     _wait_for(lambda: _gone(monitor) and _gone(slirp) and not socket_dir.exists())
+
+
+@pytest.mark.parametrize("helpers", ["with_helpers", "without_helpers"])
+def test_restart_policy_goes_on_after_the_hand_over(helpers, busybox_rootfs, request):
+    rootless = request.getfixturevalue(helpers)
+    cid = _run_d(
+        rootless, busybox_rootfs, "sh", "-c", "echo run; exit 3", opts=("--restart", "on-failure:2")
+    )
+    monitor = _monitor(rootless, cid)
+    assert rootless("wait", cid).stdout.strip() == "3"
+    _wait_for(lambda: _gone(monitor))
+    r = rootless("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", cid)
+    assert r.stdout.split() == ["2", "exited"]
+    assert rootless("logs", cid).stdout == "run\n" * 3
+    # one supervisor for all the runs (the record names it; exec keeps the PID)
+    assert _monitor(rootless, cid) == monitor
