@@ -232,7 +232,7 @@ def _stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> NoReturn:
         os.close(alive_w)
         stage2(alive_r)
     os.write(fds["pid_w"], f"{child}\n".encode())
-    # Keep only alive_w: its closing, when we die, tells the child.
+    # Keep only alive_w (its closing, when we die, tells the child) and the waiter.
     waiter = fds.get("waiter")
     process.close_fds_from(3, keep=frozenset({alive_w} if waiter is None else {alive_w, waiter}))
     devnull = os.open("/dev/null", os.O_RDWR)
@@ -241,7 +241,8 @@ def _stage1(fds: dict[str, int], stage2: Callable[[int], NoReturn]) -> NoReturn:
     if waiter is not None:
         # Wait as a small C program rather than a copy of this interpreter (~10 MB
         # less per container). By fd: PID 1's pivot_root may already have moved our
-        # root into the container.
+        # root into the container. The environment goes along so that stage 1 can
+        # still be found by it (tests look for a token there).
         os.set_inheritable(alive_w, True)
         with contextlib.suppress(OSError):
             os.execve(waiter, ["rootless-wait", str(child)], os.environ)
