@@ -162,3 +162,11 @@ def check_requested(addresses: NetworkAddresses, requested: str) -> None:
         raise ConfigError(
             f"address {addr} is the gateway of subnet {net}", hint="choose another ip="
         )
+
+
+def mac_for(ip: str) -> str:
+    """The MAC a container gets on a user network unless it asks for one: locally
+    administered and derived from its IPv4 address (as Docker's bridge does), so a
+    container that reuses a freed address also reuses its MAC and the neighbour
+    entries the bridge, the holder and the other containers still have stay right."""
+    return "02:52:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)

@@ -35,7 +35,7 @@ from rootless._procfs import process_start_time as process_start
 from rootless._record import Record
 from rootless.errors import ConfigError, RootlessError
 from rootless.network import dns
-from rootless.network.addresses import EGRESS_CIDR, choose_address
+from rootless.network.addresses import EGRESS_CIDR, choose_address, mac_for
 from rootless.network.netstore import NetworkDef, NetworkStore
 from rootless.network.ports import PortMapping
 from rootless.network.slirp import API_SOCKET as SLIRP_SOCKET
@@ -285,7 +285,8 @@ class Holder:
         try:
             self.rtnl.add_veth(interface, peer, pid)
             self.rtnl.set_link(self.rtnl.index(interface), up=True, mtu=MTU, master=self.bridge)
-            device = self._configure_container(pid, peer, ip, prefix, req.get("mac"))
+            mac = str(req.get("mac") or mac_for(ip))
+            device = self._configure_container(pid, peer, ip, prefix, mac)
             forwards = self._publish(ip, ports)
         except BaseException:
             os.close(pidfd)
@@ -293,7 +294,7 @@ class Holder:
                 self.rtnl.delete_link(interface)
             raise
         aliases = tuple(str(a) for a in req.get("aliases") or ())
-        member = Member(cid, str(req.get("name") or ""), aliases, ip, req.get("mac"), pid, pidfd,
+        member = Member(cid, str(req.get("name") or ""), aliases, ip, mac, pid, pidfd,
                         interface, ports, forwards)  # fmt: skip
         self.members[cid] = member
         self.save()

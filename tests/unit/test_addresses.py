@@ -117,3 +117,12 @@ def test_requested_address() -> None:
     for bad in ("10.89.0.0", "10.89.0.7", "10.90.0.3"):
         with pytest.raises(ConfigError, match="not a host address"):
             check_requested(NET, bad)
+
+
+def test_mac_for_is_local_unicast_and_follows_the_address() -> None:
+    from rootless.network.addresses import mac_for
+
+    assert mac_for("10.89.0.2") == "02:52:0a:59:00:02"
+    assert mac_for("10.89.0.2") == mac_for("10.89.0.2") != mac_for("10.89.0.3")
+    first = int(mac_for("192.168.1.1").split(":")[0], 16)
+    assert first & 0b10 and not first & 0b01  # locally administered, unicast
