@@ -144,6 +144,10 @@ def run_in_userns(fn: Callable[[], int], idmap: IDMapPlan | None = None) -> int:
             code = e.exit_code
         except KeyboardInterrupt:
             code = 130
+        except BaseException:  # a bug: say what it was, as Python would, not nothing
+            import traceback
+
+            traceback.print_exc()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -39,13 +39,7 @@ def spawn_monitor(cid: str, paths: StoragePaths) -> None:
     import subprocess
 
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    env = dict(os.environ)
-    env.update(
-        ROOTLESS_DATA_DIR=str(paths.data),
-        ROOTLESS_RUNTIME_DIR=str(paths.runtime),
-        ROOTLESS_CONFIG_DIR=str(paths.config),
-        ROOTLESS_CACHE_DIR=str(paths.cache),
-    )
+    env = paths.child_env()
     try:
         subprocess.Popen(
             [sys.executable, "-m", "rootless.supervise.monitor", cid, str(ready_w)],

@@ -2,11 +2,12 @@
 
     python tests/bench/bench_memory.py [--settle 3]
 
-rootless: the monitor and stage 1 (and its network helper, if any); podman: conmon (and
-slirp4netns, if any). The container's own processes are not counted, nor Podman's pause
-process, which is shared by all of a user's containers. PSS comes from
-/proc/PID/smaps_rollup, so pages shared between processes (the monitor and its forked
-stage 1) are split between them instead of counted twice. Measured with --network none
+rootless: the monitor (the rootless-logpump helper once the container runs, or a Python
+monitor without the helpers) and stage 1 (rootless-wait, or a forked interpreter), and its
+network helper, if any; podman: conmon (and slirp4netns, if any). The container's own
+processes are not counted, nor Podman's pause process, which is shared by all of a user's
+containers. PSS comes from /proc/PID/smaps_rollup, so pages shared between processes are
+split between them instead of counted twice. Measured with --network none
 (the ratio) and with each engine's default network (slirp4netns for both).
 """
 
