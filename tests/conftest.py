@@ -7,11 +7,14 @@ subordinate ID range; as root they fail with a message saying so.
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -24,6 +27,43 @@ ROOT_MESSAGE = (
     "kernel tests must run as an unprivileged user with a subordinate ID range, not as root; "
     "run: runuser -u USER -- tox -e tests (see docs/testing.md)"
 )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The output of a command that must have succeeded; its output explains a failure."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def fetch_until_up(url: str, timeout: float = 10.0) -> bytes:
+    """GET ``url``, retrying while the server (a container just started) is not up yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bytes(resp.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def serve_on_host(body: bytes) -> tuple[http.server.HTTPServer, int]:
+    """An HTTP server on the host's 127.0.0.1 answering ``body`` to every GET, in a
+    daemon thread; its port. Call ``shutdown()`` on it when done."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

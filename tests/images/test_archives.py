@@ -12,18 +12,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import podman_env, stop_podman
+from conftest import ok, podman_env, stop_podman
 
 pytestmark = pytest.mark.kernel
 
 
 def storage(rootless) -> Path:
     return rootless.data_home / "rootless" / "storage"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def inspect(rootless, image: str) -> dict:

@@ -6,10 +6,7 @@ import os
 import subprocess
 import time
 
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result.stdout
+from conftest import ok
 
 
 def test_timeout_kills_at_the_deadline(rootless, busybox_rootfs, find_processes_with_token):

@@ -6,12 +6,7 @@ import json
 import urllib.request
 
 import pytest
-
-
-def ok(r):  # type: ignore[no-untyped-def]
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
-
+from conftest import ok
 
 STACK = """
 services:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ok
 
 COMPOSE = """
 services:
@@ -71,11 +72,6 @@ DEBIAN_FILES = (
     "/lib/x86_64-linux-gnu/libm.so.6",
     "/lib64/ld-linux-x86-64.so.2",
 )
-
-
-def ok(r: Any) -> str:
-    assert r.returncode == 0, r.stdout + r.stderr
-    return str(r.stdout)
 
 
 @pytest.fixture(scope="module")

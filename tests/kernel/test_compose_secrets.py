@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-
-def ok(r):  # type: ignore[no-untyped-def]
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
-
+from conftest import ok
 
 STACK = """
 services:

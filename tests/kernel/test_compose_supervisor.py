@@ -9,11 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-
-def ok(r):  # type: ignore[no-untyped-def]
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
+from conftest import ok
 
 
 @pytest.fixture

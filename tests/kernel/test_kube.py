@@ -4,20 +4,14 @@ the container it came from; a pod's containers share localhost and emptyDir volu
 from __future__ import annotations
 
 import json
-import time
-import urllib.request
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from conftest import fetch_until_up, ok
 
 from tests.registry._servers import free_port
-
-
-def ok(r):  # type: ignore[no-untyped-def]
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
 
 
 @pytest.fixture
@@ -25,18 +19,6 @@ def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
     ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
     yield busybox_image
     rootless("rm", "-af")
-
-
-def fetch(url: str, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bytes(resp.read())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def validate(text: str) -> list[dict]:  # type: ignore[type-arg]
@@ -65,7 +47,7 @@ def test_generate_validates_and_play_reproduces_the_containers(
     assert ok(rootless("wait", "job")).strip() == "0"
     job_output = ok(rootless("logs", "job"))
     assert job_output == "hi from /tmp as 0\n"
-    assert fetch(f"http://127.0.0.1:{port}/") == b"hello from web\n"
+    assert fetch_until_up(f"http://127.0.0.1:{port}/") == b"hello from web\n"
     web_env = env_of(rootless, "web")
 
     web_yaml = ok(rootless("kube", "generate", "web"))
@@ -85,7 +67,7 @@ def test_generate_validates_and_play_reproduces_the_containers(
         ok(r)
         assert "WARN" not in r.stderr  # what generate writes, play understands
         assert "web-pod-web" in r.stdout
-        assert fetch(f"http://127.0.0.1:{port}/") == b"hello from web\n"
+        assert fetch_until_up(f"http://127.0.0.1:{port}/") == b"hello from web\n"
         played_env = env_of(rootless, "web-pod-web")
         assert "GREETING=hi" in played_env
         drop = ("HOSTNAME=",)  # the pod's hostname is the pod's name

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
 import socket
 import subprocess
-import threading
 import time
-import urllib.request
 
 import pytest
-
-
-def _serve_host(port_holder: list[int]) -> http.server.HTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"from-host")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    port_holder.append(server.server_address[1])
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+from conftest import fetch_until_up, serve_on_host
 
 
 def test_default_network_is_slirp4netns_with_etc_files(rootless, busybox_rootfs):
@@ -53,11 +35,10 @@ def test_default_network_is_slirp4netns_with_etc_files(rootless, busybox_rootfs)
 
 
 def test_host_loopback_only_when_allowed(rootless, busybox_rootfs):
-    ports: list[int] = []
-    server = _serve_host(ports)
+    server, port = serve_on_host(b"from-host")
     try:
         # busybox's static wget crashes here; nc speaks enough HTTP.
-        fetch = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.0.2.2 {ports[0]}"
+        fetch = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.0.2.2 {port}"
         cmd = ("sh", "-c", f"{fetch} | tail -n 1 | grep . || echo unreachable")
         r = rootless("run", "--rm", "--rootfs", str(busybox_rootfs), *cmd)
         assert r.stdout.strip() == "unreachable", r.stderr
@@ -87,18 +68,6 @@ def cleanup(rootless):  # type: ignore[no-untyped-def]
     rootless("rm", "-af")
 
 
-def _fetch(url: str, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bytes(resp.read())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def test_published_port_of_a_detached_httpd(rootless, busybox_rootfs, cleanup):
     (busybox_rootfs / "www").mkdir()
     (busybox_rootfs / "www" / "index.html").write_text("hello from the container\n")
@@ -120,7 +89,7 @@ def test_published_port_of_a_detached_httpd(rootless, busybox_rootfs, cleanup):
         "/www",
     )
     assert r.returncode == 0, r.stderr
-    assert _fetch(f"http://127.0.0.1:{port}/") == b"hello from the container\n"
+    assert fetch_until_up(f"http://127.0.0.1:{port}/") == b"hello from the container\n"
     r = rootless("port", "web")
     assert r.stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
     assert rootless("port", "web", "80").stdout.strip() == f"127.0.0.1:{port}"

@@ -7,17 +7,12 @@ import json
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import fetch_until_up, ok
 
 MAC = "92:d0:c6:0a:29:33"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture
@@ -25,18 +20,6 @@ def cleanup(rootless):  # type: ignore[no-untyped-def]
     yield
     rootless("rm", "-af")
     rootless("network", "rm", "-f", "macnet")
-
-
-def _fetch(url: str, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bytes(resp.read())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def _host_address() -> str | None:
@@ -138,7 +121,7 @@ def test_publish_all_maps_exposed_ports_to_random_host_ports(rootless, exposing_
     ports = _host_ports(rootless, "pub")
     assert sorted(ports) == ["80/tcp", "8080/udp"]
     assert len(set(ports.values())) == 2 and all(p >= 1024 for p in ports.values())
-    assert _fetch(f"http://127.0.0.1:{ports['80/tcp']}/") == b"exposed\n"
+    assert fetch_until_up(f"http://127.0.0.1:{ports['80/tcp']}/") == b"exposed\n"
     assert ok(rootless("port", "pub", "80")).strip().endswith(f":{ports['80/tcp']}")
 
 
@@ -232,7 +215,7 @@ def test_port_range_maps_one_to_one(rootless, busybox_rootfs, cleanup):
         f"{80 + i}/tcp -> 127.0.0.1:{base + i}" for i in range(3)
     ]
     for i in range(3):
-        assert _fetch(f"http://127.0.0.1:{base + i}/") == f"r{80 + i}\n".encode()
+        assert fetch_until_up(f"http://127.0.0.1:{base + i}/") == f"r{80 + i}\n".encode()
 
 
 def _free_range(n: int) -> int:
@@ -269,4 +252,4 @@ def test_pasta_publishes_httpd_to_the_host(rootless, busybox_rootfs, cleanup):
         )
     )  # fmt: skip
     assert ok(rootless("port", "pst")).strip() == f"80/tcp -> 127.0.0.1:{port}"
-    assert _fetch(f"http://127.0.0.1:{port}/") == b"through pasta\n"
+    assert fetch_until_up(f"http://127.0.0.1:{port}/") == b"through pasta\n"

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
+from conftest import ok
+
 VALUE = "s3cr3t-value-7f1c2a"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result.stdout
 
 
 def _tree_mentions(root: Path, needle: bytes, skip: Path | None = None) -> list[Path]:

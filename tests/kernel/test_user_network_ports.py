@@ -11,13 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ok as _ok
 
 from rootless._procfs import process_start_time as process_start
-
-
-def _ok(r: Any) -> str:
-    assert r.returncode == 0, r.stderr
-    return str(r.stdout)
 
 
 def _free_port() -> int:

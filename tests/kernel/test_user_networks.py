@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ok as _ok
+from conftest import serve_on_host
 
 from rootless._procfs import process_start_time as process_start
 
@@ -37,11 +37,6 @@ def _wait_gone(pids: list[int], timeout: float = 8.0) -> list[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
-
-
-def _ok(r: Any) -> str:
-    assert r.returncode == 0, r.stderr
-    return str(r.stdout)
 
 
 def _slirp_pids(inner: int) -> list[int]:
@@ -121,23 +116,8 @@ def test_names_aliases_later_containers_and_cleanup(rootless, busybox_rootfs):
     assert _ok(rootless("network", "ls", "-q")) == ""
 
 
-def _serve_host() -> tuple[http.server.HTTPServer, int]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"from-host")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
-
-
 def test_egress_reaches_host_loopback_only_when_allowed(rootless, busybox_rootfs):
-    server, port = _serve_host()
+    server, port = serve_on_host(b"from-host")
     try:
         _ok(rootless("network", "create", "-o", "allow_host_loopback=true", "open"))
         _ok(rootless("network", "create", "closed"))

@@ -8,13 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ok
 
 pytestmark = pytest.mark.kernel
-
-
-def ok(r: subprocess.CompletedProcess[str]) -> str:
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 @pytest.fixture
