@@ -24,16 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO_ROOT, BenchError, Engine, engines
 
+from tests.docker_registry import free_port
+
 CONTAINER_PORT = 8080
 SINK = f"nc -ll -p {CONTAINER_PORT} -e sh -c 'dd of=/dev/null bs=1M 2>/dev/null; echo ok'"
 CHUNK = b"\0" * (1 << 20)
 READY_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def send(port: int, nbytes: int, timeout: float = 120.0) -> float:
@@ -74,7 +70,7 @@ def wait_ready(port: int) -> None:
 
 def start_sink(engine: Engine, name: str, network: str | None, rootfs: Path) -> int:
     """A detached sink container published on a free port of 127.0.0.1; the port."""
-    port = _free_port()
+    port = free_port()
     net = ["--network", network] if network else []
     engine.run(
         "run", "-d", "--name", name, *net, "-p", f"127.0.0.1:{port}:{CONTAINER_PORT}",

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from conftest import ok
 
+from tests.docker_registry import free_port
+
 COMPOSE = """
 services:
   ingestion:
@@ -95,13 +97,6 @@ def debian_image(
     return f"{ref}:latest"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _fetch(url: str, timeout: float = 20.0) -> str:
     """The body once the api answers (the services start in the background)."""
     deadline = time.monotonic() + timeout
@@ -120,7 +115,7 @@ def test_pipeline_api_answers_with_data_from_the_processor(
 ):  # type: ignore[no-untyped-def]
     for ref in (busybox_image, debian_image):
         ok(rootless("pull", "-q", "--tls-verify=false", ref))
-    port = _free_port()
+    port = free_port()
     proj = tmp_path / "pipeline"
     for sub, name, text, mode in (
         ("scripts", "ingest.sh", INGEST, 0o644),

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import fetch_until_up, ok
 
-from tests.registry._servers import free_port
+from tests.docker_registry import free_port
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import time
 import pytest
 from conftest import fetch_until_up, serve_on_host
 
+from tests.docker_registry import free_port
+
 
 def test_default_network_is_slirp4netns_with_etc_files(rootless, busybox_rootfs):
     r = rootless(
@@ -56,12 +58,6 @@ def test_host_loopback_only_when_allowed(rootless, busybox_rootfs):
         server.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def cleanup(rootless):  # type: ignore[no-untyped-def]
     yield
@@ -71,7 +67,7 @@ def cleanup(rootless):  # type: ignore[no-untyped-def]
 def test_published_port_of_a_detached_httpd(rootless, busybox_rootfs, cleanup):
     (busybox_rootfs / "www").mkdir()
     (busybox_rootfs / "www" / "index.html").write_text("hello from the container\n")
-    port = _free_port()
+    port = free_port()
     r = rootless(
         "run",
         "-d",

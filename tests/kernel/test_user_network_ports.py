@@ -3,7 +3,6 @@ containers' addresses on the bridge; forwards go with their container."""
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 import urllib.request
@@ -11,16 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _usernet import holders_left, network_state, slirp_pids, wait_gone
 from conftest import ok as _ok
 
-from rootless._procfs import process_start_time as process_start
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.docker_registry import free_port
 
 
 def _get(port: int) -> str:
@@ -37,34 +30,6 @@ def _refused(port: int) -> bool:
     return False
 
 
-def _holder(rootless: Any, name: str) -> dict[str, Any]:
-    path = Path(rootless.runtime_dir) / "rootless" / "networks" / name / "state.json"
-    holder: dict[str, Any] = json.loads(path.read_text())["holder"]
-    return holder
-
-
-def _slirp_of(inner: int) -> list[int]:
-    """slirp4netns processes attached to the holder's namespace (its PID is an argument)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args[0].endswith(b"slirp4netns") and str(inner).encode() in args:
-            out.append(int(entry.name))
-    return out
-
-
-def _wait_gone(pids: list[int], timeout: float = 8.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := [p for p in pids if process_start(p) is not None]) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    return left
-
-
 def _httpd(rootless: Any, rootfs: Path, name: str, *publish: str) -> None:
     flags = [a for p in publish for a in ("-p", p)]
     argv = ["httpd", "-f", "-p", "80", "-h", "/etc"]
@@ -74,7 +39,7 @@ def _httpd(rootless: Any, rootfs: Path, name: str, *publish: str) -> None:
 
 def test_published_ports_reach_containers_and_go_with_them(rootless, busybox_rootfs):
     _ok(rootless("network", "create", "pub"))
-    p1, in_use = _free_port(), _free_port()
+    p1, in_use = free_port(), free_port()
     holder: dict[str, Any] = {}
     try:
         # Two containers publish the same container port on different host ports, one
@@ -87,8 +52,8 @@ def test_published_ports_reach_containers_and_go_with_them(rootless, busybox_roo
         assert _get(p1) == "web1-host"
         assert _get(p2) == "web2-host"
         assert _ok(rootless("port", "web1")).strip() == f"80/tcp -> 0.0.0.0:{p1}"
-        holder = _holder(rootless, "pub")
-        slirp = _slirp_of(holder["inner"])
+        holder = network_state(rootless, "pub")["holder"]
+        slirp = slirp_pids(holder["inner"])
         assert len(slirp) == 1
 
         # A host port in use is a clear error before anything starts.
@@ -117,7 +82,7 @@ def test_published_ports_reach_containers_and_go_with_them(rootless, busybox_roo
         assert _get(p1) == "web4-host"
     finally:
         rootless("rm", "-f", "web1", "web2", "web4", "late")
-    assert holder and _wait_gone([holder["pid"], holder["inner"], *slirp]) == []
+    assert holder and wait_gone([holder["pid"], holder["inner"], *slirp]) == []
     assert _refused(p2) and _refused(p1)
     assert not (Path(rootless.runtime_dir) / "rootless" / "networks" / "pub").exists()
 
@@ -137,19 +102,17 @@ def test_internal_networks_and_ipv6_host_addresses_are_refused(rootless, busybox
 @pytest.fixture(autouse=True)
 def _no_holder_left(rootless):
     yield
-    runtime = Path(rootless.runtime_dir) / "rootless" / "networks"
-    holders = [json.loads(p.read_text())["holder"] for p in runtime.glob("*/state.json")]
-    assert _wait_gone([h["pid"] for h in holders] + [h["inner"] for h in holders]) == []
+    assert holders_left(rootless) == []
 
 
 def test_network_rm_right_after_the_last_container_ends_the_holder(rootless, busybox_rootfs):
     _ok(rootless("network", "create", "brief"))
     _ok(rootless("run", "-d", "--name", "one", "--network", "brief", "--rootfs",
                  str(busybox_rootfs), "sleep", "300"))  # fmt: skip
-    holder = _holder(rootless, "brief")
+    holder = network_state(rootless, "brief")["holder"]
     _ok(rootless("rm", "-f", "one"))
     started = time.monotonic()
     # The holder would linger 2 s for a next container; rm tells it to go now.
     _ok(rootless("network", "rm", "brief"))
     assert time.monotonic() - started < 1.5
-    assert _wait_gone([holder["pid"], holder["inner"]], timeout=1.0) == []
+    assert wait_gone([holder["pid"], holder["inner"]], timeout=1.0) == []

@@ -4,54 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from _usernet import alive, holders_left, network_state, slirp_pids, wait_gone
 from conftest import ok as _ok
 from conftest import serve_on_host
 
-from rootless._procfs import process_start_time as process_start
-
 FETCH = "printf 'GET /{path} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1"
-
-
-def _state(rootless: Any, name: str) -> dict[str, Any]:
-    path = Path(rootless.runtime_dir) / "rootless" / "networks" / name / "state.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    return data
-
-
-def _alive(pid: int) -> bool:
-    return process_start(pid) is not None
-
-
-def _wait_gone(pids: list[int], timeout: float = 8.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in pids if _alive(p)]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
-
-
-def _slirp_pids(inner: int) -> list[int]:
-    """slirp4netns processes attached to the holder's namespace (its PID is an argument)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args[0].endswith(b"slirp4netns") and str(inner).encode() in args:
-            out.append(int(entry.name))
-    return out
 
 
 def test_names_aliases_later_containers_and_cleanup(rootless, busybox_rootfs):
@@ -64,11 +24,11 @@ def test_names_aliases_later_containers_and_cleanup(rootless, busybox_rootfs):
                      "httpd", "-f", "-p", "80", "-h", "/etc"))  # fmt: skip
         _ok(rootless("run", "-d", "--name", "first", "--network", "n1", "--rootfs", rootfs,
                      "sleep", "300"))  # fmt: skip
-        state = _state(rootless, "n1")
+        state = network_state(rootless, "n1")
         holder = state["holder"]
         outer, inner = holder["pid"], holder["inner"]
-        slirp = _slirp_pids(inner)
-        assert len(slirp) == 1 and _alive(outer) and _alive(inner)
+        slirp = slirp_pids(inner)
+        assert len(slirp) == 1 and alive(outer) and alive(inner)
 
         script = "; ".join(
             [
@@ -110,7 +70,7 @@ def test_names_aliases_later_containers_and_cleanup(rootless, busybox_rootfs):
     finally:
         rootless("rm", "-f", "web", "first", "late")
     # Nothing is left once the last container is gone: holder, its namespace, slirp4netns.
-    assert _wait_gone([outer, inner, *slirp]) == []
+    assert wait_gone([outer, inner, *slirp]) == []
     assert not (Path(rootless.runtime_dir) / "rootless" / "networks" / "n1").exists()
     _ok(rootless("network", "rm", "n1"))
     assert _ok(rootless("network", "ls", "-q")) == ""
@@ -214,10 +174,10 @@ def test_kill_9_of_the_holder_ends_its_egress(rootless, busybox_rootfs):
     _ok(rootless("run", "-d", "--name", "c", "--network", "n3", "--rootfs", str(busybox_rootfs),
                  "sleep", "300"))  # fmt: skip
     try:
-        holder = _state(rootless, "n3")["holder"]
-        slirp = _slirp_pids(holder["inner"])
+        holder = network_state(rootless, "n3")["holder"]
+        slirp = slirp_pids(holder["inner"])
         os.kill(holder["pid"], 9)
-        assert _wait_gone([holder["pid"], holder["inner"], *slirp]) == []
+        assert wait_gone([holder["pid"], holder["inner"], *slirp]) == []
     finally:
         rootless("rm", "-f", "c")
     # The next container starts a new holder.
@@ -230,11 +190,7 @@ def test_kill_9_of_the_holder_ends_its_egress(rootless, busybox_rootfs):
 def _no_leftovers(rootless):
     yield
     # Whatever a test did, no holder of its networks may survive it.
-    runtime = Path(rootless.runtime_dir) / "rootless" / "networks"
-    if runtime.is_dir():
-        holders = [json.loads(p.read_text())["holder"] for p in runtime.glob("*/state.json")]
-        pids = [h["pid"] for h in holders] + [h["inner"] for h in holders]
-        assert _wait_gone(pids) == []
+    assert holders_left(rootless) == []
 
 
 def test_connect_and_disconnect(rootless, busybox_rootfs):
