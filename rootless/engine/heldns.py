@@ -67,11 +67,9 @@ def join_held(spec: Spec, idmap: IDMapPlan) -> Spec:
         return spec
     if maps != (_ranges(idmap.uid_map), _ranges(idmap.gid_map)):
         return spec
-    namespaces = tuple(
-        n._replace(path=f"/proc/{pid}/ns/user") if n.type == "user" else n
-        for n in spec.linux.namespaces
-    )
-    return spec._replace(linux=spec.linux._replace(namespaces=namespaces))
+    from rootless.runtime.spec import join_namespaces
+
+    return join_namespaces(spec, {"user": f"/proc/{pid}/ns/user"})
 
 
 def _parse_map(text: str) -> tuple[tuple[int, ...], ...]:

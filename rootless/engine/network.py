@@ -17,7 +17,7 @@ from typing import Any
 
 from rootless._record import Record
 from rootless.errors import ConfigError
-from rootless.runtime.spec import Mount, Namespace, Spec
+from rootless.runtime.spec import Mount, Spec, join_namespaces
 
 
 class NetworkRequest(Record):
@@ -175,13 +175,6 @@ def _plan_container_mode(
     return NetworkPlan(True, tuple(mounts), options)
 
 
-def _join_namespaces(spec: Spec, paths: dict[str, str | None]) -> Spec:
-    """``spec`` with the namespaces of ``paths`` joined (a path) or dropped (None)."""
-    kept = [n for n in spec.linux.namespaces if n.type not in paths]
-    kept += [Namespace(kind, path) for kind, path in paths.items() if path is not None]
-    return spec._replace(linux=spec.linux._replace(namespaces=tuple(kept)))
-
-
 class NetworkAttachment:
     """The network of one run of a container: ``prepare`` the spec before it starts,
     ``attach`` (a ``LaunchOptions.before_exec``) with PID 1, ``stop`` after it exits."""
@@ -209,9 +202,9 @@ class NetworkAttachment:
 
             assert self.mode.name is not None
             self.membership = join(StoragePaths.from_env(), self.mode.name)
-            return _join_namespaces(spec, {"user": self.membership.userns})
+            return join_namespaces(spec, {"user": self.membership.userns})
         if self.mode.kind == "container":
-            return _join_namespaces(spec, _container_namespaces(str(self.mode.name)))
+            return join_namespaces(spec, _container_namespaces(str(self.mode.name)))
         return spec
 
     def attach(self, pid: int) -> None:

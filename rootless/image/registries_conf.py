@@ -128,10 +128,10 @@ def load(paths: Iterable[Path] | None = None) -> RegistriesConf:
     conf = _load(paths)
     data = (conf.search_registries, [tuple(e) for e in conf.registries], dict(conf.aliases))
     with contextlib.suppress(OSError):
+        from rootless._atomic import atomic_write
+
         cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}")
-        tmp.write_bytes(marshal.dumps((key, data)))
-        os.replace(tmp, cache)
+        atomic_write(cache, marshal.dumps((key, data)), durable=False)  # a cache: may be lost
     return conf
 
 

@@ -137,6 +137,13 @@ class Spec(Record):
     annotations: Mapping[str, str] = EMPTY_MAP
 
 
+def join_namespaces(spec: Spec, paths: Mapping[str, str | None]) -> Spec:
+    """``spec`` with the namespaces of ``paths`` joined (a path) or dropped (None)."""
+    kept = [n for n in spec.linux.namespaces if n.type not in paths]
+    kept += [Namespace(kind, path) for kind, path in paths.items() if path is not None]
+    return spec._replace(linux=spec.linux._replace(namespaces=tuple(kept)))
+
+
 # --- JSON -------------------------------------------------------------------------------
 
 
