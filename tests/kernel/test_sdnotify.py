@@ -231,7 +231,14 @@ def test_sdnotify_healthy_needs_a_healthcheck(rootless, busybox_rootfs):
 
 
 def _is_monitor_of(pid: str, cid: str) -> bool:
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    # Once the container runs, the monitor execs rootless-logpump (whose argv names the
+    # monitor and the container too); in the middle of that exec its cmdline reads empty.
+    deadline = time.monotonic() + 2
+    while not (cmdline := Path(f"/proc/{pid}/cmdline").read_bytes()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    argv = cmdline.split(b"\0")
     return b"rootless.supervise.monitor" in argv and cid.encode() in argv
 
 
