@@ -164,7 +164,19 @@ def _mount_one(rootfs: str, mnt: Mount) -> None:
                 f"cannot bind mount {mnt.source} on {mnt.destination}: {e.strerror}",
                 hint="check that the host path exists",
             ) from None
-    _make_target(target, source_is_dir)
+    try:
+        _make_target(target, source_is_dir)
+    except OSError as e:
+        # makedirs reports a parent that is a file as EEXIST.
+        why = (
+            "a parent is not a directory"
+            if e.errno in (errno.EEXIST, errno.ENOTDIR)
+            else e.strerror
+        )
+        raise ConfigError(
+            f"cannot make the mount point {mnt.destination} in the container: {why}",
+            hint="mount on a container path whose parents are directories",
+        ) from None
     try:
         sysmount.mount(plan.source, target, plan.fstype, plan.flags, plan.data)
     except SyscallError as e:
@@ -189,8 +201,10 @@ def _make_target(target: str, is_dir: bool) -> None:
     if os.path.lexists(target):
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    # Containers started together on one --rootfs may make the same target at once.
     if is_dir:
-        os.mkdir(target, 0o755)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(target, 0o755)
     else:
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 

@@ -306,7 +306,12 @@ def _launch(
                 raise _init_error(fds["error_r"], pid)
             init_pid = int(line)
             if opts.before_exec is not None:
-                opts.before_exec(init_pid)
+                try:
+                    opts.before_exec(init_pid)
+                except RootlessError as e:
+                    # A setup that failed in the child makes the attach fail too (its
+                    # namespaces are gone): the child's own report is the cause to show.
+                    raise _reported_error(fds["error_r"], pid) or e from None
                 os.write(fds["gate_w"], b"G")
             master = None
             if tty_parent is not None:
@@ -356,6 +361,15 @@ def _decode_error(raw: bytes, pid: int) -> RootlessError:
         int(code_text) if code_text.isdigit() else 125, ContainerStartError
     )
     return cls(message)
+
+
+def _reported_error(error_r: int, pid: int) -> RootlessError | None:
+    """The error the child has already reported, without waiting for one."""
+    import select
+
+    readable, _, _ = select.select([error_r], [], [], 0)
+    raw = _read_all(error_r) if readable else b""
+    return _decode_error(raw, pid) if raw else None
 
 
 def _init_error(error_r: int, pid: int) -> RootlessError:

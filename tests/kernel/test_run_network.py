@@ -111,6 +111,17 @@ def test_network_none_cannot_publish(rootless, busybox_rootfs):
     assert r.returncode == 125 and "cannot publish ports with --network none" in r.stderr
 
 
+@pytest.mark.parametrize("network", ["slirp4netns", "pasta"])
+def test_a_setup_failure_is_reported_not_the_network_helper(rootless, busybox_rootfs, network):
+    # The mount target's parent is a file: the container's setup fails before the
+    # network helper attaches, which then fails too; the cause is the one to show.
+    r = rootless("run", "--rm", "--network", network, "-v", f"{busybox_rootfs}:/bin/busybox/x",
+                 "--rootfs", str(busybox_rootfs), "true")  # fmt: skip
+    assert r.returncode == 125
+    assert "cannot make the mount point /bin/busybox/x" in r.stderr, r.stderr
+    assert network not in r.stderr
+
+
 def test_no_helper_outlives_the_container(rootless, busybox_rootfs, cleanup):
     import os
     from pathlib import Path
