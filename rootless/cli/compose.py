@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rootless.compose.files import Loaded
+    from rootless.compose.model import Project
     from rootless.supervise.project_client import Spawned
 
 
@@ -165,8 +166,11 @@ def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
     except KeyboardInterrupt:
         if args.detach:
             raise
-        _report("Gracefully stopping...")  # what foreground up started so far
-        runner.stop(loaded.project, args.services_, report=_report)
+        # What foreground up started so far; a second Ctrl-C kills it.
+        try:
+            _stop_gracefully(loaded.project, args.services_)
+        except KeyboardInterrupt:
+            _kill(loaded.project, args.services_)
         return 130
     if args.detach:
         return 0
@@ -176,19 +180,29 @@ def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
     containers = containers_store()
     records = [containers.get(n) for n in names]
     services = sorted({runner.compose_info(r)["service"] for r in records})
-
-    def stop() -> None:
-        _report("Gracefully stopping...")
-        runner.stop(loaded.project, services, report=_report)
-
     return attach(
         records,
         containers,
         sys.stdout.buffer,
-        stop,
+        lambda: _stop_gracefully(loaded.project, services),
+        lambda: _kill(loaded.project, services),
         colour=_colour(args),
         abort_on_exit=args.abort_on_container_exit,
     )
+
+
+def _stop_gracefully(project: Project, services: Sequence[str]) -> None:
+    from rootless.compose import runner
+
+    _report("Gracefully stopping... (press Ctrl+C again to force)")
+    runner.stop(project, services, report=_report)
+
+
+def _kill(project: Project, services: Sequence[str]) -> None:
+    from rootless.compose import runner
+
+    _report("Killing the containers...")
+    runner.kill(project, services, report=_report)
 
 
 def _colour(args: argparse.Namespace) -> bool:
@@ -361,9 +375,7 @@ def _start(args: argparse.Namespace) -> int:
 def _restart(args: argparse.Namespace) -> int:
     from rootless.compose import runner
 
-    project = load(args).project
-    runner.stop(project, args.services_, timeout=args.timeout, report=_report)
-    runner.start(project, args.services_, report=_report)
+    runner.restart(load(args).project, args.services_, timeout=args.timeout, report=_report)
     return 0
 
 

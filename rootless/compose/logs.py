@@ -127,6 +127,7 @@ def attach(
     containers: ContainerStore,
     out: BinaryIO,
     stop: Callable[[], object],
+    kill: Callable[[], object],
     *,
     colour: bool = False,
     abort_on_exit: bool = False,
@@ -134,31 +135,35 @@ def attach(
     """Foreground ``up``: follow the logs until every container has exited. SIGINT or
     SIGTERM (exit code 128 + the signal), or with ``abort_on_exit`` the first container
     to exit (its exit code), runs ``stop`` in a thread while the logs keep flowing, so
-    what the services print as they stop is shown too."""
+    what the services print as they stop is shown too. A signal while ``stop`` runs
+    runs ``kill`` (once) in another thread: ``stop`` then finds its containers gone."""
     import signal
 
     import trio
 
-    result: list[int] = []
+    result: list[int] = []  # the exit code, once stopping
+    killing: list[bool] = []
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
 
-            async def stop_all(code: int) -> None:
-                if result:
-                    return  # already stopping
-                result.append(code)
-                await trio.to_thread.run_sync(stop)
+            def stop_all(code: int) -> None:
+                if not result:
+                    result.append(code)
+                    nursery.start_soon(trio.to_thread.run_sync, stop)
+                elif not killing:  # a second signal while stopping
+                    killing.append(True)
+                    nursery.start_soon(trio.to_thread.run_sync, kill)
 
             def exited(record: ContainerRecord) -> None:
-                if abort_on_exit:
-                    nursery.start_soon(stop_all, record.exit_code or 0)
+                if abort_on_exit and not result:
+                    stop_all(record.exit_code or 0)
 
             async def watch_signals(task_status: trio.TaskStatus[None]) -> None:
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     task_status.started()
                     async for signum in signals:
-                        nursery.start_soon(stop_all, 128 + signum)
+                        stop_all(128 + signum)
 
             await nursery.start(watch_signals)  # no output shown before signals are ours
             await follow_logs(records, containers, out, colour=colour, on_exit=exited)

@@ -5,6 +5,8 @@
   service on the command line enables its profiles too, as in Compose.
 - Order: dependencies start first; ties keep the file's order. Stopping runs
   the same order backwards. Cycles are refused.
+- Restarts: a dependent that declares ``restart: true`` on a dependency is restarted
+  when that dependency is recreated by ``up`` or restarted by ``restart``.
 - Names: replica N of service S in project P is the container ``P-S-N``, unless
   the service sets ``container_name``.
 - Changes: a hash of each service's configuration tells a re-run of ``up``
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -65,12 +67,14 @@ def select_services(
     *,
     profiles: Collection[str] = (),
     no_deps: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """The services an ``up``/``config`` acts on, in start order.
 
     ``requested`` names services (all enabled ones when empty); their dependencies
     come along unless ``no_deps``. A dependency whose profile is not enabled is an
-    error, unless it is marked ``required: false`` (then it is left out).
+    error, unless it is marked ``required: false`` (then it is left out, and ``warn``
+    hears of it).
     """
     for name in requested:
         project.service(name)  # unknown names fail here
@@ -88,6 +92,11 @@ def select_services(
                     continue
                 if dep.service not in enabled:
                     if not dep.required:
+                        if warn is not None:
+                            warn(
+                                f'service "{service.name}" depends on "{dep.service}", whose '
+                                "profile is not enabled: starting without it (required: false)"
+                            )
                         continue
                     wanted = ", ".join(project.service(dep.service).profiles)
                     raise ConfigError(
@@ -120,6 +129,20 @@ def start_order(project: Project, names: Iterable[str] | None = None) -> tuple[s
             order.append(name)
             done.add(name)
     return tuple(order)
+
+
+def restart_dependents(project: Project, services: Iterable[str]) -> tuple[str, ...]:
+    """``services`` and, transitively, the services that depend on one of them with
+    ``restart: true``, in start order: what restarting ``services`` restarts."""
+    out = set(services)
+    grew = True
+    while grew:
+        grew = False
+        for s in project.services:
+            if s.name not in out and any(d.restart and d.service in out for d in s.depends_on):
+                out.add(s.name)
+                grew = True
+    return start_order(project, out)
 
 
 def stop_order(project: Project, names: Iterable[str] | None = None) -> tuple[str, ...]:

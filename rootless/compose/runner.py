@@ -6,7 +6,9 @@ owns them all in one trio nursery. The project is the set of container records
 whose ``compose`` option names it (``to_run`` puts it there, with the service, the
 replica number and the configuration hash), so any later command finds it again
 from the records alone, and a repeated ``up`` recreates exactly the containers
-whose hash changed. ``stop`` and ``rm`` act on the containers as on any other.
+whose hash changed (and restarts the running dependents that declare
+``restart: true`` on a recreated service). ``stop`` and ``rm`` act on the
+containers as on any other.
 
 Services join the project's user networks with their service name (and
 aliases) as DNS names, also those that publish ports (the network's holder
@@ -21,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rootless._paths import StoragePaths
-from rootless.compose.plan import container_names, select_services, stop_order
+from rootless.compose.plan import (
+    container_names,
+    restart_dependents,
+    select_services,
+    stop_order,
+)
 from rootless.compose.to_run import LABEL_PROJECT, ServiceRun, image_name, service_run
 from rootless.errors import ConfigError
 
@@ -131,7 +138,9 @@ def up(
     from rootless.supervise.project_client import ProjectSupervisor
 
     paths = paths or StoragePaths.from_env()
-    names = select_services(project, requested, profiles=profiles, no_deps=no_deps)
+    names = select_services(
+        project, requested, profiles=profiles, no_deps=no_deps, warn=_warner(report)
+    )
     build_images(project, names, paths, rebuild=build)
     ensure_resources(project, names, paths)
     networks = dict.fromkeys(project.network(n.name).name for s in names
@@ -142,10 +151,21 @@ def up(
         containers = containers_store(paths)
         images = _image_ids(project, names, paths)
         made: list[tuple[ContainerRecord, ServiceRun]] = []
+        bounced: set[str] = set()  # services (re)created or restarted by this up
         for service in names:
-            made += _create_service(
+            ours, fresh = _create_service(
                 project, service, containers, paths, force_recreate, images.get(service), report
             )
+            depends_on = project.service(service).depends_on
+            if any(d.restart and d.service in bounced for d in depends_on):
+                # restart: true: the running ones are stopped now and started by the
+                # supervisor once the new dependency's condition holds.
+                for record, _ in ours:
+                    _stop_record(record, paths, report, "Restarting")
+                fresh = True
+            if fresh:
+                bounced.add(service)
+            made += ours
         _start(project, made, supervisor, containers, paths, report, health_timeout)
     return tuple(record.name for record, _ in made)
 
@@ -212,9 +232,9 @@ def _create_service(
     force_recreate: bool,
     image_id: str | None,
     report: Report,
-) -> list[tuple[ContainerRecord, ServiceRun]]:
+) -> tuple[list[tuple[ContainerRecord, ServiceRun]], bool]:
     """The service's containers: kept when unchanged (configuration and image ID),
-    else (re)created."""
+    else (re)created; and whether any was (re)created."""
     from rootless.engine import lifecycle
     from rootless.engine.containers import create
 
@@ -224,6 +244,7 @@ def _create_service(
             lifecycle.rm(old.id, force=True, paths=paths)
             report(f"Container {old.name}  Removed")
     out = []
+    fresh = False
     for number, name in enumerate(wanted, 1):
         run = service_run(project, service, number)
         digest = run.options.extra["compose"]["config_hash"]
@@ -248,8 +269,9 @@ def _create_service(
                 Path(directory).mkdir(parents=True, exist_ok=True)
             current = create(run_options(run, report), paths).record
             report(f"Container {name}  Created")
+            fresh = True
         out.append((current, run))
-    return out
+    return out, fresh
 
 
 def _image_ids(project: Project, services: Sequence[str], paths: StoragePaths) -> dict[str, str]:
@@ -277,6 +299,10 @@ def _check_secrets(project: Project, service: str) -> None:
                 f"{file} does not exist or is not a file",
                 hint="create the file, or fix the file: of the secret in the top-level secrets",
             )
+
+
+def _warner(report: Report) -> Report:
+    return lambda message: report(f"WARN: {message}")
 
 
 def _connect_more(run: ServiceRun, cid: str, paths: StoragePaths) -> None:
@@ -341,7 +367,7 @@ def run_one_off(
     from rootless.engine.containers import containers_store, run
 
     paths = paths or StoragePaths.from_env()
-    deps = select_services(project, [service], profiles=profiles)[:-1]
+    deps = select_services(project, [service], profiles=profiles, warn=_warner(report))[:-1]
     if deps and not no_deps:
         up(project, deps, profiles=profiles, paths=paths, report=report)
         containers = containers_store(paths)
@@ -392,17 +418,73 @@ def stop(
     report: Report = _quiet,
 ) -> list[str]:
     """Stop the containers in reverse dependency order, each with its grace period."""
-    from rootless.engine import lifecycle
     from rootless.engine.containers import containers_store
 
     paths = paths or StoragePaths.from_env()
     out = []
     for record in ordered_records(project, containers_store(paths), services):
-        if record.status in ("running", "restarting"):
-            lifecycle.stop(record.id, timeout=timeout, paths=paths)
-            report(f"Container {record.name}  Stopped")
+        _stop_record(record, paths, report, timeout=timeout)
         out.append(record.name)
     return out
+
+
+def _stop_record(
+    record: ContainerRecord,
+    paths: StoragePaths,
+    report: Report,
+    word: str = "Stopped",
+    timeout: float | None = None,
+) -> None:
+    from rootless.engine import lifecycle
+
+    if record.status in ("running", "restarting"):
+        lifecycle.stop(record.id, timeout=timeout, paths=paths)
+        report(f"Container {record.name}  {word}")
+
+
+def kill(
+    project: Project,
+    services: Sequence[str] = (),
+    *,
+    paths: StoragePaths | None = None,
+    report: Report = _quiet,
+) -> None:
+    """SIGKILL every running container of ``services`` (or all) at once, waiting for
+    none: a second Ctrl-C of foreground ``up``. A container waiting to be restarted
+    is stopped for good."""
+    from rootless.engine import lifecycle
+    from rootless.engine.containers import containers_store
+    from rootless.errors import ContainerStartError
+
+    paths = paths or StoragePaths.from_env()
+    containers = containers_store(paths)
+    for record in ordered_records(project, containers, services):
+        status = lifecycle.get(record.id, containers).status
+        if status == "restarting":
+            lifecycle.stop(record.id, timeout=0, paths=paths)
+        elif status == "running":
+            try:
+                lifecycle.kill(record.id, paths=paths)
+            except ContainerStartError:  # it exited meanwhile
+                continue
+        else:
+            continue
+        report(f"Container {record.name}  Killed")
+
+
+def restart(
+    project: Project,
+    services: Sequence[str] = (),
+    *,
+    paths: StoragePaths | None = None,
+    timeout: float | None = None,
+    report: Report = _quiet,
+) -> None:
+    """Stop, then start ``services`` (or all) and the services that depend on them
+    with ``restart: true``."""
+    chosen = restart_dependents(project, services) if services else ()
+    stop(project, chosen, paths=paths, timeout=timeout, report=report)
+    start(project, chosen, paths=paths, report=report)
 
 
 def start(

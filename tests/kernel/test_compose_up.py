@@ -215,6 +215,74 @@ def test_foreground_up_follows_logs_and_stops_on_sigint(
     assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
 
 
+STUBBORN = """
+services:
+  stubborn:
+    image: {image}
+    command: sh -c 'trap "" TERM; echo ready; while true; do sleep 1; done'
+    environment: {{MARK: "{mark}"}}
+    stop_grace_period: 120s
+  after:
+    image: {image}
+    command: sh -c 'trap "" TERM; while true; do sleep 1; done'
+    environment: {{MARK: "{mark}"}}
+    stop_grace_period: 120s
+    depends_on: [stubborn]
+"""
+
+
+def test_second_sigint_kills_what_the_graceful_stop_waits_for(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    mark = f"fgkill-{tmp_path.name}"
+    file = project(tmp_path, STUBBORN.format(image=image, mark=mark))
+    proc = subprocess.Popen(
+        rootless.command("compose", "-f", str(file), "-p", "demo", "up", "--no-color"),
+        env=rootless.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        deadline = time.monotonic() + 60
+        line = ""
+        while "ready" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert line.startswith("stubborn-1  | ready"), line
+        proc.send_signal(signal.SIGINT)
+        err = ""
+        while "Gracefully stopping" not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            err += line
+        assert "(press Ctrl+C again to force)" in line, err
+        time.sleep(0.5)  # the graceful stop now waits out "after"'s 120 s
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        forced = time.monotonic()
+        _, rest = proc.communicate(timeout=60)
+        took = time.monotonic() - forced
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.returncode != 130:
+            compose(rootless, file, "down", "-t", "0", timeout=60)  # what it left running
+    err += rest
+    assert proc.returncode == 130, err
+    assert took < 30, err  # not the 120 s grace period
+    assert "Killing the containers..." in err
+    assert "Container demo-stubborn-1  Killed" in err and "Container demo-after-1  Killed" in err
+    assert find_processes_with_token(mark, wait=10) == []
+    states = {n: inspect(rootless, n)["State"] for n in ("demo-stubborn-1", "demo-after-1")}
+    assert {n: (s["Status"], s["ExitCode"]) for n, s in states.items()} == {
+        "demo-stubborn-1": ("exited", 137),
+        "demo-after-1": ("exited", 137),
+    }
+    ok(compose(rootless, file, "down", timeout=60))
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
 ONE_EXITS = """
 services:
   job:
@@ -307,3 +375,74 @@ def test_a_failed_build_of_a_missing_image_stops_up(rootless, tmp_path):  # type
     assert ok(rootless("ps", "-aq")).strip() == ""
     ok(compose(rootless, file, "down"))
     assert "demo_default" not in ok(rootless("network", "ls", "-q"))
+
+
+RESTART_TRUE = """
+services:
+  db:
+    image: {image}
+    command: sleep 1000
+    environment: {{VERSION: "{version}"}}
+    stop_grace_period: 1s
+  app:
+    image: {image}
+    command: sleep 1000
+    stop_grace_period: 1s
+    depends_on:
+      db: {{condition: service_started, restart: true}}
+      tools: {{condition: service_started, required: false}}
+  other:
+    image: {image}
+    command: sleep 1000
+    stop_grace_period: 1s
+    depends_on: [db]
+  tools:
+    image: {image}
+    command: sleep 1000
+    profiles: [tools]
+"""
+
+
+def test_restart_true_restarts_the_dependent_of_a_recreated_or_restarted_service(
+    rootless, image, tmp_path
+):  # type: ignore[no-untyped-def]
+    file = project(tmp_path, RESTART_TRUE.format(image=image, version="1"))
+
+    def state() -> dict[str, tuple[str, int]]:
+        return {
+            s: (
+                inspect(rootless, f"demo-{s}-1")["Id"],
+                inspect(rootless, f"demo-{s}-1")["State"]["Pid"],
+            )
+            for s in ("db", "app", "other")
+        }
+
+    try:
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        assert (
+            'WARN: service "app" depends on "tools", whose profile is not enabled: '
+            "starting without it (required: false)"
+        ) in r.stderr
+        assert "demo-tools" not in ok(rootless("ps", "-a"))
+        before = state()
+
+        file.write_text(RESTART_TRUE.format(image=image, version="2"))
+        r = compose(rootless, file, "up", "-d")
+        ok(r)
+        after = state()
+        assert after["db"][0] != before["db"][0]  # recreated
+        assert after["app"][0] == before["app"][0]  # the same container ...
+        assert after["app"][1] != before["app"][1]  # ... started again
+        assert after["other"] == before["other"]  # no restart: true, left alone
+        assert "Container demo-app-1  Restarting" in r.stderr
+        assert r.stderr.index("demo-db-1  Started") < r.stderr.index("demo-app-1  Started")
+
+        r = compose(rootless, file, "restart", "db")
+        ok(r)
+        again = state()
+        assert again["db"][0] == after["db"][0] and again["db"][1] != after["db"][1]
+        assert again["app"][0] == after["app"][0] and again["app"][1] != after["app"][1]
+        assert again["other"] == after["other"]
+    finally:
+        ok(compose(rootless, file, "down", "-t", "0", timeout=60))

@@ -11,6 +11,7 @@ from rootless.compose.plan import (
     diff_projects,
     enabled_services,
     find_cycle,
+    restart_dependents,
     select_services,
     start_order,
     stop_order,
@@ -100,7 +101,32 @@ def test_optional_dependency_is_left_out(tmp_path):
           b: {image: i, profiles: [x]}
         """,
     )
-    assert select_services(p) == ("a",)
+    warnings: list[str] = []
+    assert select_services(p, warn=warnings.append) == ("a",)
+    assert warnings == [
+        'service "a" depends on "b", whose profile is not enabled: '
+        "starting without it (required: false)"
+    ]
+    assert select_services(p, profiles=["x"], warn=warnings.append) == ("b", "a")
+    assert len(warnings) == 1
+
+
+def test_restart_dependents_follows_restart_true_transitively(tmp_path):
+    p = project(
+        tmp_path,
+        """
+        services:
+          app: {image: i, depends_on: {db: {condition: service_started, restart: true}}}
+          worker: {image: i, depends_on: {app: {restart: true}, cache: {}}}
+          report: {image: i, depends_on: [db]}
+          cache: {image: i}
+          db: {image: i}
+        """,
+    )
+    assert restart_dependents(p, ["db"]) == ("db", "app", "worker")
+    assert restart_dependents(p, ["app"]) == ("app", "worker")
+    assert restart_dependents(p, ["cache"]) == ("cache",)  # worker has no restart: true on it
+    assert restart_dependents(p, []) == ()
 
 
 def test_container_names(tmp_path):
