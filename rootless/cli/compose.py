@@ -148,10 +148,23 @@ def _up(args: argparse.Namespace) -> int:
         spare.reap()
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM while foreground ``up`` starts the services: stopped as Ctrl-C stops them
+    (a systemd unit's stop must not leave the started containers behind)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
+    import signal
+
     from rootless.compose import runner
 
     loaded = load(args)
+    if not args.detach:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         names = runner.up(
             loaded.project,
@@ -163,15 +176,15 @@ def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
             report=_report,
             spare=spare,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if args.detach:
             raise
-        # What foreground up started so far; a second Ctrl-C kills it.
+        # What foreground up started so far; a second Ctrl-C (or SIGTERM) kills it.
         try:
             _stop_gracefully(loaded.project, args.services_)
         except KeyboardInterrupt:
             _kill(loaded.project, args.services_)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
     if args.detach:
         return 0
     from rootless.compose.logs import attach
@@ -180,6 +193,7 @@ def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
     containers = containers_store()
     records = [containers.get(n) for n in names]
     services = sorted({runner.compose_info(r)["service"] for r in records})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # attach handles it from here on
     return attach(
         records,
         containers,

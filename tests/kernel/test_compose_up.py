@@ -283,6 +283,54 @@ def test_second_sigint_kills_what_the_graceful_stop_waits_for(
     assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
 
 
+NEVER_HEALTHY = """
+services:
+  db:
+    image: {image}
+    command: sleep 1000
+    environment: {{MARK: "{mark}"}}
+    stop_grace_period: 1s
+    healthcheck: {{test: ["CMD", "false"], interval: 1s, retries: 1000}}
+  app:
+    image: {image}
+    command: sleep 1000
+    depends_on: {{db: {{condition: service_healthy}}}}
+"""
+
+
+def test_sigterm_while_foreground_up_starts_stops_what_it_started(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    # A systemd unit's stop can come while up still waits for a dependency.
+    mark = f"fgterm-{tmp_path.name}"
+    file = project(tmp_path, NEVER_HEALTHY.format(image=image, mark=mark))
+    proc = subprocess.Popen(
+        rootless.command("compose", "-f", str(file), "-p", "demo", "up", "--no-color"),
+        env=rootless.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not find_processes_with_token(mark) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    try:
+        assert proc.returncode == 143, err
+        assert "Gracefully stopping" in err
+        assert inspect(rootless, "demo-db-1")["State"]["Status"] == "exited"
+        assert find_processes_with_token(mark, wait=10) == []
+    finally:
+        ok(compose(rootless, file, "down", "-t", "0", timeout=60))
+
+
 ONE_EXITS = """
 services:
   job:
