@@ -434,28 +434,80 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-d", "--detach", action="store_true", help="run in the background; print the ID"
+    )
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("-T", "--no-tty", action="store_true", help="no pseudo-terminal")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--name", metavar="NAME", help="container name (default PROJECT-SERVICE-run-ID)")
+    p.add_argument("--entrypoint", metavar="CMD", help="override the entrypoint (split as words)")
+    p.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY[=VAL]",
+        help="set a variable (KEY alone: this environment's value)",
+    )
+    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]", help="run as this user")
+    p.add_argument("-w", "--workdir", metavar="DIR", help="working directory inside")
+    p.add_argument(
+        "-v",
+        "--volume",
+        action="append",
+        default=[],
+        metavar="[SOURCE:]TARGET[:ro]",
+        help="mount as the service's volumes: (./relative to the project directory)",
+    )
+    p.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="[IP:][HOST:]CONTAINER[/PROTO]",
+        help="publish a port on the host",
+    )
+    p.add_argument("--service-ports", action="store_true", help="publish the service's ports")
+    p.add_argument(
+        "--use-aliases", action="store_true", help="take the service's DNS names on its networks"
+    )
     p.add_argument("--no-deps", action="store_true", help="do not start the dependencies")
+    p.add_argument("--build", action="store_true", help="build the image before running")
+    p.add_argument("-T", "--no-tty", action="store_true", help="no pseudo-terminal")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (the default)")
     p.add_argument("service", metavar="SERVICE")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rootless.cli._common import key_values
     from rootless.compose import runner
+    from rootless.compose.oneoff import OneOff
     from rootless.runtime.plan import parse_env_lines
 
     loaded = load(args)
-    tty = not args.no_tty and sys.stdin.isatty()
+    request = OneOff(
+        command=tuple(args.command[1:] if args.command[:1] == ["--"] else args.command),
+        entrypoint=args.entrypoint,
+        env=tuple(parse_env_lines(args.env, os.environ)),
+        labels=tuple(key_values(args.label, "label").items()),
+        user=args.user,
+        workdir=args.workdir,
+        volumes=tuple(args.volume),
+        publish=tuple(args.publish),
+        service_ports=args.service_ports,
+        use_aliases=args.use_aliases,
+        name=args.name,
+        rm=args.rm,
+        detach=args.detach,
+        tty=not args.no_tty and sys.stdin.isatty(),
+    )
     return runner.run_one_off(
         loaded.project,
         args.service,
-        args.command[1:] if args.command[:1] == ["--"] else args.command,
-        env=parse_env_lines(args.env, os.environ),
-        rm=args.rm,
-        tty=tty,
+        request,
         no_deps=args.no_deps,
+        build=args.build,
         profiles=loaded.profiles,
         report=_report,
     )

@@ -665,6 +665,32 @@ def _volume_short(ctx: _Ctx, item: Any, path: KeyPath) -> ServiceVolume:
     return ServiceVolume("volume", target, source, read_only, nocopy="nocopy" in modes)
 
 
+def parse_port(spec: str) -> tuple[Port, ...]:
+    """A port in the short syntax of ``ports`` (``compose run -p``); a range gives several."""
+    return tuple(_port_short(_option_ctx("/", {}), spec, ()))
+
+
+def parse_volume(spec: str, *, directory: str, env: Mapping[str, str]) -> ServiceVolume:
+    """A volume in the short syntax of ``volumes`` (``compose run -v``): host paths
+    relative to ``directory``, ``~`` from ``env``."""
+    return _volume_short(_option_ctx(directory, env), spec, ())
+
+
+def _option_ctx(directory: str, env: Mapping[str, str]) -> _Ctx:
+    """A context for a value given on the command line: no file, so errors name no line."""
+    return _Ctx(
+        source=Source({}, {}),
+        env=env,
+        directory=directory,
+        warn=lambda _: None,
+        read_text=lambda _: "",
+        services=frozenset(),
+        volumes=frozenset(),
+        networks=frozenset(),
+        secrets=frozenset(),
+    )
+
+
 def _volume_long(ctx: _Ctx, body: Mapping[str, Any], path: KeyPath) -> ServiceVolume:
     known = frozenset(
         {"type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"}

@@ -34,6 +34,7 @@ from rootless.errors import ConfigError
 
 if TYPE_CHECKING:
     from rootless.compose.model import Dependency, Project
+    from rootless.compose.oneoff import OneOff
     from rootless.container.records import ContainerRecord, ContainerStore
     from rootless.supervise.project_client import ProjectSupervisor, Spawned, StartEntry
 
@@ -110,7 +111,8 @@ def run_options(run: ServiceRun, report: Report = _quiet) -> Any:
         return options
     first = run.networks[0]
     aliases = ",".join(f"alias={a}" for a in dict.fromkeys(first.aliases))
-    return options._replace(network=net._replace(mode=f"{first.network}:{aliases}"))
+    mode = f"{first.network}:{aliases}" if aliases else first.network
+    return options._replace(network=net._replace(mode=mode))
 
 
 # -- up --------------------------------------------------------------------------------
@@ -350,23 +352,26 @@ def wait_condition(
 def run_one_off(
     project: Project,
     service: str,
-    command: Sequence[str] = (),
+    request: OneOff,
     *,
-    env: Sequence[tuple[str, str]] = (),
-    rm: bool = False,
-    tty: bool = False,
     no_deps: bool = False,
+    build: bool = False,
     profiles: Sequence[str] = (),
     paths: StoragePaths | None = None,
     report: Report = _quiet,
 ) -> int:
-    """``compose run``: start the dependencies, then run ``command`` (default: the
-    service's) in a new container of the service in the foreground; its exit code."""
+    """``compose run``: start the dependencies (not with ``no_deps``), then run a new
+    container of the service changed as ``request`` asks: in the foreground (its exit
+    code), or with ``request.detach`` under the project supervisor (its ID printed)."""
     import os
 
-    from rootless.engine.containers import containers_store, run
+    from rootless.compose.oneoff import one_off_project, one_off_run
+    from rootless.engine.containers import containers_store, create, run
 
     paths = paths or StoragePaths.from_env()
+    # Every option is checked before anything starts.
+    altered = one_off_project(project, service, request, os.environ)
+    plan = one_off_run(altered, service, request, os.urandom(6).hex())
     deps = select_services(project, [service], profiles=profiles, warn=_warner(report))[:-1]
     if deps and not no_deps:
         up(project, deps, profiles=profiles, paths=paths, report=report)
@@ -374,34 +379,41 @@ def run_one_off(
         for dep in project.service(service).depends_on:
             if dep.service in deps:
                 wait_condition(project, dep, containers, report=report)
-    build_images(project, [service], paths, rebuild=False)
-    plan = service_run(project, service, 1)
-    options = run_options(plan, report)
-    extra = dict(options.extra)
-    extra["compose"] = {**extra["compose"], "oneoff": True}
-    options = options._replace(
-        name=f"{project.name}-{service}-run-{os.urandom(6).hex()}",
-        command=tuple(command) or options.command,
-        env=(*options.env, *env),
-        rm=rm,
-        interactive=True,
-        tty=tty,
-        extra=extra,
-    )
+    build_images(project, [service], paths, rebuild=build)
+    ensure_resources(altered, [service], paths)
+    _check_secrets(altered, service)
     for directory in plan.host_dirs:
         Path(directory).mkdir(parents=True, exist_ok=True)
-    return run(options, paths)
+    options = run_options(plan)
+    if not request.detach:
+        return run(options, paths)
+    from rootless.supervise.project_client import ProjectSupervisor
+
+    networks = [attachment.network for attachment in plan.networks]
+    with ProjectSupervisor(project.name, paths, networks) as supervisor:
+        record = create(options, paths).record
+        containers = containers_store(paths)
+        _start(altered, [(record, plan)], supervisor, containers, paths, report, HEALTH_TIMEOUT)
+    print(record.id)
+    return 0
 
 
 # -- start, stop, down -----------------------------------------------------------------
 
 
 def ordered_records(
-    project: Project, containers: ContainerStore, services: Sequence[str] = ()
+    project: Project,
+    containers: ContainerStore,
+    services: Sequence[str] = (),
+    *,
+    one_off: bool = True,
 ) -> list[ContainerRecord]:
-    """The project's containers (of ``services``, or all) in stop order; containers of
-    services no longer in the file (orphans) first."""
+    """The project's containers (of ``services``, or all; ``one_off``: with the
+    ``compose run`` ones) in stop order; containers of services no longer in the file
+    (orphans) first."""
     records = project_records(project.name, containers)
+    if not one_off:
+        records = [r for r in records if not compose_info(r).get("oneoff")]
     known = {s.name for s in project.services}
     chosen = set(services) or {compose_info(r)["service"] for r in records}
     rank = {name: i for i, name in enumerate(stop_order(project, known & chosen))}
@@ -416,13 +428,15 @@ def stop(
     paths: StoragePaths | None = None,
     timeout: float | None = None,
     report: Report = _quiet,
+    one_off: bool = False,
 ) -> list[str]:
-    """Stop the containers in reverse dependency order, each with its grace period."""
+    """Stop the services' containers (``one_off``: the ``compose run`` ones too) in
+    reverse dependency order, each with its grace period."""
     from rootless.engine.containers import containers_store
 
     paths = paths or StoragePaths.from_env()
     out = []
-    for record in ordered_records(project, containers_store(paths), services):
+    for record in ordered_records(project, containers_store(paths), services, one_off=one_off):
         _stop_record(record, paths, report, timeout=timeout)
         out.append(record.name)
     return out
@@ -458,7 +472,7 @@ def kill(
 
     paths = paths or StoragePaths.from_env()
     containers = containers_store(paths)
-    for record in ordered_records(project, containers, services):
+    for record in ordered_records(project, containers, services, one_off=False):
         status = lifecycle.get(record.id, containers).status
         if status == "restarting":
             lifecycle.stop(record.id, timeout=0, paths=paths)
@@ -502,7 +516,7 @@ def start(
 
     paths = paths or StoragePaths.from_env()
     containers = containers_store(paths)
-    records = list(reversed(ordered_records(project, containers, services)))
+    records = list(reversed(ordered_records(project, containers, services, one_off=False)))
     known = {s.name for s in project.services}
     made = [(r, None) for r in records if compose_info(r)["service"] in known]
     with ProjectSupervisor(project.name, paths) as supervisor:
@@ -526,7 +540,7 @@ def down(
     from rootless.engine.containers import containers_store
 
     paths = paths or StoragePaths.from_env()
-    stop(project, paths=paths, timeout=timeout, report=report)
+    stop(project, paths=paths, timeout=timeout, report=report, one_off=True)
     for record in ordered_records(project, containers_store(paths)):
         lifecycle.rm(record.id, force=True, paths=paths)
         report(f"Container {record.name}  Removed")

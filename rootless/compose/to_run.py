@@ -24,6 +24,7 @@ LABEL_PROJECT = "com.docker.compose.project"
 LABEL_SERVICE = "com.docker.compose.service"
 LABEL_NUMBER = "com.docker.compose.container-number"
 LABEL_HASH = "com.docker.compose.config-hash"
+LABEL_ONEOFF = "com.docker.compose.oneoff"  # "True" on a `compose run` container
 
 
 class NetworkAttachment(NamedTuple):
@@ -67,6 +68,7 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
         LABEL_SERVICE: s.name,
         LABEL_NUMBER: str(number),
         LABEL_HASH: digest,
+        LABEL_ONEOFF: "False",
     }
     extra: dict[str, Any] = {
         "labels": labels,

@@ -93,6 +93,7 @@ def test_service_run(project, tmp_path):
         "com.docker.compose.service": "web",
         "com.docker.compose.container-number": "2",
         "com.docker.compose.config-hash": digest,
+        "com.docker.compose.oneoff": "False",
     }
     assert extra["compose"] == {
         "project": "shop",
