@@ -55,9 +55,7 @@ services:
 """
 
 
-def test_options_change_what_runs_and_the_exit_code_is_the_commands(
-    rootless, image, tmp_path
-):  # type: ignore[no-untyped-def]
+def test_options_change_what_runs_and_the_exit_code_is_the_commands(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
     file = project(tmp_path, APP_AND_DB.format(image=image))
     try:
         out = ok(compose(rootless, file, "run", "--rm", "-i", "-T", "--no-deps", "-e", "A=3", "-e",

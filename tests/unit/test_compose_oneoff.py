@@ -138,9 +138,7 @@ def test_replicas_are_marked_not_one_off(project: Project) -> None:
         (OneOff(entrypoint="sh -c 'x"), ["invalid --entrypoint", "quotes"]),
     ],
 )
-def test_bad_options_are_clear_errors(
-    project: Project, request_: OneOff, words: list[str]
-) -> None:
+def test_bad_options_are_clear_errors(project: Project, request_: OneOff, words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
         plan(project, request_)
     for word in words:
@@ -148,5 +146,5 @@ def test_bad_options_are_clear_errors(
 
 
 def test_an_unknown_service_names_the_services(project: Project) -> None:
-    with pytest.raises(ConfigError, match='no such service: "nope".*services: web, db'):
+    with pytest.raises(ConfigError, match=r'no such service: "nope".*services: web, db'):
         one_off_project(project, "nope", OneOff(), {})
