@@ -24,8 +24,11 @@ POLL = 0.05  # seconds between looks at a quiet log
 
 
 def label(record: ContainerRecord) -> str:
+    """``SERVICE-N`` for a replica; a one-off (``compose run``) goes by its name."""
     info = compose_info(record)
-    return f"{info['service']}-{info['number']}" if info else record.name
+    if not info or info.get("oneoff"):
+        return record.name
+    return f"{info['service']}-{info['number']}"
 
 
 def prefixes(records: Sequence[ContainerRecord], colour: bool) -> dict[str, bytes]:

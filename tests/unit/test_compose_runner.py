@@ -64,3 +64,14 @@ def test_log_prefixes_are_padded_and_coloured_on_request() -> None:
     assert coloured["a"].startswith(b"\x1b[36m") and coloured["a"].endswith(b"\x1b[0m")
     assert coloured["a"] != coloured["b"]
     assert compose_info(records[2]) == {}
+
+
+def test_a_one_off_container_logs_under_its_name() -> None:
+    one_off = ContainerRecord(
+        "x", "p-web-run-0123456789ab", "", "", (), 0.0, "exited",
+        options={"compose": {"project": "p", "service": "web", "number": 1, "oneoff": True}},
+    )  # fmt: skip
+    assert prefixes([record("a", "web"), one_off], colour=False) == {
+        "a": b"web-1                   | ",
+        "x": b"p-web-run-0123456789ab  | ",
+    }
