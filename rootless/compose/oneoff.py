@@ -102,7 +102,8 @@ def _words(text: str) -> tuple[str, ...]:
         return tuple(shlex.split(text))
     except ValueError as e:
         raise ConfigError(
-            f'invalid --entrypoint "{text}": {e}', hint="close the quotes, or quote the words"
+            f'invalid --entrypoint "{text}": {str(e).lower()}',
+            hint="close the quotes, or quote the words",
         ) from None
 
 
@@ -124,7 +125,8 @@ def _volume(project: Project, spec: str, environ: Mapping[str, str]) -> ServiceV
     try:
         volume = parse_volume(spec, directory=project.directory, env=environ)
     except ConfigError as e:
-        raise ConfigError(f"compose run --volume: {e.message}", hint=hint) from None
+        which = "" if f'"{spec}"' in e.message else f' "{spec}"'
+        raise ConfigError(f"compose run --volume{which}: {e.message}", hint=hint) from None
     declared = {v.key for v in project.volumes}
     if volume.type == "volume" and volume.source and volume.source not in declared:
         raise ConfigError(

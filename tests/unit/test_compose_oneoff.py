@@ -129,13 +129,16 @@ def test_replicas_are_marked_not_one_off(project: Project) -> None:
     [
         (OneOff(publish=("80:abc",)), ['--publish: invalid port "80:abc"', "-p 8080:80"]),
         (OneOff(publish=("1:2:3:4",)), ["too many ':'", "[IP:][HOST:]CONTAINER"]),
-        (OneOff(volumes=("./x:rel",)), ['container path "rel" is not absolute', "TARGET"]),
+        (
+            OneOff(volumes=("./x:rel",)),
+            ['--volume "./x:rel": container path "rel" is not absolute', "TARGET"],
+        ),
         (OneOff(volumes=("./x:/y:zz",)), ['unknown mode "zz"', "[SOURCE:]TARGET"]),
         (
             OneOff(volumes=("cache:/c",)),
             ['volume "cache" is not declared', "./cache", "volumes:"],
         ),
-        (OneOff(entrypoint="sh -c 'x"), ["invalid --entrypoint", "quotes"]),
+        (OneOff(entrypoint="sh -c 'x"), ["invalid --entrypoint", "no closing quotation"]),
     ],
 )
 def test_bad_options_are_clear_errors(project: Project, request_: OneOff, words: list[str]) -> None:
