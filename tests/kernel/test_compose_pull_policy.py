@@ -75,6 +75,13 @@ services:
         assert ok(rootless("ps", "-aq")).strip() == ""
         assert "pp_default" not in ok(rootless("network", "ls"))
 
+        # compose pull: --policy stands for pull_policy; failures may be ignored
+        assert compose("pull", "--policy", "missing", "never").returncode != 0
+        r = compose("pull", "--policy", "missing", "--ignore-pull-failures", "never", "miss")
+        ok(r)
+        assert f'cannot pull the image {repo}/absent:1 of service "never"; ignored' in r.stderr
+        assert "Copying" not in r.stderr  # miss: present, and its policy is missing
+
         r = compose("up", "-d", "miss")  # present: used as it is
         ok(r)
         assert "Copying" not in r.stderr
