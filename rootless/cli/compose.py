@@ -130,7 +130,16 @@ def _up_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-color", action="store_true", help="no colours in the log prefixes")
     p.add_argument("--build", action="store_true", help="build the images before starting")
+    _pull_argument(p)
     _services_argument(p)
+
+
+def _pull_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pull",
+        choices=("always", "missing", "never"),
+        help="pull the images always, when missing, or never (default: each pull_policy)",
+    )
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -173,6 +182,7 @@ def _up_with(args: argparse.Namespace, spare: Spawned) -> int:
             no_deps=args.no_deps,
             force_recreate=args.force_recreate,
             build=args.build,
+            pull=args.pull,
             report=_report,
             spare=spare,
         )
@@ -254,6 +264,18 @@ def _image_arguments(p: argparse.ArgumentParser) -> None:
     _services_argument(p)
 
 
+def _pull_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--policy",
+        choices=("always", "missing"),
+        help="pull always, or only the missing images (default: each pull_policy, else always)",
+    )
+    p.add_argument(
+        "--ignore-pull-failures", action="store_true", help="pull what can be, warn about the rest"
+    )
+    _image_arguments(p)
+
+
 def _build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="run every step again")
     p.add_argument("--pull", action="store_true", help="pull base images even when present")
@@ -271,10 +293,28 @@ def _image_verb(args: argparse.Namespace, verb: str) -> int:
     if verb == "build":
         steps = images.build_steps(project, names, no_cache=args.no_cache, pull=args.pull)
     elif verb == "pull":
-        steps = images.pull_steps(project, names)
+        return _pull(args, project, names)
     else:
         steps = images.push_steps(project, names)
     images.run_steps(steps, StoragePaths.from_env(), tls_verify=args.tls_verify, quiet=args.quiet)
+    return 0
+
+
+def _pull(args: argparse.Namespace, project: Project, names: Sequence[str]) -> int:
+    import time
+
+    from rootless._paths import StoragePaths
+    from rootless.cli._common import warn
+    from rootless.compose import images
+
+    paths = StoragePaths.from_env()
+    wanted = [project.service(n).image for n in names]
+    present = images.present_images((i for i in wanted if i is not None), paths)
+    steps = images.pull_steps(project, names, present, policy=args.policy, now=time.time())
+    failed = images.run_steps(steps, paths, tls_verify=args.tls_verify, quiet=args.quiet,
+                              ignore_failures=args.ignore_pull_failures)  # fmt: skip
+    for step in failed:
+        warn(f'cannot pull the image {step.image} of service "{step.service}"; ignored')
     return 0
 
 
@@ -473,6 +513,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-deps", action="store_true", help="do not start the dependencies")
     p.add_argument("--build", action="store_true", help="build the image before running")
+    _pull_argument(p)
     p.add_argument("-T", "--no-tty", action="store_true", help="no pseudo-terminal")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (the default)")
     p.add_argument("service", metavar="SERVICE")
@@ -509,6 +550,7 @@ def _run(args: argparse.Namespace) -> int:
         no_deps=args.no_deps,
         build=args.build,
         profiles=loaded.profiles,
+        pull=args.pull,
         report=_report,
     )
 
@@ -531,7 +573,7 @@ SUBCOMMANDS: dict[
         _build_arguments,
         lambda args: _image_verb(args, "build"),
     ),
-    "pull": ("pull the services' images", _image_arguments, lambda args: _image_verb(args, "pull")),
+    "pull": ("pull the services' images", _pull_arguments, lambda args: _image_verb(args, "pull")),
     "push": (
         "push the images of built services that name one",
         _image_arguments,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from rootless.compose.to_run import image_name
@@ -25,10 +25,20 @@ if TYPE_CHECKING:
 RMI_CHOICES = ("all", "local")
 
 
+PULL_CHOICES = ("always", "missing", "never")  # up --pull; pull --policy takes always, missing
+
+
+class LocalImage(NamedTuple):
+    id: str
+    pulled: float  # when compose last pulled it, or else when the store got it
+
+
 class Step(NamedTuple):
     service: str
     image: str
     argv: tuple[str, ...]  # the rootless command line, without the program
+    inline: str | None = None  # build: the Containerfile's text, written to a file for -f
+    optional: bool = False  # a failure is reported, not fatal (a pull before a build)
 
 
 def build_steps(project: Project, services: Sequence[str], *, no_cache: bool = False,
@@ -40,38 +50,131 @@ def build_steps(project: Project, services: Sequence[str], *, no_cache: bool = F
         if s.build is None:
             continue
         b = s.build
-        argv = ["build", "-t", image_name(project, s)]
+        image = image_name(project, s)
+        argv = ["build"]
+        for tag in (image, *b.tags):
+            argv += ["-t", tag]
         if b.dockerfile:
             argv += ["-f", os.path.join(b.context, b.dockerfile)]  # relative to the context
         if b.target:
             argv += ["--target", b.target]
         for key, value in b.args:
             argv += ["--build-arg", key if value is None else f"{key}={value}"]
-        argv += [*(["--no-cache"] if no_cache else []), *(["--pull"] if pull else [])]
-        steps.append(Step(name, image_name(project, s), (*argv, b.context)))
+        for key, label in b.labels:
+            argv += ["--label", f"{key}={label}"]
+        if b.network:
+            argv += ["--network", "host" if b.network == "host" else "none"]
+        for secret in b.secrets:
+            argv += ["--secret", f"id={secret.target},src={project.secret_file(secret.source)}"]
+        argv += [*(["--no-cache"] if no_cache or b.no_cache else []),
+                 *(["--pull"] if pull or b.pull else [])]  # fmt: skip
+        steps.append(Step(name, image, (*argv, b.context), b.dockerfile_inline))
     return steps
 
 
-def missing_steps(steps: Sequence[Step], paths: StoragePaths) -> list[Step]:
-    """Those of ``steps`` whose image is not in the local store (``up`` builds them)."""
-    if not steps:
-        return []
-    from rootless.engine.images import find_local, open_store
-
-    store = open_store(paths)
-    try:
-        return [step for step in steps if find_local(store, step.image) is None]
-    finally:
-        store.close()
+def policy_of(project: Project, service: str, override: str | None, default: str) -> str:
+    """The pull policy that holds for ``service``: ``override`` (``--pull``, ``--policy``),
+    else its ``pull_policy``, else ``default``."""
+    if override is not None and override not in PULL_CHOICES:
+        raise ConfigError(f'invalid pull policy "{override}"', hint="use always, missing or never")
+    return override or project.service(service).pull_policy or default
 
 
-def pull_steps(project: Project, services: Sequence[str]) -> list[Step]:
-    """``rootless pull`` of each image a service runs without building it."""
+def _wants_pull(policy: str, image: str, present: Mapping[str, LocalImage], now: float) -> bool:
+    """Whether ``policy`` pulls ``image``; ``present``: the local images and when each was
+    last pulled (or stored)."""
+    from rootless.compose.model import refresh_seconds
+
+    if policy == "always":
+        return True
+    if policy in ("never", "build"):
+        return False
+    if image not in present:
+        return True
+    max_age = refresh_seconds(policy)
+    return max_age is not None and now - present[image].pulled > max_age
+
+
+def up_pull_steps(
+    project: Project,
+    services: Sequence[str],
+    present: Mapping[str, LocalImage],
+    *,
+    policy: str | None = None,
+    build: bool = False,
+    now: float = 0.0,
+) -> list[Step]:
+    """The pulls ``up`` and ``run`` make before creating anything (as Compose): by each
+    service's pull policy (default ``missing``). A service with ``build:`` and an
+    ``image:`` is pulled too, unless it is built anyway (``--build``, policy ``build``);
+    its pull may fail (then it is built)."""
+    seen: set[str] = set()
+    steps = []
+    for name in services:
+        s = project.service(name)
+        if s.image is None or s.image in seen or (build and s.build is not None):
+            continue
+        if _wants_pull(policy_of(project, name, policy, "missing"), s.image, present, now):
+            seen.add(s.image)
+            steps.append(Step(name, s.image, ("pull", s.image), optional=s.build is not None))
+    return steps
+
+
+def up_build_steps(
+    project: Project,
+    services: Sequence[str],
+    present: Mapping[str, LocalImage],
+    *,
+    policy: str | None = None,
+    build: bool = False,
+) -> list[Step]:
+    """The builds ``up`` makes after its pulls: every service with ``build:`` with
+    ``build`` or pull policy ``build``, else those whose image is still missing."""
+    return [
+        step
+        for step in build_steps(project, services)
+        if build
+        or policy_of(project, step.service, policy, "missing") == "build"
+        or step.image not in present
+    ]
+
+
+def check_never(
+    project: Project, services: Sequence[str], present: Mapping[str, LocalImage],
+    *, policy: str | None = None,
+) -> None:  # fmt: skip
+    """A service that may not pull (policy ``never``) and cannot build needs its image
+    in the store before anything is created."""
+    for name in services:
+        s = project.service(name)
+        image = image_name(project, s)
+        never = policy_of(project, name, policy, "missing") == "never"
+        if never and s.build is None and image not in present:
+            raise ImageError(
+                f'the image {image} of service "{name}" is not in the local store, '
+                "and its pull policy is never",
+                hint=f"pull it first (rootless pull {image}), or use pull_policy: missing",
+            )
+
+
+def pull_steps(
+    project: Project,
+    services: Sequence[str],
+    present: Mapping[str, LocalImage] | None = None,
+    *,
+    policy: str | None = None,
+    now: float = 0.0,
+) -> list[Step]:
+    """``rootless pull`` of each image a service runs without building it, by its pull
+    policy (default: ``always``, as ``compose pull``; ``never`` and ``build`` skip it)."""
     seen: set[str] = set()
     steps = []
     for name in services:
         s = project.service(name)
         if s.build is not None or s.image is None or s.image in seen:
+            continue
+        chosen = policy_of(project, name, policy, "always")
+        if not _wants_pull(chosen, s.image, present or {}, now):
             continue
         seen.add(s.image)
         steps.append(Step(name, s.image, ("pull", s.image)))
@@ -98,21 +201,86 @@ def rmi_images(project: Project, which: str) -> list[str]:
 
 
 def run_steps(steps: Sequence[Step], paths: StoragePaths, *, tls_verify: bool | None = None,
-              quiet: bool = False) -> None:  # fmt: skip
-    """Run each step; the first that fails stops the rest with an error naming it."""
+              quiet: bool = False, ignore_failures: bool = False) -> list[Step]:  # fmt: skip
+    """Run each step; the first that fails stops the rest with an error naming it,
+    unless the step is optional or ``ignore_failures``: the steps that failed so.
+    Successful pulls are stamped (see :func:`present_images`)."""
+    failed = []
     for step in steps:
         argv = list(step.argv)
         if tls_verify is not None and argv[0] in ("build", "pull", "push"):
             argv.insert(1, f"--tls-verify={str(tls_verify).lower()}")
         if quiet and argv[0] in ("build", "pull", "push"):
             argv.insert(1, "-q")
-        code = _rootless(argv, paths)
-        if code != 0:
-            raise ImageError(
-                f'cannot {argv[0]} the image {step.image} of service "{step.service}": '
-                f"rootless {argv[0]} exited with code {code}",
-                hint="its error is printed above",
-            )
+        code = _run_step(argv, step.inline, paths)
+        if code == 0:
+            if argv[0] == "pull":
+                _stamp_pull(step.image, paths)
+            continue
+        if step.optional or ignore_failures:
+            failed.append(step)
+            continue
+        raise ImageError(
+            f'cannot {argv[0]} the image {step.image} of service "{step.service}": '
+            f"rootless {argv[0]} exited with code {code}",
+            hint="its error is printed above",
+        )
+    return failed
+
+
+def _run_step(argv: list[str], inline: str | None, paths: StoragePaths) -> int:
+    if inline is None:
+        return _rootless(argv, paths)
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", prefix="rootless-compose-", suffix=".Containerfile") as f:
+        f.write(inline)
+        f.flush()
+        return _rootless([argv[0], "-f", f.name, *argv[1:]], paths)
+
+
+_STAMPS = "compose-pulled.json"  # image name -> when a compose verb last pulled it
+
+
+def present_images(images: Iterable[str], paths: StoragePaths) -> dict[str, LocalImage]:
+    """Those of ``images`` in the local store, each with when it was last pulled by
+    compose, or else stored (what ``daily``, ``weekly`` and ``every_`` go by)."""
+    import json
+
+    from rootless.engine.images import find_local, open_store
+
+    wanted = list(dict.fromkeys(images))
+    if not wanted:
+        return {}
+    store = open_store(paths)
+    try:
+        found = {name: find_local(store, name) for name in wanted}
+    finally:
+        store.close()
+    try:
+        stamps = json.loads((paths.data / _STAMPS).read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    return {
+        name: LocalImage(record.id, max(record.recorded, float(stamps.get(name, 0))))
+        for name, record in found.items()
+        if record is not None
+    }
+
+
+def _stamp_pull(image: str, paths: StoragePaths) -> None:
+    import json
+    import time
+
+    from rootless._atomic import atomic_write
+
+    path = paths.data / _STAMPS
+    try:
+        stamps = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    stamps[image] = time.time()
+    atomic_write(path, json.dumps(stamps, sort_keys=True).encode(), durable=False)
 
 
 def remove_images(images: Sequence[str], paths: StoragePaths) -> list[str]:

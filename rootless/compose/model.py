@@ -32,11 +32,27 @@ DEFAULT_NETWORK = "default"
 
 
 @attrs.frozen
+class BuildSecret:
+    source: str  # the key in the top-level `secrets:`
+    target: str  # the secret's id in the build (RUN --mount=type=secret,id=TARGET)
+
+
+@attrs.frozen
 class Build:
     context: str  # absolute
     dockerfile: str | None = None
     args: tuple[tuple[str, str | None], ...] = ()
     target: str | None = None
+    dockerfile_inline: str | None = None  # the Containerfile's text itself
+    labels: tuple[tuple[str, str], ...] = ()
+    no_cache: bool = False
+    pull: bool = False
+    network: str | None = None  # host or none; None: the builder's default
+    secrets: tuple[BuildSecret, ...] = ()
+    tags: tuple[str, ...] = ()  # more names for the built image
+
+
+PULL_POLICIES = ("always", "never", "missing", "build")
 
 
 @attrs.frozen
@@ -128,6 +144,7 @@ class Service:
     replicas: int = 1
     profiles: tuple[str, ...] = ()
     secrets: tuple[ServiceSecret, ...] = ()
+    pull_policy: str | None = None  # PULL_POLICIES, daily, weekly, every_DURATION; None: unset
 
 
 @attrs.frozen
@@ -197,7 +214,7 @@ _UNSUPPORTED = frozenset(
         "dns_opt", "dns_search", "domainname", "extends", "external_links", "extra_hosts",
         "group_add", "ipc", "isolation", "links", "logging", "mac_address", "mem_limit",
         "mem_reservation", "mem_swappiness", "memswap_limit", "network_mode", "oom_kill_disable",
-        "oom_score_adj", "pid", "pids_limit", "platform", "privileged", "pull_policy", "runtime",
+        "oom_score_adj", "pid", "pids_limit", "platform", "privileged", "runtime",
         "security_opt", "shm_size", "stdin_open", "storage_opt", "sysctls", "tty", "ulimits",
         "userns_mode", "uts", "volumes_from", "annotations", "attach", "develop", "post_start",
         "pre_stop", "gpus", "models", "provider", "use_api_socket", "label_file", "credential_spec",
@@ -450,6 +467,8 @@ def _service(ctx: _Ctx, name: str, body: Any) -> Service:
             ctx.unknown(p)
     if "image" not in fields and "build" not in fields:
         raise ctx.err(path, "has neither an image nor a build section")
+    if fields.get("pull_policy") == "build" and "build" not in fields:
+        raise ctx.err((*path, "pull_policy"), "pull_policy build needs a build section")
     fields["environment"] = _environment(ctx, body, path)
     if "networks" not in fields:
         fields["networks"] = (ServiceNetwork(DEFAULT_NETWORK),)
@@ -472,24 +491,135 @@ def _image(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
     return {"image": image}
 
 
+_BUILD_KEYS = frozenset(
+    {"context", "dockerfile", "dockerfile_inline", "args", "target", "labels", "no_cache",
+     "pull", "network", "secrets", "tags"}
+)  # fmt: skip
+_BUILD_UNSUPPORTED = frozenset(
+    {"cache_from", "cache_to", "platforms", "ssh", "additional_contexts", "extra_hosts",
+     "shm_size", "ulimits", "isolation", "privileged", "entitlements", "provenance", "sbom"}
+)  # fmt: skip
+_BUILD_NETWORKS = ("host", "none")
+
+
 def _build(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
     if isinstance(value, str):
         return {"build": Build(context=ctx.path(value))}
     body = _mapping(ctx, value, path)
-    _check_keys(ctx, body, path, frozenset({"context", "dockerfile", "args", "target"}))
+    for key in body:
+        if key in _BUILD_UNSUPPORTED:
+            ctx.unknown((*path, key), "not supported by rootless, ignored")
+        elif key not in _BUILD_KEYS and not key.startswith("x-"):
+            ctx.unknown((*path, key))
+    if body.get("dockerfile") is not None and body.get("dockerfile_inline") is not None:
+        raise ctx.err(
+            (*path, "dockerfile_inline"), "give dockerfile or dockerfile_inline, not both"
+        )
     args = body.get("args")
+    network = _opt_text(ctx, body, "network", path)
+    if network == "default":
+        network = None
+    if network is not None and network not in _BUILD_NETWORKS:
+        raise ctx.err(
+            (*path, "network"),
+            f'unsupported build network "{network}": rootless builds with host, none or default',
+        )
+
+    def flag(key: str) -> bool:
+        return _bool(ctx, body.get(key, False), (*path, key))
+
     return {
         "build": Build(
             context=ctx.path(_opt_text(ctx, body, "context", path) or "."),
             dockerfile=_opt_text(ctx, body, "dockerfile", path),
+            dockerfile_inline=_opt_text(ctx, body, "dockerfile_inline", path),
             args=tuple(
                 sorted((k, v) for k, v, _ in _pairs(ctx, args, (*path, "args"), what="build arg"))
             )
             if args is not None
             else (),
             target=_opt_text(ctx, body, "target", path),
+            labels=_labels(ctx, body["labels"], (*path, "labels")) if body.get("labels") else (),
+            no_cache=flag("no_cache"),
+            pull=flag("pull"),
+            network=network,
+            secrets=_build_secrets(ctx, body.get("secrets"), (*path, "secrets")),
+            tags=_tags(ctx, body.get("tags"), (*path, "tags")),
         )
     }
+
+
+def _build_secrets(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[BuildSecret, ...]:
+    """``[name]`` or ``[{source, target}]``: the target is the secret's id in the build."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ctx.err(path, f"must be a list, not {_kind(value)}")
+    out = []
+    for i, item in enumerate(value):
+        p = (*path, i)
+        if isinstance(item, dict):
+            _check_keys(ctx, item, p, frozenset({"source", "target", "uid", "gid", "mode"}))
+            for key in ("uid", "gid", "mode"):
+                if key in item:
+                    ctx.unknown((*p, key), "not supported for build secrets, ignored")
+            source = _text(ctx, item.get("source"), (*p, "source"))
+            target = _opt_text(ctx, item, "target", p) or source
+        else:
+            source = target = _text(ctx, item, p)
+        if source not in ctx.secrets:
+            raise ctx.err(p, f'secret "{source}" is not declared in the top-level secrets section')
+        if not target or "/" in target or "," in target:
+            raise ctx.err(p, f'invalid build secret id "{target}": use a name without / or ,')
+        out.append(BuildSecret(source, target))
+    return tuple(out)
+
+
+def _tags(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    tags = _texts(ctx, value, path, single=False)
+    for i, tag in enumerate(tags):
+        if not tag or tag != tag.strip():
+            raise ctx.err((*path, i), f'invalid tag "{tag}"')
+    return tags
+
+
+_REFRESH = re.compile(r"every_(\d+)([dw])")
+
+
+def refresh_seconds(policy: str | None) -> float | None:
+    """How old a pulled image may get under ``daily``, ``weekly`` or ``every_DURATION``
+    (``every_12h``, ``every_2d``, ``every_1w``); None for the other policies. Pure."""
+    from rootless._units import parse_duration
+
+    if policy == "daily":
+        return 86400.0
+    if policy == "weekly":
+        return 7 * 86400.0
+    if policy is None or not policy.startswith("every_"):
+        return None
+    m = _REFRESH.fullmatch(policy)
+    if m:
+        return int(m[1]) * (86400.0 if m[2] == "d" else 7 * 86400.0)
+    return parse_duration(policy.removeprefix("every_"), what="pull_policy")
+
+
+def _pull_policy(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
+    text = _text(ctx, value, path)
+    policy = "missing" if text == "if_not_present" else text
+    if policy not in PULL_POLICIES:
+        try:
+            seconds = refresh_seconds(policy)
+        except ConfigError:
+            seconds = None
+        if not seconds:
+            raise ctx.err(
+                path,
+                f'unknown pull_policy "{text}": use always, never, missing (if_not_present), '
+                "build, daily, weekly or every_DURATION (every_12h, every_2d)",
+            )
+    return {"pull_policy": policy}
 
 
 def _environment(
@@ -982,4 +1112,5 @@ _SERVICE_KEYS: dict[str, Callable[[_Ctx, Any, KeyPath], dict[str, Any]]] = {
     "scale": _one("replicas", _int),
     "profiles": _one("profiles", lambda c, v, p: _texts(c, v, p, single=False)),
     "secrets": _secrets,
+    "pull_policy": _pull_policy,
 }

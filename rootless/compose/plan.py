@@ -158,7 +158,7 @@ def container_names(project: Project, service: str) -> tuple[str, ...]:
     return tuple(f"{project.name}-{service}-{n}" for n in range(1, s.replicas + 1))
 
 
-_NOT_HASHED = ("replicas", "profiles", "depends_on")
+_NOT_HASHED = ("replicas", "profiles", "depends_on", "pull_policy")
 
 
 def config_hash(project: Project, service: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rootless.compose.model import Healthcheck, Port, Project, Service, ServiceVolume
+from rootless.compose.model import Build, Healthcheck, Port, Project, Service, ServiceVolume
 
 
 def project_dict(project: Project, services: Iterable[str] | None = None) -> dict[str, Any]:
@@ -19,6 +19,7 @@ def project_dict(project: Project, services: Iterable[str] | None = None) -> dic
     used_networks = {n.name for s in chosen for n in s.networks}
     used_volumes = {v.source for s in chosen for v in s.volumes if v.type == "volume"}
     used_secrets = {sec.source for s in chosen for sec in s.secrets}
+    used_secrets |= {sec.source for s in chosen if s.build for sec in s.build.secrets}
     out: dict[str, Any] = {
         "name": project.name,
         "services": {s.name: service_dict(s) for s in chosen},
@@ -74,14 +75,9 @@ def service_dict(s: Service) -> dict[str, Any]:
         if getattr(s, key):
             out[key] = True
     if s.build is not None:
-        build: dict[str, Any] = {"context": s.build.context}
-        if s.build.dockerfile:
-            build["dockerfile"] = s.build.dockerfile
-        if s.build.args:
-            build["args"] = dict(s.build.args)
-        if s.build.target:
-            build["target"] = s.build.target
-        out["build"] = build
+        out["build"] = _build(s.build)
+    if s.pull_policy is not None:
+        out["pull_policy"] = s.pull_policy
     if s.environment:
         out["environment"] = dict(s.environment)
     if s.labels:
@@ -107,6 +103,25 @@ def service_dict(s: Service) -> dict[str, Any]:
     if s.secrets:
         out["secrets"] = [{"source": sec.source, "target": sec.target} for sec in s.secrets]
     return dict(sorted(out.items()))
+
+
+def _build(b: Build) -> dict[str, Any]:
+    out: dict[str, Any] = {"context": b.context}
+    for key in ("dockerfile", "dockerfile_inline", "target", "network"):
+        if getattr(b, key) is not None:
+            out[key] = getattr(b, key)
+    if b.args:
+        out["args"] = dict(b.args)
+    if b.labels:
+        out["labels"] = dict(b.labels)
+    for key in ("no_cache", "pull"):
+        if getattr(b, key):
+            out[key] = True
+    if b.secrets:
+        out["secrets"] = [{"source": x.source, "target": x.target} for x in b.secrets]
+    if b.tags:
+        out["tags"] = list(b.tags)
+    return out
 
 
 def _port(p: Port) -> dict[str, Any]:

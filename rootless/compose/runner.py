@@ -126,16 +126,17 @@ def up(
     no_deps: bool = False,
     force_recreate: bool = False,
     build: bool = False,
+    pull: str | None = None,
     paths: StoragePaths | None = None,
     report: Report = _quiet,
     health_timeout: float = HEALTH_TIMEOUT,
     spare: Spawned | None = None,
 ) -> tuple[str, ...]:
-    """Create the services' containers (with their dependencies'; after building the
-    images of those with ``build:``: all with ``build``, else the missing ones), then
-    have the project supervisor start them in dependency order; the names of the
-    project's containers for them, in start order. ``spare``: a supervisor the caller
-    spawned early, used if none runs for the project."""
+    """Create the services' containers (with their dependencies'; after pulling and
+    building their images, :func:`ensure_images`), then have the project supervisor
+    start them in dependency order; the names of the project's containers for them, in
+    start order. ``spare``: a supervisor the caller spawned early, used if none runs
+    for the project."""
     from rootless.engine.containers import containers_store
     from rootless.supervise.project_client import ProjectSupervisor
 
@@ -143,7 +144,7 @@ def up(
     names = select_services(
         project, requested, profiles=profiles, no_deps=no_deps, warn=_warner(report)
     )
-    build_images(project, names, paths, rebuild=build)
+    images = ensure_images(project, names, paths, build=build, pull=pull, report=report)
     ensure_resources(project, names, paths)
     networks = dict.fromkeys(project.network(n.name).name for s in names
                              for n in project.service(s).networks)  # fmt: skip
@@ -151,7 +152,6 @@ def up(
     # the networks' holders start, meanwhile.
     with ProjectSupervisor(project.name, paths, tuple(networks), spare) as supervisor:
         containers = containers_store(paths)
-        images = _image_ids(project, names, paths)
         made: list[tuple[ContainerRecord, ServiceRun]] = []
         bounced: set[str] = set()  # services (re)created or restarted by this up
         for service in names:
@@ -172,15 +172,40 @@ def up(
     return tuple(record.name for record, _ in made)
 
 
-def build_images(
-    project: Project, services: Sequence[str], paths: StoragePaths, *, rebuild: bool
-) -> None:
-    """Build the images of ``services`` that have ``build:``: all of them with
-    ``rebuild``, else those not in the store yet (as Compose does)."""
-    from rootless.compose.images import build_steps, missing_steps, run_steps
+def ensure_images(
+    project: Project,
+    services: Sequence[str],
+    paths: StoragePaths,
+    *,
+    build: bool = False,
+    pull: str | None = None,
+    report: Report = _quiet,
+) -> dict[str, str]:
+    """Give ``services`` their images as Compose does: first the pulls their pull
+    policies ask for (``pull`` overrides them all), then the builds (every service with
+    ``build:`` with ``build`` or policy ``build``, else those whose image is still
+    missing, also after a failed pull). A service that may not pull and cannot build
+    fails before any of that when its image is missing. The ID of each service's image
+    now (a new one recreates the service's containers, as in Compose)."""
+    import time
 
-    steps = build_steps(project, services)
-    run_steps(steps if rebuild else missing_steps(steps, paths), paths)
+    from rootless.compose import images
+
+    names = {s: image_name(project, project.service(s)) for s in services}
+    local = images.present_images(names.values(), paths)
+    images.check_never(project, services, local, policy=pull)
+    steps = images.up_pull_steps(
+        project, services, local, policy=pull, build=build, now=time.time()
+    )
+    for step in images.run_steps(steps, paths):
+        report(f"Service {step.service}  Pull failed, building the image instead")
+    if steps:
+        local = images.present_images(names.values(), paths)
+    builds = images.up_build_steps(project, services, local, policy=pull, build=build)
+    images.run_steps(builds, paths)
+    if builds:
+        local = images.present_images(names.values(), paths)
+    return {s: local[name].id for s, name in names.items() if name in local}
 
 
 def _start(
@@ -276,19 +301,6 @@ def _create_service(
     return out, fresh
 
 
-def _image_ids(project: Project, services: Sequence[str], paths: StoragePaths) -> dict[str, str]:
-    """The ID of each service's image in the store now (a rebuilt or newly pulled
-    image recreates the service's containers, as in Compose)."""
-    from rootless.engine.images import find_local, open_store
-
-    store = open_store(paths)
-    try:
-        found = {s: find_local(store, image_name(project, project.service(s))) for s in services}
-    finally:
-        store.close()
-    return {s: image.id for s, image in found.items() if image is not None}
-
-
 def _check_secrets(project: Project, service: str) -> None:
     """A secret is a host file bound read-only at /run/secrets/NAME: it must exist."""
     import os
@@ -357,6 +369,7 @@ def run_one_off(
     no_deps: bool = False,
     build: bool = False,
     profiles: Sequence[str] = (),
+    pull: str | None = None,
     paths: StoragePaths | None = None,
     report: Report = _quiet,
 ) -> int:
@@ -374,12 +387,12 @@ def run_one_off(
     plan = one_off_run(altered, service, request, os.urandom(6).hex())
     deps = select_services(project, [service], profiles=profiles, warn=_warner(report))[:-1]
     if deps and not no_deps:
-        up(project, deps, profiles=profiles, paths=paths, report=report)
+        up(project, deps, profiles=profiles, pull=pull, paths=paths, report=report)
         containers = containers_store(paths)
         for dep in project.service(service).depends_on:
             if dep.service in deps:
                 wait_condition(project, dep, containers, report=report)
-    build_images(project, [service], paths, rebuild=build)
+    ensure_images(project, [service], paths, build=build, pull=pull, report=report)
     ensure_resources(altered, [service], paths)
     _check_secrets(altered, service)
     for directory in plan.host_dirs:
