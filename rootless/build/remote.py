@@ -36,12 +36,13 @@ def git_unsupported(text: str, *, what: str) -> BuildError:
     url, _, fragment = text.partition("#")
     ref = fragment.partition(":")[0]
     clone = f"git clone {'--branch ' + ref + ' ' if ref else ''}{url} DIR"
-    fix = (
-        "rootless build DIR" if what == "the build context" else "COPY DIR (cloned in the context)"
-    )
+    if what == "the build context":
+        hint = f"clone it, then build the directory: {clone} && rootless build DIR"
+    else:
+        hint = f"clone it into the context ({clone}) and COPY DIR instead"
     return BuildError(
         f"cannot use the git repository {text} as {what}: git sources are not supported",
-        hint=f"clone it first, then build from the directory: {clone} && {fix}",
+        hint=hint,
     )
 
 
