@@ -79,9 +79,9 @@ def _ignored(src: SourceRoot, rel: str) -> bool:
 
 def _excluded(src: SourceRoot, rel: str, below: str = "") -> bool:
     ex = src.excludes
-    if ex is None:
+    if ex is None or rel == "":
         return False
-    return (rel != "" and ex.is_ignored(rel)) or (below != "" and ex.is_ignored(below))
+    return ex.is_ignored(rel, below) if below else ex.is_ignored(rel)
 
 
 def split_pivot(pattern: str) -> tuple[str, str]:
