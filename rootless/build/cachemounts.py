@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -93,25 +94,28 @@ def try_lock(path: Path, *, exclusive: bool) -> int | None:
     return fd
 
 
-async def _wait_lock(path: Path, *, exclusive: bool) -> int:
+async def _wait_lock(path: Path, *, exclusive: bool, waiting: Callable[[], None]) -> int:
     import trio
 
-    while True:
-        fd = try_lock(path, exclusive=exclusive)
-        if fd is not None:
-            return fd
+    fd = try_lock(path, exclusive=exclusive)
+    if fd is None:
+        waiting()
+    while fd is None:
         await trio.sleep(_POLL)
+        fd = try_lock(path, exclusive=exclusive)
+    return fd
 
 
 def _lock_path(directory: Path) -> Path:
     return directory.with_name(directory.name + ".lock")
 
 
-async def _lease(root: Path, name: str, mode: str) -> tuple[Path, int]:
+async def _lease(root: Path, name: str, mode: str, waiting: Callable[[], None]) -> tuple[Path, int]:
     """The directory to use for cache ``name`` in ``mode``, and the lock held on it."""
     base = root / name
     if mode != "private":
-        return base, await _wait_lock(_lock_path(base), exclusive=mode == "locked")
+        lock = _lock_path(base)
+        return base, await _wait_lock(lock, exclusive=mode == "locked", waiting=waiting)
     number = 0
     while True:
         path = base if number == 0 else root / f"{name}-private-{number}"
@@ -127,10 +131,12 @@ async def lease_caches(
     targets: Sequence[str],
     root: Path,
     view: View,
+    say: Callable[[str], None] = lambda _: None,
 ) -> AsyncIterator[Mapping[str, Path]]:
     """The directory of each cache mount of one RUN (by :func:`cache_key`), locked as its
     ``sharing`` says until the context ends. ``targets`` are the mounts' mount points;
-    ``view(ref)`` gives a read-only view of a stage or image (for ``from=``)."""
+    ``view(ref)`` gives a read-only view of a stage or image (for ``from=``); ``say``
+    tells that a RUN waits for another one's lock."""
     wanted: dict[str, tuple[str, MountSpec]] = {}
     for m, target in zip(mounts, targets, strict=True):
         if m.type == "cache":
@@ -145,7 +151,9 @@ async def lease_caches(
     try:
         for key in sorted(wanted):  # one order for everyone: no lock cycle
             mode, m = wanted[key]
-            path, fd = await _lease(root, key, mode)
+            name = m.option("id") or m.target
+            note = f"waiting for the cache mount {name}: another RUN holds it"
+            path, fd = await _lease(root, key, mode, functools.partial(say, note))
             held.append(fd)
             if not path.is_dir():
                 _make(path, m, view)

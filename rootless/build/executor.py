@@ -669,7 +669,9 @@ class _Builder:
         src = self.mount_sources
         with self._mounted(result) as fs:
             missing = [p for p in _MOUNT_POINTS if not os.path.lexists(f"{fs.merged}/{p}")]
-            async with lease_caches(ins.mounts, targets, src.cache_root, src.view) as caches:
+            async with lease_caches(
+                ins.mounts, targets, src.cache_root, src.view, self.say
+            ) as caches:
                 with run_mounts(ins.mounts, fs.merged, workdir, src, caches) as mounts:
                     code = await run_container(
                         RunSpec(
