@@ -247,7 +247,8 @@ def test_git_context_and_url_context_errors_name_the_fix():
 
 
 def cache(spec: str):
-    return parse_mount("type=cache," + spec)
+    # Owned by the test's user: only root may give a new directory to someone else.
+    return parse_mount(f"type=cache,{spec},uid={os.getuid()},gid={os.getgid()}")
 
 
 def test_sharing_modes_are_checked():
