@@ -145,7 +145,8 @@ async def lease_caches(
             # One id twice in a RUN uses one directory, under the stricter lock.
             if key not in wanted or mode == "locked":
                 wanted[key] = (mode, m)
-    root.mkdir(parents=True, exist_ok=True)
+    if wanted:
+        root.mkdir(parents=True, exist_ok=True)
     held: list[int] = []
     leased: dict[str, Path] = {}
     try:
