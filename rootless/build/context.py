@@ -4,7 +4,10 @@ A source is resolved with :func:`resolve_in_root`, so ``..`` and symlinks, absol
 or relative, never leave the root: ``COPY link /`` where ``link`` points outside
 the context reads ``<context>/<target>`` or fails, never the host's file.
 Entries below a copied directory are copied as they are (a symlink stays a
-symlink). Paths the ignore file excludes do not exist for COPY.
+symlink). Paths the ignore file excludes do not exist for COPY; ``--exclude``
+patterns leave out what they match, the same way, without making a named source
+an error. ``--parents`` keeps each source's path below the root (or below a
+``/./`` pivot in the pattern) under the destination.
 
 Everything here works on paths with ``lstat``/``O_NOFOLLOW``: the destination
 rootfs is the build's own overlay mount, which no container uses meanwhile.
@@ -46,6 +49,8 @@ class SourceRoot:
     path: Path
     matcher: IgnoreMatcher | None = None  # None: nothing is excluded (a stage's rootfs)
     what: str = "the build context"
+    # COPY --exclude: matched against the path below the root and below the copied item.
+    excludes: IgnoreMatcher | None = None
 
 
 @attrs.frozen
@@ -56,6 +61,7 @@ class Item:
     name: str
     rel: str  # relative to the source root, for the ignore rules
     is_dir: bool
+    lexical: str = ""  # the path as named, below the root (symlinks not followed)
 
 
 def _is_glob(pattern: str) -> bool:
@@ -71,18 +77,52 @@ def _ignored(src: SourceRoot, rel: str) -> bool:
     return src.matcher is not None and rel != "" and src.matcher.is_ignored(rel)
 
 
-def resolve_sources(src: SourceRoot, patterns: Sequence[str]) -> list[Item]:
-    """The items ``patterns`` name in ``src``; a pattern that matches nothing is an error."""
+def _excluded(src: SourceRoot, rel: str, below: str = "") -> bool:
+    ex = src.excludes
+    if ex is None or rel == "":
+        return False
+    return ex.is_ignored(rel, below) if below else ex.is_ignored(rel)
+
+
+def split_pivot(pattern: str) -> tuple[str, str]:
+    """``--parents``: (the part of ``pattern`` whose path is not kept, the pattern to look
+    up). ``a/./b/*.txt`` keeps ``b/...``: a ``.`` component after the first marks the
+    pivot. Without one, the whole path is kept. Pure."""
+    parts = pattern.split("/")
+    for i in range(1, len(parts)):
+        if parts[i] == "." and any(p not in ("", ".") for p in parts[:i]):
+            prefix = posixpath.normpath("/" + "/".join(parts[:i])).lstrip("/")
+            return prefix, "/".join(parts[:i] + parts[i + 1 :])
+    return "", pattern
+
+
+def _kept(prefix: str, path: str, pattern: str) -> str:
+    """``path`` (lexical, below the root) relative to the pivot ``prefix``."""
+    kept = posixpath.relpath(path or ".", prefix or ".")
+    if kept == ".." or kept.startswith("../"):
+        raise BuildError(f"invalid --parents source {pattern}: '..' climbs above the '/./' pivot")
+    return "" if kept == "." else kept
+
+
+def resolve_sources(
+    src: SourceRoot, patterns: Sequence[str], *, parents: bool = False
+) -> list[Item]:
+    """The items ``patterns`` name in ``src``; a pattern that matches nothing is an error
+    (one whose matches ``src.excludes`` all leave out is not). With ``parents``, an
+    item's name is its path below the root (or the pattern's pivot), not its base name."""
     items: list[Item] = []
     for pattern in patterns:
-        found = _glob(src, pattern) if _is_glob(pattern) else _one(src, pattern)
+        prefix, lookup = split_pivot(pattern) if parents else ("", pattern)
+        found = _glob(src, lookup) if _is_glob(lookup) else _one(src, lookup)
         if not found:
             raise BuildError(
                 f"no source files were specified: {pattern} is not in {src.what}"
                 + (" (or the ignore file excludes it)" if src.matcher is not None else ""),
                 hint="check the path; sources are relative to the context directory",
             )
-        items += found
+        if parents:
+            found = [attrs.evolve(i, name=_kept(prefix, i.lexical, pattern)) for i in found]
+        items += [i for i in found if not _excluded(src, i.rel)]
     return items
 
 
@@ -96,7 +136,8 @@ def _one(src: SourceRoot, pattern: str) -> list[Item]:
     except OSError:
         return []
     name = posixpath.basename(rel) or posixpath.basename(pattern.rstrip("/")) or "."
-    return [Item(host, name, rel, stat.S_ISDIR(st.st_mode))]
+    lexical = posixpath.normpath("/" + pattern).lstrip("/")
+    return [Item(host, name, rel, stat.S_ISDIR(st.st_mode), lexical)]
 
 
 def _glob(src: SourceRoot, pattern: str) -> list[Item]:
@@ -117,7 +158,7 @@ def _glob(src: SourceRoot, pattern: str) -> list[Item]:
             path = os.path.join(directory, name)
             is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
             if depth + 1 == len(wanted):
-                found.append(Item(path, name, rel, is_dir))
+                found.append(Item(path, name, rel, is_dir, rel))
             elif is_dir:
                 walk(path, [*parts, name], depth + 1)
 
@@ -146,11 +187,11 @@ def _walk_dir(
 ) -> Iterator[tuple[str, str, os.stat_result]]:
     for name in sorted(os.listdir(directory)):
         rel = f"{rel_dir}/{name}" if rel_dir else name
-        if _ignored(src, rel):
+        sub = f"{below}/{name}" if below else name
+        if _ignored(src, rel) or _excluded(src, rel, sub):
             continue
         path = os.path.join(directory, name)
         st = os.lstat(path)
-        sub = f"{below}/{name}" if below else name
         yield sub, path, st
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(src, path, rel, sub)
@@ -235,13 +276,23 @@ def copy_items(
     root: str,
     dest: str,
     placement: Placement,
+    *,
+    parents: bool = False,
 ) -> None:
     """Docker's COPY: a directory's contents go into ``dest``; files into ``dest/`` when it
     is a directory (it ends with ``/``, exists as one, or several sources are given),
-    else to ``dest`` itself. ``dest`` is an absolute container path."""
+    else to ``dest`` itself. ``dest`` is an absolute container path. With ``parents``,
+    ``dest`` is a directory and each item goes to ``dest/<item.name>`` (its kept path);
+    the directories on the way are made 0755 if missing."""
     to_dir = dest.endswith("/") or len(items) > 1 or is_dir_in_root(root, dest)
     for item in items:
-        if item.is_dir:
+        if parents:
+            kept_dir, leaf = posixpath.split(item.name)
+            if item.is_dir:
+                target_dir, name = posixpath.join(dest, item.name), None
+            else:
+                target_dir, name = posixpath.join(dest, kept_dir), leaf
+        elif item.is_dir:
             target_dir, name = dest, None
         elif to_dir:
             target_dir, name = dest, item.name

@@ -36,6 +36,7 @@ import attrs
 
 from rootless.build import dockerfile as df
 from rootless.build.cache import BuildCache, FileSums, Layer, StepResult, base_key, step_key
+from rootless.build.cachemounts import lease_caches
 from rootless.build.context import (
     Item,
     Placement,
@@ -48,8 +49,15 @@ from rootless.build.context import (
     resolve_sources,
 )
 from rootless.build.expand import Step, platform_args, walk_stage
-from rootless.build.ignore import load_ignore
-from rootless.build.mounts import BuildSecret, MountSources, run_mounts
+from rootless.build.ignore import IgnoreMatcher, load_ignore
+from rootless.build.mounts import BuildSecret, MountSources, run_mounts, target_of
+from rootless.build.remote import (
+    git_unsupported,
+    is_git_url,
+    is_url,
+    parse_checksum,
+    verify_checksum,
+)
 from rootless.build.run import RunSpec, run_args, run_container
 from rootless.build.stages import BuildPlan, StagePlan, plan_build
 from rootless.build.workfs import StepFs, open_workfs
@@ -657,21 +665,26 @@ class _Builder:
         args = run_args(ins, state.shell)
         config = result.config.get("config") or {}
         workdir = config.get("WorkingDir") or "/"
+        targets = [target_of(m, workdir) for m in ins.mounts]
+        src = self.mount_sources
         with self._mounted(result) as fs:
             missing = [p for p in _MOUNT_POINTS if not os.path.lexists(f"{fs.merged}/{p}")]
-            with run_mounts(ins.mounts, fs.merged, workdir, self.mount_sources) as mounts:
-                code = await run_container(
-                    RunSpec(
-                        rootfs=fs.merged,
-                        args=tuple(args),
-                        env=step.run_env(),
-                        workdir=workdir,
-                        user=config.get("User") or None,
-                        network=self._network(ins),
-                        mounts=mounts,
-                    ),
-                    stdout=2 if self.opts.quiet else 1,
-                )
+            async with lease_caches(
+                ins.mounts, targets, src.cache_root, src.view, self.say
+            ) as caches:
+                with run_mounts(ins.mounts, fs.merged, workdir, src, caches) as mounts:
+                    code = await run_container(
+                        RunSpec(
+                            rootfs=fs.merged,
+                            args=tuple(args),
+                            env=step.run_env(),
+                            workdir=workdir,
+                            user=config.get("User") or None,
+                            network=self._network(ins),
+                            mounts=mounts,
+                        ),
+                        stdout=2 if self.opts.quiet else 1,
+                    )
             if code != 0:
                 raise BuildError(f"the command exited with status {code}")
             for name in missing:
@@ -683,33 +696,55 @@ class _Builder:
 
     def _sources(self, ins: df.FileTransfer) -> list[_Sources]:
         groups: list[_Sources] = []
+        checksum = _checksum_of(ins)
         if ins.heredocs:
             docs = Path(tempfile.mkdtemp(prefix="heredoc-", dir=self.work))
             for doc in ins.heredocs:
                 (docs / doc.name).write_text(doc.content)
             root = SourceRoot(docs, None, "the Containerfile")
             groups.append(_Sources(root, resolve_sources(root, [d.name for d in ins.heredocs])))
-        local = [s for s in ins.sources if not _is_url(s)]
-        urls = [s for s in ins.sources if _is_url(s)]
+        local = [s for s in ins.sources if not is_url(s)]
+        urls = [s for s in ins.sources if is_url(s)]
+        if isinstance(ins, df.Add):
+            for source in ins.sources:
+                if is_git_url(source):
+                    raise git_unsupported(source, what="an ADD source")
         if urls and not isinstance(ins, df.Add):
             raise BuildError("COPY cannot fetch URLs", hint="use ADD for a URL")
         for url in urls:
-            groups.append(self._download(url))
+            groups.append(self._download(url, checksum))
+        excludes = IgnoreMatcher.from_lines(ins.excludes) if ins.excludes else None
         if local:
             if ins.from_ is not None:
-                groups.append(self._from_sources(ins.from_, local))
+                groups.append(self._from_sources(ins.from_, local, excludes, ins.parents))
             else:
-                items = resolve_sources(self.context, local)
-                groups.append(_Sources(self.context, items, sums=self.sums))
+                context = attrs.evolve(self.context, excludes=excludes)
+                items = resolve_sources(context, local, parents=ins.parents)
+                if checksum is not None:
+                    _verify_local(items, checksum, local[0])
+                groups.append(_Sources(context, items, sums=self.sums))
         return groups
 
-    def _from_sources(self, ref: str, patterns: Sequence[str]) -> _Sources:
+    def _from_sources(
+        self,
+        ref: str,
+        patterns: Sequence[str],
+        excludes: IgnoreMatcher | None,
+        parents: bool,
+    ) -> _Sources:
         layers, what, _ = self._layers_of(ref)
         return _Sources(
-            None, [], layers=layers, patterns=tuple(patterns), what=what, view=self._view
+            None,
+            [],
+            layers=layers,
+            patterns=tuple(patterns),
+            what=what,
+            view=self._view,
+            excludes=excludes,
+            parents=parents,
         )
 
-    def _download(self, url: str) -> _Sources:
+    def _download(self, url: str, checksum: tuple[str, str] | None) -> _Sources:
         import httpx
 
         target_dir = Path(tempfile.mkdtemp(prefix="add-", dir=self.work))
@@ -726,6 +761,8 @@ class _Builder:
                         f.write(chunk)
         except httpx.HTTPError as e:
             raise BuildError(f"cannot ADD {url}: {e}") from None
+        if checksum is not None:
+            verify_checksum(str(path), checksum, source=url)
         path.chmod(0o600)
         root = SourceRoot(target_dir, None, url)
         return _Sources(root, resolve_sources(root, [name]), fetched=True)
@@ -740,7 +777,7 @@ class _Builder:
             if ins.dest in (".", "./") or ins.dest.endswith(("/.", "/")):
                 dest = dest.rstrip("/.") + "/"
         several = sum(len(s.items) or len(s.patterns) for s in sources) > 1
-        if several and not dest.endswith("/"):
+        if (several or ins.parents) and not dest.endswith("/"):
             dest += "/"
         with self._mounted(result) as fs:
             placement = Placement(_owner(fs.merged, ins.chown), _mode(ins.chmod))
@@ -756,7 +793,7 @@ class _Builder:
                         if item not in plain:
                             extract_archive(item.path, fs.merged, dest, placement)
                     if plain:
-                        copy_items(root, plain, fs.merged, dest, placement)
+                        copy_items(root, plain, fs.merged, dest, placement, parents=ins.parents)
             return self._layer(result, fs, _created_by(ins), None)
 
 
@@ -772,6 +809,8 @@ class _Sources:
     view: Any = None
     fetched: bool = False
     sums: FileSums | None = None  # for the context's files
+    excludes: IgnoreMatcher | None = None  # --exclude, for a stage's or image's files
+    parents: bool = False
     _digest: str | None = None
 
     @contextlib.contextmanager
@@ -780,8 +819,8 @@ class _Sources:
             yield self.root, self.items
             return
         with self.view(self.layers) as path:
-            root = SourceRoot(path, None, self.what)
-            yield root, resolve_sources(root, self.patterns)
+            root = SourceRoot(path, None, self.what, excludes=self.excludes)
+            yield root, resolve_sources(root, self.patterns, parents=self.parents)
 
     def digest(self) -> str:
         if self._digest is None:
@@ -790,8 +829,27 @@ class _Sources:
         return self._digest
 
 
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+def _checksum_of(ins: df.FileTransfer) -> tuple[str, str] | None:
+    """ADD --checksum, parsed; it checks one URL or context file, as Docker allows."""
+    if not isinstance(ins, df.Add) or ins.checksum is None:
+        return None
+    expected = parse_checksum(ins.checksum)
+    if len(ins.sources) != 1 or ins.heredocs or ins.from_ is not None:
+        raise BuildError(
+            "ADD --checksum needs exactly one source, a URL or a file of the context",
+            hint="split the ADD into one per source",
+        )
+    return expected
+
+
+def _verify_local(items: Sequence[Item], checksum: tuple[str, str], source: str) -> None:
+    for item in items:
+        if item.is_dir:
+            raise BuildError(
+                f"cannot ADD {source} with --checksum: it is a directory",
+                hint="--checksum checks one file or URL",
+            )
+        verify_checksum(item.path, checksum, source=source)
 
 
 def _owner(rootfs: str, chown: str | None) -> tuple[int, int]:

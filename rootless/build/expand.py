@@ -12,8 +12,9 @@ ARG in a stage is visible after its declaration and not in later stages; ``--bui
 beats an ARG default; ENV always beats an ARG of the same name; ENV (not ARG) is
 inherited by a stage built ``FROM`` another stage. The builder substitutes only in
 ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR and ARG (and
-the ``--chown``, ``--chmod``, ``--checksum`` and ``--mount`` values); RUN, CMD,
-ENTRYPOINT, SHELL, HEALTHCHECK and ONBUILD reach the shell or the image as written.
+the ``--chown``, ``--chmod``, ``--exclude``, ``--checksum`` and ``--mount`` values);
+RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK and ONBUILD reach the shell or the image as
+written.
 """
 
 from __future__ import annotations
@@ -432,6 +433,7 @@ def _expand(ins: Instruction, env: Mapping[str, str], escape: str) -> Instructio
             "dest": word(ins.dest),
             "chown": maybe(ins.chown),
             "chmod": maybe(ins.chmod),
+            "excludes": tuple(word(e) for e in ins.excludes),
             "heredocs": heredocs,
         }
         if isinstance(ins, Add):

@@ -105,17 +105,20 @@ class IgnoreMatcher:
     def has_exceptions(self) -> bool:
         return any(p.exclusion for p in self.patterns)
 
-    def is_ignored(self, path: str) -> bool:
-        """True when ``path`` (relative to the context) is left out of the build."""
-        path = _clean(path)
-        parents = path.split("/")[:-1]
-        prefixes = ["/".join(parents[: i + 1]) for i in range(len(parents))]
+    def is_ignored(self, path: str, *also: str) -> bool:
+        """True when ``path`` (relative to the context) is left out of the build. A
+        pattern matches when it matches ``path`` or one of the ``also`` paths (the same
+        entry named from elsewhere, as ``COPY --exclude`` names it below a source)."""
+        candidates: list[str] = []
+        for one in (path, *also):
+            parts = _clean(one).split("/")
+            candidates += ["/".join(parts[: i + 1]) for i in range(len(parts))]
         ignored = False
         for pattern in self.patterns:
             # Only a pattern that could flip the current answer needs testing.
             if pattern.exclusion != ignored:
                 continue
-            if pattern.regex.match(path) or any(pattern.regex.match(p) for p in prefixes):
+            if any(pattern.regex.match(c) for c in candidates):
                 ignored = not pattern.exclusion
         return ignored
 

@@ -4,8 +4,8 @@
   image ``from`` names, read-only unless ``rw``; writes to a ``rw`` bind go to a
   copy and are dropped after the step.
 - ``type=cache``: a directory kept between builds under the store, by ``id``
-  (default: the target), created with ``mode``/``uid``/``gid`` (0755, 0, 0).
-  ``sharing`` is accepted; every RUN shares the one directory.
+  (default: the target), chosen and locked by :mod:`rootless.build.cachemounts`
+  (``sharing``, ``from``) before the mounts are made.
 - ``type=tmpfs``: an empty tmpfs (``size`` in bytes, optional).
 - ``type=secret``: the file given with ``build --secret id=ID,src=FILE`` (or
   ``env=VAR``), read-only at ``target`` (default ``/run/secrets/ID``) with
@@ -19,15 +19,15 @@ layer holds none of them.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import posixpath
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 
+from rootless.build.cachemounts import View, cache_key, number_option, octal_option
 from rootless.build.dockerfile import Mount as MountSpec
 from rootless.errors import BuildError
 from rootless.runtime.securejoin import resolve_in_root
@@ -81,11 +81,6 @@ def parse_secret(text: str) -> BuildSecret:
     return BuildSecret(secret_id, src, env)
 
 
-def cache_dir_name(cache_id: str) -> str:
-    """The directory name of cache mount ``cache_id``. Pure."""
-    return hashlib.sha256(cache_id.encode()).hexdigest()[:32]
-
-
 def target_of(m: MountSpec, workdir: str) -> str:
     """The absolute mount point: relative targets are below the working directory. Pure."""
     if m.type == "secret" and not m.target:
@@ -98,30 +93,13 @@ def secret_id(m: MountSpec) -> str:
     return m.option("id") or posixpath.basename((m.target or "").rstrip("/"))
 
 
-def _octal(m: MountSpec, key: str, default: int) -> int:
-    value = m.option(key)
-    if value is None:
-        return default
-    try:
-        return int(value, 8)
-    except ValueError:
-        raise BuildError(f"invalid --mount {key}={value}: use an octal mode such as 0755") from None
-
-
-def _number(m: MountSpec, key: str) -> int:
-    value = m.option(key) or "0"
-    if not value.isdigit():
-        raise BuildError(f"invalid --mount {key}={value}: use a number")
-    return int(value)
-
-
 @attrs.frozen
 class MountSources:
     """What mounts are made from: the context, a view of a stage or image by name,
     the cache root, the secrets given, and a scratch directory."""
 
     context: Path
-    view: Callable[[str], contextlib.AbstractContextManager[Path]]
+    view: View
     cache_root: Path
     secrets: Mapping[str, BuildSecret]
     scratch: Path
@@ -129,16 +107,21 @@ class MountSources:
 
 @contextlib.contextmanager
 def run_mounts(
-    mounts: Sequence[MountSpec], rootfs: str, workdir: str, src: MountSources
+    mounts: Sequence[MountSpec],
+    rootfs: str,
+    workdir: str,
+    src: MountSources,
+    caches: Mapping[str, Path],
 ) -> Iterator[tuple[Mount, ...]]:
     """The runtime mounts of one RUN, valid while the context lasts; mount points made
-    in ``rootfs`` are removed at the end."""
+    in ``rootfs`` are removed at the end. ``caches``: the directories
+    :func:`~rootless.build.cachemounts.lease_caches` chose, by cache key."""
     made: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
             out: list[Mount] = []
             for m in mounts:
-                mount = _one(m, workdir, src, stack)
+                mount = _one(m, workdir, src, caches, stack)
                 if mount is None:
                     continue
                 is_dir = mount.type != "bind" or os.path.isdir(mount.source)
@@ -150,13 +133,18 @@ def run_mounts(
 
 
 def _one(
-    m: MountSpec, workdir: str, src: MountSources, stack: contextlib.ExitStack
+    m: MountSpec,
+    workdir: str,
+    src: MountSources,
+    caches: Mapping[str, Path],
+    stack: contextlib.ExitStack,
 ) -> Mount | None:
     target = target_of(m, workdir)
     if m.type == "bind":
         return _bind(m, target, src, stack)
     if m.type == "cache":
-        return _cache(m, target, src)
+        path = caches[cache_key(m, target)]
+        return Mount(target, "bind", str(path), ("rbind", "ro" if m.readonly else "rw"))
     if m.type == "tmpfs":
         size = m.option("size")
         return Mount(
@@ -186,19 +174,6 @@ def _bind(m: MountSpec, target: str, src: MountSources, stack: contextlib.ExitSt
     return Mount(target, "bind", host, ("rbind", "ro" if m.readonly else "rw"))
 
 
-def _cache(m: MountSpec, target: str, src: MountSources) -> Mount:
-    if m.from_ is not None:
-        raise BuildError(
-            "--mount type=cache,from= is not supported", hint="seed the cache in a RUN"
-        )
-    path = src.cache_root / cache_dir_name(m.option("id") or target)
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, _octal(m, "mode", 0o755))
-        os.chown(path, _number(m, "uid"), _number(m, "gid"))
-    return Mount(target, "bind", str(path), ("rbind", "ro" if m.readonly else "rw"))
-
-
 def _secret(m: MountSpec, target: str, src: MountSources) -> Mount | None:
     name = secret_id(m)
     secret = src.secrets.get(name)
@@ -225,8 +200,8 @@ def _secret(m: MountSpec, target: str, src: MountSources) -> Mount | None:
     fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
-        os.fchown(fd, _number(m, "uid"), _number(m, "gid"))
-        os.fchmod(fd, _octal(m, "mode", 0o400))
+        os.fchown(fd, number_option(m, "uid"), number_option(m, "gid"))
+        os.fchmod(fd, octal_option(m, "mode", 0o400))
     finally:
         os.close(fd)
     return Mount(target, "bind", str(copy), ("bind", "ro", "nosuid", "nodev", "noexec"))

@@ -102,9 +102,7 @@ def _build(
         else:
             context = Path(args.context)
             if not context.is_dir():
-                from rootless.errors import BuildError
-
-                raise BuildError(f"the context {args.context} is not a directory")
+                _not_a_directory(args.context)
         opts = BuildOptions(
             context=context.resolve(),
             containerfile=find_containerfile(context, args.file),
@@ -129,3 +127,19 @@ def _build(
 
         atomic_write(Path(args.iidfile), record.id.encode())
     return 0
+
+
+def _not_a_directory(context: str) -> None:
+    """The error for a CONTEXT that is no directory: git and URL contexts say what to do."""
+    from rootless.build.remote import git_unsupported, is_git_url, is_url
+    from rootless.errors import BuildError
+
+    if is_git_url(context):
+        raise git_unsupported(context, what="the build context")
+    if is_url(context):
+        raise BuildError(
+            f"cannot use the URL {context} as the build context: URL contexts are not supported",
+            hint=f"download the archive and pass it on stdin: curl -fsSL {context} | "
+            "rootless build -",
+        )
+    raise BuildError(f"the context {context} is not a directory")

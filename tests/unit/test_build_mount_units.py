@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from rootless.build.cachemounts import cache_dir_name
 from rootless.build.dockerfile import parse_mount
 from rootless.build.mounts import (
     BuildSecret,
     _prune,
     _scaffold,
-    cache_dir_name,
     parse_secret,
     secret_id,
     target_of,
