@@ -92,11 +92,16 @@ def rootless_client(rootless_paths: StoragePaths | None) -> Iterator[SyncClient]
 
 
 @pytest.fixture(scope="session")
-def rootless_async_client(rootless_paths: StoragePaths | None) -> Client:
-    """A :class:`rootless.Client` (trio) on the session's storage roots."""
+def rootless_async_client(rootless_paths: StoragePaths | None) -> Iterator[Client]:
+    """A :class:`rootless.Client` (trio) on the session's storage roots; its runner
+    process ends with the session."""
+    import trio
+
     from rootless.api import Client
 
-    return Client(rootless_paths)
+    client = Client(rootless_paths)
+    yield client
+    trio.run(client.aclose)  # each test's trio run is over by now
 
 
 @pytest.fixture

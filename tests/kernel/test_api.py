@@ -179,6 +179,8 @@ def test_plugin_removes_containers_of_a_failing_test(
     (tmp_path / "test_inner.py").write_text(
         textwrap.dedent(
             f"""
+            import pytest
+
             def test_uses_containers(rootless_client, rootless_container):
                 rootless_client.pull({busybox_image!r}, tls_verify=False)
                 a = rootless_container({busybox_image!r}, ["sleep", "60"], network="none",
@@ -188,6 +190,31 @@ def test_plugin_removes_containers_of_a_failing_test(
                 assert a.inspect()["State"]["Running"]
                 assert b.exec(["true"]).exit_code == 0
                 assert False, "the test fails on purpose"
+
+            @pytest.mark.trio
+            async def test_async_client(rootless_async_client):
+                done = await rootless_async_client.run({busybox_image!r}, ["true"], network="none",
+                                                      rm=True)
+                assert done.exit_code == 0
+                with open("runner.pid", "w") as f:
+                    f.write(str(rootless_async_client._runner.pid))
+            """
+        )
+    )
+    # The async client's runner ends with the session, before the interpreter exits.
+    (tmp_path / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            def pytest_sessionfinish(session):
+                pid = int(open("runner.pid").read())
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    open("runner.state", "w").write("gone")
+                else:
+                    open("runner.state", "w").write("running")
             """
         )
     )
@@ -217,7 +244,8 @@ def test_plugin_removes_containers_of_a_failing_test(
     )
     assert inner.returncode == 1, inner.stdout + inner.stderr
     assert "the test fails on purpose" in inner.stdout
-    assert "1 failed" in inner.stdout
+    assert "1 failed, 1 passed" in inner.stdout
+    assert (tmp_path / "runner.state").read_text() == "gone"
     left = rootless.SyncClient(
         StoragePaths(root / "data", root / "runtime", root / "config", root / "cache")
     )
