@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rootless.cli._common import tls_verify_flag
+
+if TYPE_CHECKING:
+    from rootless.kube.plan import KubePlan
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,6 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     play.add_argument("--replace", action="store_true", help="first remove pods that exist")
     play.add_argument("-q", "--quiet", action="store_true", help="print no progress")
+    play.add_argument(
+        "--configmap",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML of ConfigMaps and Secrets the pods refer to (repeatable, or FILE,FILE)",
+    )
     tls_verify_flag(play)
     play.add_argument("file", metavar="FILE", help="the YAML file (- for standard input)")
     play.set_defaults(kube_handler=_play)
@@ -74,29 +85,43 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(file: str):  # type: ignore[no-untyped-def]
+def _read(file: str) -> str:
     import sys
     from pathlib import Path
 
-    from rootless.cli._common import warn
     from rootless.errors import ConfigError
-    from rootless.kube.plan import plan_kube
-    from rootless.kube.source import parse_documents
 
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text()
+        return sys.stdin.read() if file == "-" else Path(file).read_text()
     except OSError as e:
         raise ConfigError(f"cannot read {file}: {e.strerror}") from None
-    plan = plan_kube(parse_documents(text, "<stdin>" if file == "-" else file))
-    for message in plan.warnings:
-        warn(message)
+
+
+def _load(file: str, configmaps: list[str], *, lenient: bool = False) -> KubePlan:
+    from rootless._paths import StoragePaths
+    from rootless.cli._common import warn
+    from rootless.kube.plan import plan_kube
+    from rootless.kube.play import files_root
+    from rootless.kube.source import parse_documents
+
+    docs = parse_documents(_read(file), "<stdin>" if file == "-" else file)
+    extra = [
+        doc
+        for name in (n for given in configmaps for n in given.split(",") if n)
+        for doc in parse_documents(_read(name), name)
+    ]
+    root = files_root(StoragePaths.from_env())
+    plan = plan_kube(docs, configmaps=extra, files_root=str(root), lenient=lenient)
+    if not lenient:
+        for message in plan.warnings:
+            warn(message)
     return plan
 
 
 def _play(args: argparse.Namespace) -> int:
     from rootless.kube.play import play
 
-    plan = _load(args.file)
+    plan = _load(args.file, args.configmap)
     report = (lambda _: None) if args.quiet else _report
     started = play(plan.pods, replace=args.replace, tls_verify=args.tls_verify, report=report)
     for pod, names in started.items():
@@ -109,7 +134,7 @@ def _play(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     from rootless.kube.play import down
 
-    plan = _load(args.file)
+    plan = _load(args.file, [], lenient=True)  # down needs the pods' names only
     for pod in down([p.name for p in plan.pods], report=_report):
         print(pod)
     return 0

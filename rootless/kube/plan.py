@@ -1,4 +1,4 @@
-"""Pod and Deployment objects -> the engine's ``RunOptions`` for each container (pure).
+"""Pod, Deployment and ReplicaSet objects -> the engine's ``RunOptions`` (pure).
 
 A pod runs as Podman runs one: a small infra container (catatonit in pause mode)
 owns the pod's network namespace and publishes its ports, and every container
@@ -6,6 +6,10 @@ of the pod joins it with ``--network container:INFRA``, so they reach each other
 on localhost and share the hostname. Engine names: ``POD-CONTAINER`` for the
 containers, ``POD_infra`` for the infra container (``_`` is not allowed in
 Kubernetes names, so it never clashes), ``POD-VOLUME`` for emptyDir volumes.
+A Deployment of N > 1 replicas makes N pods ``NAME-pod-0`` ... (as Podman named
+them when it ran them all); init containers are planned apart, to run first.
+The files of configMap and secret volumes are planned here, with their contents,
+under ``FILES_ROOT/POD/VOLUME`` (a private directory that play writes).
 
 Fields the engine cannot honour are warned about (``file:line: path: ...``),
 never dropped silently; malformed values are errors at their line.
@@ -14,37 +18,39 @@ never dropped silently; malformed values are errors at their line.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rootless._record import Record
-from rootless.compose.source import KeyPath, Source, error_at, prefix
+from rootless.compose.source import KeyPath, Source
 from rootless.errors import ConfigError
+from rootless.kube import objects as obj
+from rootless.kube.probes import PROBES, health_flags
+from rootless.kube.reader import DNS_LABEL, DNS_SUBDOMAIN, Doc
 
 if TYPE_CHECKING:
     from rootless.engine.containers import RunOptions
 
 POD_LABEL = "io.rootless.kube.pod"  # on emptyDir volumes: the pod they belong to
 PAUSE_PATH = "/catatonit"
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": None}
 _PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _HOST_PATH_TYPES = frozenset(
     {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
      "BlockDevice"}
 )  # fmt: skip
-# Keys with no local meaning that are dropped without a warning.
-_QUIET = frozenset({"status"})
-_QUIET_META = frozenset(
-    {"namespace", "creationTimestamp", "uid", "resourceVersion", "generation", "managedFields"}
-)
 
 
 class ContainerPlan(Record):
     name: str  # the Kubernetes container name
     options: RunOptions
+
+
+class ConfigVolume(Record):
+    """A configMap or secret volume: its files, written by play into ``directory``."""
+
+    directory: str
+    files: tuple[obj.ConfigFile, ...]
 
 
 class PodPlan(Record):
@@ -58,6 +64,9 @@ class PodPlan(Record):
     volumes: tuple[str, ...]  # engine volumes for emptyDirs: made by play, removed by down
     host_dirs: tuple[str, ...]  # hostPath DirectoryOrCreate
     host_files: tuple[str, ...]  # hostPath FileOrCreate
+    init_containers: tuple[ContainerPlan, ...] = ()  # run in order, each to completion
+    files_dir: str = ""  # the pod's private directory for config volumes (removed by down)
+    config_volumes: tuple[ConfigVolume, ...] = ()
 
 
 class KubePlan(Record):
@@ -65,22 +74,48 @@ class KubePlan(Record):
     warnings: tuple[str, ...]
 
 
-def plan_kube(docs: Sequence[Source]) -> KubePlan:
-    """The pods of ``docs`` (Pods and Deployments; Services are understood as the
-    published ports they stand for; other kinds are skipped with a warning)."""
+class _Context(Record):
+    """What every pod of a play reads: the ConfigMaps and Secrets, where files go."""
+
+    objects: obj.ConfigObjects
+    files_root: str
+
+
+def plan_kube(
+    docs: Sequence[Source],
+    *,
+    files_root: str,
+    configmaps: Sequence[Source] = (),
+    lenient: bool = False,
+) -> KubePlan:
+    """The pods of ``docs`` (Pods, Deployments, ReplicaSets; ConfigMaps and Secrets
+    feed them, as do those of ``configmaps``; Services are understood as the
+    published ports they stand for; other kinds are skipped with a warning).
+
+    ``files_root``: where each pod's private directory goes; ``lenient``: missing
+    ConfigMaps and Secrets read as optional (for ``kube down``, which needs names only).
+    """
     warnings: list[str] = []
-    pods: list[PodPlan] = []
-    for src in docs:
-        doc = _Doc(src, warnings)
+    found: dict[str, dict[str, dict[str, bytes]]] = {obj.CONFIG_MAP: {}, obj.SECRET: {}}
+    pod_docs: list[tuple[Doc, str]] = []
+    for src, extra in [*((s, False) for s in docs), *((s, True) for s in configmaps)]:
+        doc = Doc(src, warnings)
         kind = doc.string(src.data.get("kind"), ("kind",), required=True)
-        if kind == "Pod":
-            pods.append(_pod_object(doc))
-        elif kind == "Deployment":
-            pods.append(_deployment(doc))
-        elif kind == "Service":
-            continue  # its ports are published through the containers' hostPort
-        else:
+        if kind in found:
+            name, data = obj.read_object(doc, kind)
+            if name in found[kind]:
+                raise doc.error(("metadata", "name"), f'{kind} "{name}" is defined twice')
+            found[kind][name] = data
+        elif extra:
+            raise doc.error(("kind",), f"--configmap files hold ConfigMaps and Secrets, not {kind}")
+        elif kind in ("Pod", "Deployment", "ReplicaSet"):
+            pod_docs.append((doc, kind))
+        elif kind != "Service":  # a Service's ports are published through the hostPorts
             doc.warn(("kind",), f"kind {kind} is not supported by kube play, skipped")
+    context = _Context(obj.ConfigObjects(found, lenient), files_root)
+    pods: list[PodPlan] = []
+    for doc, kind in pod_docs:
+        pods += [_pod_object(doc, context)] if kind == "Pod" else _replicated(doc, kind, context)
     seen: set[str] = set()
     for pod in pods:
         if pod.name in seen:
@@ -112,120 +147,67 @@ def infra_options(pod: PodPlan, rootfs: str, pause: str) -> RunOptions:
     )
 
 
-class _Doc:
-    """One document: typed reads of its values, with errors and warnings at their line."""
-
-    def __init__(self, src: Source, warnings: list[str]) -> None:
-        self.src = src
-        self.warnings = warnings
-
-    def error(self, path: KeyPath, message: str) -> ConfigError:
-        return error_at(self.src.locations, path, message)
-
-    def warn(self, path: KeyPath, message: str) -> None:
-        self.warnings.append(f"{prefix(self.src.locations, path)}{message}")
-
-    def mapping(self, value: Any, path: KeyPath, known: Sequence[str]) -> dict[str, Any]:
-        """``value`` as a mapping (None: empty); keys outside ``known`` are warned about
-        unless they are empty (then nothing is lost)."""
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(path, "must be a mapping")
-        quiet = _QUIET_META if path[-1:] == ("metadata",) else _QUIET
-        for key, item in value.items():
-            if key not in known and key not in quiet and item not in (None, {}, [], ""):
-                self.warn((*path, key), "not supported by kube play, ignored")
-        return value
-
-    def items(self, value: Any, path: KeyPath) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.error(path, "must be a list")
-        return value
-
-    def string(self, value: Any, path: KeyPath, *, required: bool = False) -> str:
-        if value is None:
-            if required:
-                raise self.error(path, "is required")
-            return ""
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.error(path, "must be a string")
-        return str(value)
-
-    def strings(self, value: Any, path: KeyPath) -> tuple[str, ...]:
-        return tuple(self.string(v, (*path, i)) for i, v in enumerate(self.items(value, path)))
-
-    def integer(self, value: Any, path: KeyPath, *, low: int = 0, high: int = 2**31 - 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(path, "must be a whole number")
-        if not low <= value <= high:
-            raise self.error(path, f"must be between {low} and {high}")
-        return value
-
-    def boolean(self, value: Any, path: KeyPath) -> bool:
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self.error(path, "must be true or false")
-        return value
-
-    def name(self, value: Any, path: KeyPath, pattern: re.Pattern[str], what: str) -> str:
-        text = self.string(value, path, required=True)
-        if len(text) > 63 or not pattern.fullmatch(text):
-            raise self.error(
-                path,
-                f'"{text}" is not a valid {what}: use at most 63 lower-case letters, digits '
-                "and '-', starting and ending with a letter or digit",
-            )
-        return text
-
-
-def _check_version(doc: _Doc, expected: str) -> None:
+def _check_version(doc: Doc, expected: str) -> None:
     version = doc.string(doc.src.data.get("apiVersion"), ("apiVersion",), required=True)
     if version != expected:
         doc.warn(("apiVersion",), f'expected "{expected}", read as that')
 
 
-def _pod_object(doc: _Doc) -> PodPlan:
+def _pod_object(doc: Doc, context: _Context) -> PodPlan:
     data = doc.mapping(doc.src.data, (), ("apiVersion", "kind", "metadata", "spec"))
     _check_version(doc, "v1")
     meta = doc.mapping(data.get("metadata"), ("metadata",), ("name", "labels", "annotations"))
-    name = doc.name(meta.get("name"), ("metadata", "name"), _DNS_SUBDOMAIN, "pod name")
+    name = doc.name(meta.get("name"), ("metadata", "name"), DNS_SUBDOMAIN, "pod name")
     labels = _labels(doc, meta.get("labels"), ("metadata", "labels"))
-    return _pod(doc, name, labels, data.get("spec"), ("spec",))
+    return _pod(doc, name, labels, data.get("spec"), ("spec",), context)
 
 
-def _deployment(doc: _Doc) -> PodPlan:
+def _replicated(doc: Doc, kind: str, context: _Context) -> list[PodPlan]:
+    """The pods of a Deployment or ReplicaSet: ``NAME-pod`` for one replica (or the
+    template's name), ``NAME-pod-0`` ... for more."""
     data = doc.mapping(doc.src.data, (), ("apiVersion", "kind", "metadata", "spec"))
     _check_version(doc, "apps/v1")
     meta = doc.mapping(data.get("metadata"), ("metadata",), ("name", "labels", "annotations"))
-    deploy = doc.name(meta.get("name"), ("metadata", "name"), _DNS_SUBDOMAIN, "deployment name")
+    owner = doc.name(meta.get("name"), ("metadata", "name"), DNS_SUBDOMAIN, f"{kind} name")
     spec = doc.mapping(data.get("spec"), ("spec",), ("replicas", "selector", "template"))
-    if "replicas" in spec:
-        replicas = doc.integer(spec["replicas"], ("spec", "replicas"))
-        if replicas != 1:
-            doc.warn(("spec", "replicas"), f"{replicas} replicas asked; kube play runs one")
+    replicas = 1
+    if spec.get("replicas") is not None:
+        replicas = doc.integer(spec["replicas"], ("spec", "replicas"), high=100)
+        if replicas == 0:
+            doc.warn(("spec", "replicas"), "0 replicas: no pod to run")
     template = doc.mapping(spec.get("template"), ("spec", "template"), ("metadata", "spec"))
     tpath: KeyPath = ("spec", "template", "metadata")
     tmeta = doc.mapping(template.get("metadata"), tpath, ("name", "labels", "annotations"))
-    name = f"{deploy}-pod"
+    base = f"{owner}-pod"
     if tmeta.get("name") is not None:
-        name = doc.name(tmeta["name"], (*tpath, "name"), _DNS_SUBDOMAIN, "pod name")
+        base = doc.name(tmeta["name"], (*tpath, "name"), DNS_SUBDOMAIN, "pod name")
     labels = _labels(doc, tmeta.get("labels"), (*tpath, "labels"))
-    return _pod(doc, name, labels, template.get("spec"), ("spec", "template", "spec"))
+    spath: KeyPath = ("spec", "template", "spec")
+    if replicas == 1:
+        return [_pod(doc, base, labels, template.get("spec"), spath, context)]
+    pods = []
+    for i in range(replicas):
+        # the template is read once for warnings; the other replicas repeat it quietly
+        reader = doc if i == 0 else Doc(doc.src, [])
+        pods.append(_pod(reader, f"{base}-{i}", labels, template.get("spec"), spath, context))
+    if pods and pods[0].publish:
+        raise doc.error(
+            spath,
+            f"{replicas} replicas cannot all publish {pods[0].publish[0]} on the host",
+            hint="set replicas: 1, or remove the hostPort",
+        )
+    return pods
 
 
-def _labels(doc: _Doc, value: Any, path: KeyPath) -> dict[str, str]:
+def _labels(doc: Doc, value: Any, path: KeyPath) -> dict[str, str]:
     if value is not None and not isinstance(value, dict):
         raise doc.error(path, "must be a mapping")
     return {k: doc.string(v, (*path, k)) for k, v in (value or {}).items()}
 
 
 _POD_SPEC = (
-    "containers", "volumes", "restartPolicy", "hostname", "hostAliases", "securityContext",
-    "terminationGracePeriodSeconds",
+    "containers", "initContainers", "volumes", "restartPolicy", "hostname", "hostAliases",
+    "securityContext", "terminationGracePeriodSeconds",
 )  # fmt: skip
 
 
@@ -236,16 +218,19 @@ class _Volumes(Record):
     engine: tuple[str, ...]
     host_dirs: tuple[str, ...]
     host_files: tuple[str, ...]
+    config: tuple[ConfigVolume, ...] = ()  # mounted read-only, whatever readOnly says
 
 
-def _pod(doc: _Doc, name: str, labels: dict[str, str], value: Any, path: KeyPath) -> PodPlan:
+def _pod(
+    doc: Doc, name: str, labels: dict[str, str], value: Any, path: KeyPath, context: _Context
+) -> PodPlan:
     spec = doc.mapping(value, path, _POD_SPEC)
     restart_text = doc.string(spec.get("restartPolicy"), (*path, "restartPolicy")) or "Always"
     if restart_text not in _RESTART:
         raise doc.error((*path, "restartPolicy"), "must be Always, OnFailure or Never")
     hostname = name.split(".")[0]
     if spec.get("hostname") is not None:
-        hostname = doc.name(spec["hostname"], (*path, "hostname"), _DNS_LABEL, "hostname")
+        hostname = doc.name(spec["hostname"], (*path, "hostname"), DNS_LABEL, "hostname")
     grace = None
     if spec.get("terminationGracePeriodSeconds") is not None:
         gpath = (*path, "terminationGracePeriodSeconds")
@@ -254,19 +239,31 @@ def _pod(doc: _Doc, name: str, labels: dict[str, str], value: Any, path: KeyPath
     pod_sc = doc.mapping(spec.get("securityContext"), sc_path, ("runAsUser", "runAsGroup"))
     pod_user = _ids(doc, pod_sc, sc_path)
     containers: list[ContainerPlan] = []
+    inits: list[ContainerPlan] = []
     publish: list[str] = []
-    cpath = (*path, "containers")
+    cpath, ipath = (*path, "containers"), (*path, "initContainers")
     listed = doc.items(spec.get("containers"), cpath)
-    volumes = _pod_volumes(doc, name, spec.get("volumes"), (*path, "volumes"), _users(listed))
+    init_listed = doc.items(spec.get("initContainers"), ipath)
+    files_dir = posixpath.join(context.files_root, name)
+    volumes = _pod_volumes(
+        doc, name, spec.get("volumes"), (*path, "volumes"), _users([*init_listed, *listed]),
+        _VolumeContext(context.objects, files_dir),
+    )  # fmt: skip
     if not listed:
         raise doc.error(cpath, "a pod needs at least one container")
-    common = _Common(name, labels, _RESTART[restart_text], grace, pod_user, hostname, volumes)
-    for i, item in enumerate(listed):
-        plan, ports = _container(doc, item, (*cpath, i), common)
-        if any(c.name == plan.name for c in containers):
-            raise doc.error((*cpath, i, "name"), f'container name "{plan.name}" is used twice')
-        containers.append(plan)
-        publish += ports
+    common = _Common(
+        name, labels, _RESTART[restart_text], grace, pod_user, hostname, volumes, context.objects
+    )
+    groups = (("initContainers", init_listed, inits), ("containers", listed, containers))
+    for key, items, out in groups:
+        for i, item in enumerate(items):
+            plan, ports = _container(doc, item, (*path, key, i), common, init=out is inits)
+            if any(c.name == plan.name for c in (*inits, *containers)):
+                raise doc.error(
+                    (*path, key, i, "name"), f'container name "{plan.name}" is used twice'
+                )
+            out.append(plan)
+            publish += ports
     return PodPlan(
         name=name,
         infra_name=f"{name}_infra",
@@ -278,6 +275,9 @@ def _pod(doc: _Doc, name: str, labels: dict[str, str], value: Any, path: KeyPath
         volumes=volumes.engine,
         host_dirs=volumes.host_dirs,
         host_files=volumes.host_files,
+        init_containers=tuple(inits),
+        files_dir=files_dir,
+        config_volumes=volumes.config,
     )
 
 
@@ -294,7 +294,7 @@ def _users(containers: list[Any]) -> dict[str, int]:
     return counts
 
 
-def _ids(doc: _Doc, sc: dict[str, Any], path: KeyPath) -> tuple[int | None, int | None]:
+def _ids(doc: Doc, sc: dict[str, Any], path: KeyPath) -> tuple[int | None, int | None]:
     uid = gid = None
     if sc.get("runAsUser") is not None:
         uid = doc.integer(sc["runAsUser"], (*path, "runAsUser"))
@@ -303,7 +303,7 @@ def _ids(doc: _Doc, sc: dict[str, Any], path: KeyPath) -> tuple[int | None, int 
     return uid, gid
 
 
-def _host_aliases(doc: _Doc, value: Any, path: KeyPath) -> tuple[str, ...]:
+def _host_aliases(doc: Doc, value: Any, path: KeyPath) -> tuple[str, ...]:
     out = []
     for i, item in enumerate(doc.items(value, path)):
         alias = doc.mapping(item, (*path, i), ("ip", "hostnames"))
@@ -312,8 +312,18 @@ def _host_aliases(doc: _Doc, value: Any, path: KeyPath) -> tuple[str, ...]:
     return tuple(out)
 
 
+class _VolumeContext(Record):
+    objects: obj.ConfigObjects
+    files_dir: str  # the pod's private directory: configMap and secret volumes go there
+
+
 def _pod_volumes(
-    doc: _Doc, pod: str, value: Any, path: KeyPath, shared: Mapping[str, int]
+    doc: Doc,
+    pod: str,
+    value: Any,
+    path: KeyPath,
+    shared: Mapping[str, int],
+    context: _VolumeContext,
 ) -> _Volumes:
     """The pod's volumes; ``shared``: how many containers mount each (a tmpfs serves
     a memory-backed emptyDir only where one container mounts it)."""
@@ -321,11 +331,12 @@ def _pod_volumes(
     engine: list[str] = []
     dirs: list[str] = []
     files: list[str] = []
+    config: list[ConfigVolume] = []
     for i, item in enumerate(doc.items(value, path)):
         vpath = (*path, i)
         # every key is known here: an unsupported source is warned about below
         vol = doc.mapping(item, vpath, tuple(item) if isinstance(item, dict) else ())
-        name = doc.name(vol.get("name"), (*vpath, "name"), _DNS_LABEL, "volume name")
+        name = doc.name(vol.get("name"), (*vpath, "name"), DNS_LABEL, "volume name")
         if name in mounts:
             raise doc.error((*vpath, "name"), f'volume "{name}" is defined twice')
         sources = [k for k in vol if k != "name"]
@@ -369,10 +380,19 @@ def _pod_volumes(
             claim = doc.mapping(vol[kind], ppath, ("claimName",))
             claim_name = doc.string(claim.get("claimName"), (*ppath, "claimName"), required=True)
             mounts[name] = ("volume", claim_name)
+        elif kind in ("configMap", "secret"):
+            known = ("name" if kind == "configMap" else "secretName", "items", "defaultMode",
+                     "optional")  # fmt: skip
+            spec = doc.mapping(vol[kind], (*vpath, kind), known)
+            object_kind = obj.CONFIG_MAP if kind == "configMap" else obj.SECRET
+            made = obj.volume_files(doc, context.objects, object_kind, spec, (*vpath, kind))
+            directory = posixpath.join(context.files_dir, name)
+            config.append(ConfigVolume(directory, made))
+            mounts[name] = ("bind", directory)
         else:
             mounts[name] = None
             doc.warn((*vpath, kind), f'{kind} volumes are not supported; "{name}" is not mounted')
-    return _Volumes(mounts, tuple(engine), tuple(dirs), tuple(files))
+    return _Volumes(mounts, tuple(engine), tuple(dirs), tuple(files), tuple(config))
 
 
 class _Common(Record):
@@ -385,11 +405,12 @@ class _Common(Record):
     user: tuple[int | None, int | None]
     hostname: str
     volumes: _Volumes
+    objects: obj.ConfigObjects
 
 
 _CONTAINER = (
-    "name", "image", "command", "args", "env", "ports", "workingDir", "securityContext",
-    "volumeMounts", "imagePullPolicy", "stdin",
+    "name", "image", "command", "args", "env", "envFrom", "ports", "workingDir",
+    "securityContext", "volumeMounts", "imagePullPolicy", "stdin",
 )  # fmt: skip
 _SECURITY = (
     "runAsUser", "runAsGroup", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
@@ -398,14 +419,15 @@ _SECURITY = (
 
 
 def _container(
-    doc: _Doc, value: Any, path: KeyPath, common: _Common
+    doc: Doc, value: Any, path: KeyPath, common: _Common, *, init: bool = False
 ) -> tuple[ContainerPlan, list[str]]:
+    """A container, or an init container (which runs once: no restart, no probes)."""
     from rootless.engine.containers import RunOptions
     from rootless.engine.network import NetworkRequest
     from rootless.volumes import MountRequest
 
-    c = doc.mapping(value, path, _CONTAINER)
-    name = doc.name(c.get("name"), (*path, "name"), _DNS_LABEL, "container name")
+    c = doc.mapping(value, path, _CONTAINER if init else (*_CONTAINER, *PROBES))
+    name = doc.name(c.get("name"), (*path, "name"), DNS_LABEL, "container name")
     image = doc.string(c.get("image"), (*path, "image"), required=True)
     command = doc.strings(c.get("command"), (*path, "command"))
     args = doc.strings(c.get("args"), (*path, "args"))
@@ -427,10 +449,13 @@ def _container(
     escalation = sc.get("allowPrivilegeEscalation")
     extra: dict[str, Any] = {
         "labels": dict(common.labels),
-        "kube": {"pod": common.pod, "container": name},
+        "kube": {"pod": common.pod, "container": name, **({"init": True} if init else {})},
     }
-    if common.restart is not None:
+    if common.restart is not None and not init:
         extra["restart"] = common.restart
+    health = None if init else health_flags(doc, c, path)
+    if health is not None:
+        extra["health_flags"] = health
     if common.grace is not None:
         extra["stop_timeout"] = float(common.grace)
     options = RunOptions(
@@ -438,7 +463,7 @@ def _container(
         image=image,
         name=f"{common.pod}-{name}",
         interactive=doc.boolean(c.get("stdin"), (*path, "stdin")),
-        env=_env(doc, c.get("env"), (*path, "env")),
+        env=_env(doc, c, path, common.objects),
         workdir=doc.string(c.get("workingDir"), (*path, "workingDir")) or None,
         user=user,
         hostname=common.hostname,
@@ -460,18 +485,49 @@ def _container(
     return ContainerPlan(name, options), _ports(doc, c.get("ports"), (*path, "ports"))
 
 
-def _env(doc: _Doc, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...]:
-    out = []
-    for i, item in enumerate(doc.items(value, path)):
-        env = doc.mapping(item, (*path, i), ("name", "value"))
-        key = doc.string(env.get("name"), (*path, i, "name"), required=True)
-        if "valueFrom" in env:
-            continue  # warned about by mapping(): not set at all rather than set wrongly
-        out.append((key, doc.string(env.get("value"), (*path, i, "value"))))
-    return tuple(out)
+_REFS = {"configMapKeyRef": obj.CONFIG_MAP, "secretKeyRef": obj.SECRET}
+_FROM = {"configMapRef": obj.CONFIG_MAP, "secretRef": obj.SECRET}
 
 
-def _ports(doc: _Doc, value: Any, path: KeyPath) -> list[str]:
+def _env(
+    doc: Doc, c: Mapping[str, Any], path: KeyPath, objects: obj.ConfigObjects
+) -> tuple[tuple[str, str], ...]:
+    """``envFrom`` (in order, with its prefix), then ``env``, which wins, as in Kubernetes."""
+    out: dict[str, str] = {}
+    fpath = (*path, "envFrom")
+    for i, item in enumerate(doc.items(c.get("envFrom"), fpath)):
+        source = doc.mapping(item, (*fpath, i), ("prefix", *_FROM))
+        head = doc.string(source.get("prefix"), (*fpath, i, "prefix"))
+        refs = [k for k in _FROM if k in source]
+        if len(refs) != 1:
+            raise doc.error((*fpath, i), "needs one of configMapRef and secretRef")
+        rpath = (*fpath, i, refs[0])
+        ref = doc.mapping(source[refs[0]], rpath, ("name", "optional"))
+        for key, value in obj.all_values(doc, objects, _FROM[refs[0]], ref, rpath).items():
+            out[head + key] = value
+    epath = (*path, "env")
+    for i, item in enumerate(doc.items(c.get("env"), epath)):
+        env = doc.mapping(item, (*epath, i), ("name", "value", "valueFrom"))
+        key = doc.string(env.get("name"), (*epath, i, "name"), required=True)
+        if env.get("valueFrom") is None:
+            out[key] = doc.string(env.get("value"), (*epath, i, "value"))
+            continue
+        vpath = (*epath, i, "valueFrom")
+        source = doc.mapping(env["valueFrom"], vpath, tuple(_REFS))
+        refs = [k for k in _REFS if k in source]
+        if len(refs) != 1:
+            # fieldRef and resourceFieldRef: warned about by mapping(); not set at all
+            # rather than set wrongly
+            continue
+        rpath = (*vpath, refs[0])
+        ref = doc.mapping(source[refs[0]], rpath, ("name", "key", "optional"))
+        found = obj.key_value(doc, objects, _REFS[refs[0]], ref, rpath)
+        if found is not None:
+            out[key] = found
+    return tuple(out.items())
+
+
+def _ports(doc: Doc, value: Any, path: KeyPath) -> list[str]:
     """``-p`` specs for the ports with a hostPort (as Podman: containerPort alone
     publishes nothing)."""
     out = []
@@ -493,7 +549,7 @@ def _ports(doc: _Doc, value: Any, path: KeyPath) -> list[str]:
     return out
 
 
-def _mounts(doc: _Doc, value: Any, path: KeyPath, volumes: _Volumes) -> tuple[str, ...]:
+def _mounts(doc: Doc, value: Any, path: KeyPath, volumes: _Volumes) -> tuple[str, ...]:
     """``--mount`` values for the container's volumeMounts."""
     out = []
     for i, item in enumerate(doc.items(value, path)):
@@ -511,7 +567,10 @@ def _mounts(doc: _Doc, value: Any, path: KeyPath, volumes: _Volumes) -> tuple[st
         if source is None:
             continue  # warned about where the volume is defined
         kind, where = source
-        ro = ",ro" if doc.boolean(m.get("readOnly"), (*mpath, "readOnly")) else ""
+        read_only = doc.boolean(m.get("readOnly"), (*mpath, "readOnly"))
+        # Kubernetes mounts configMap and secret volumes read-only, whatever is asked
+        read_only |= any(v.directory == where for v in volumes.config)
+        ro = ",ro" if read_only else ""
         if kind == "tmpfs":
             out.append(f"type=tmpfs,target={target}{ro}")
             continue

@@ -141,7 +141,7 @@ def test_rendered_yaml_plays_back_to_the_same_container() -> None:
     obj, _ = pod("web-pod", [WEB])
     text = render([obj])
     assert yaml.safe_load(text) == obj
-    plan = plan_kube(parse_documents(text, "gen.yaml"))
+    plan = plan_kube(parse_documents(text, "gen.yaml"), files_root="/run/k")
     assert plan.warnings == ()
     (p,) = plan.pods
     assert p.publish == ("8080:80/tcp", "127.0.0.1:30053:53/udp")

@@ -11,8 +11,11 @@ from rootless.kube.plan import KubePlan, infra_options, plan_kube
 from rootless.kube.source import parse_documents
 
 
-def plan(text: str) -> KubePlan:
-    return plan_kube(parse_documents(textwrap.dedent(text), "pod.yaml"))
+def plan(text: str, configmaps: str = "") -> KubePlan:
+    extra = parse_documents(textwrap.dedent(configmaps), "cm.yaml")
+    return plan_kube(
+        parse_documents(textwrap.dedent(text), "pod.yaml"), configmaps=extra, files_root="/run/k"
+    )
 
 
 POD = """
@@ -134,24 +137,24 @@ def test_unknown_and_unsupported_fields_are_warned_about_with_their_line() -> No
               valueFrom: {fieldRef: {fieldPath: metadata.name}}
             securityContext: {privileged: true}
           volumes:
-          - name: cm
-            configMap: {name: x}
+          - name: share
+            nfs: {server: x, path: /}
         status: {phase: Running}
         ---
-        apiVersion: v1
-        kind: ConfigMap
+        apiVersion: batch/v1
+        kind: Job
         metadata: {name: x}
         """
     )
     assert result.warnings == (
+        "pod.yaml:24: kind: kind Job is not supported by kube play, skipped",
         "pod.yaml:8: spec.nodeSelector: not supported by kube play, ignored",
-        'pod.yaml:20: spec.volumes[0].configMap: configMap volumes are not supported; "cm" is '
-        "not mounted",
+        'pod.yaml:20: spec.volumes[0].nfs: nfs volumes are not supported; "share" is not mounted',
         "pod.yaml:12: spec.containers[0].resources: not supported by kube play, ignored",
         "pod.yaml:17: spec.containers[0].securityContext.privileged: privileged containers are "
         "not supported, ignored",
-        "pod.yaml:16: spec.containers[0].env[0].valueFrom: not supported by kube play, ignored",
-        "pod.yaml:24: kind: kind ConfigMap is not supported by kube play, skipped",
+        "pod.yaml:16: spec.containers[0].env[0].valueFrom.fieldRef: not supported by kube play, "
+        "ignored",
     )
     assert plan_env(result) == ()
 
@@ -196,29 +199,60 @@ def test_errors_name_file_line_and_path(text: str, message: str) -> None:
         plan(text)
 
 
-def test_deployment_plays_its_template_once() -> None:
-    result = plan(
-        """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: web}
-        spec:
-          replicas: 3
-          selector: {matchLabels: {app: web}}
-          template:
-            metadata: {labels: {app: web}}
-            spec:
-              containers: [{name: c, image: i}]
-        ---
-        apiVersion: v1
-        kind: Service
-        metadata: {name: web}
-        spec: {ports: [{port: 80}]}
-        """
-    )
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: {kind}
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: c
+        image: i
+        volumeMounts: [{{name: scratch, mountPath: /s}}]
+        futureField: 1
+      volumes: [{{name: scratch, emptyDir: {{}}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{ports: [{{port: 80}}]}}
+"""
+
+
+def test_one_replica_is_name_pod() -> None:
+    result = plan(DEPLOYMENT.format(kind="Deployment", replicas=1))
     (pod,) = result.pods
     assert pod.name == "web-pod" and pod.labels == {"app": "web"}
-    assert result.warnings == ("pod.yaml:6: spec.replicas: 3 replicas asked; kube play runs one",)
+    assert len(result.warnings) == 1  # futureField
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "ReplicaSet"])
+def test_replicas_are_pods_of_their_own(kind: str) -> None:
+    result = plan(DEPLOYMENT.format(kind=kind, replicas=3))
+    assert [p.name for p in result.pods] == ["web-pod-0", "web-pod-1", "web-pod-2"]
+    second = result.pods[1]
+    assert second.infra_name == "web-pod-1_infra" and second.volumes == ("web-pod-1-scratch",)
+    (c,) = second.containers
+    assert c.options.name == "web-pod-1-c" and c.options.network is not None
+    assert c.options.network.mode == "container:web-pod-1_infra"
+    # the template is warned about once, not once per replica
+    assert result.warnings == (
+        "pod.yaml:15: spec.template.spec.containers[0].futureField: not supported by kube "
+        "play, ignored",
+    )
+    assert plan(DEPLOYMENT.format(kind=kind, replicas=0)).pods == ()
+
+
+def test_replicas_cannot_share_a_host_port() -> None:
+    text = DEPLOYMENT.format(kind="Deployment", replicas=2).replace(
+        "        futureField: 1\n", "        ports: [{containerPort: 80, hostPort: 8080}]\n"
+    )
+    with pytest.raises(ConfigError, match="2 replicas cannot all publish 8080:80/tcp"):
+        plan(text)
 
 
 def test_memory_empty_dir_is_a_tmpfs_unless_containers_share_it() -> None:
