@@ -53,17 +53,22 @@ def read_object(doc: Doc, kind: str) -> tuple[str, dict[str, bytes]]:
     meta = doc.mapping(data.get("metadata"), ("metadata",), ("name", "labels", "annotations"))
     name = doc.name(meta.get("name"), ("metadata", "name"), DNS_SUBDOMAIN, f"{kind} name")
     out: dict[str, bytes] = {}
-    for key, value in doc.mapping(data.get(b64_key), (b64_key,), ()).items():
+    for key, value in _entries(doc, data.get(b64_key), (b64_key,)).items():
         path = (b64_key, key)
         text = doc.string(value, path)
         try:
             out[_key(doc, key, path)] = base64.b64decode(text, validate=True)
         except binascii.Error:
             raise doc.error(path, "is not valid base64") from None
-    for key, value in doc.mapping(data.get(text_key), (text_key,), ()).items():
+    for key, value in _entries(doc, data.get(text_key), (text_key,)).items():
         path = (text_key, key)
         out[_key(doc, key, path)] = doc.string(value, path).encode()
     return name, out
+
+
+def _entries(doc: Doc, value: Any, path: KeyPath) -> dict[Any, Any]:
+    """A mapping whose keys are the user's (nothing to warn about)."""
+    return doc.mapping(value, path, tuple(value) if isinstance(value, dict) else ())
 
 
 def _key(doc: Doc, key: Any, path: KeyPath) -> str:

@@ -283,3 +283,214 @@ def test_memory_empty_dir_is_a_tmpfs_unless_containers_share_it() -> None:
         "pod.yaml:15: spec.volumes[1].emptyDir.medium: Memory: kept on disk here, so that the "
         "containers mounting it share it",
     )
+
+
+CONFIGURED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  initContainers:
+  - name: setup
+    image: i
+    command: [sh, -c, "echo ready > /work/flag"]
+    volumeMounts: [{name: work, mountPath: /work}]
+    livenessProbe: {exec: {command: [true]}}
+  containers:
+  - name: main
+    image: i
+    envFrom:
+    - configMapRef: {name: settings}
+    - secretRef: {name: creds}
+      prefix: DB_
+    - configMapRef: {name: absent, optional: true}
+    env:
+    - {name: MODE, value: dev}
+    - name: LEVEL
+      valueFrom: {configMapKeyRef: {name: settings, key: level}}
+    - name: TOKEN
+      valueFrom: {secretKeyRef: {name: creds, key: password}}
+    - name: NOPE
+      valueFrom: {secretKeyRef: {name: creds, key: nope, optional: true}}
+    volumeMounts:
+    - {name: work, mountPath: /work}
+    - {name: conf, mountPath: /etc/app}
+    - {name: keys, mountPath: /keys, readOnly: false}
+    - {name: conf, mountPath: /etc/one.conf, subPath: app.conf}
+    livenessProbe:
+      exec: {command: [cat, /work/flag]}
+      periodSeconds: 2
+      timeoutSeconds: 5
+      failureThreshold: 4
+      initialDelaySeconds: 3
+    readinessProbe:
+      httpGet: {path: /, port: 80}
+    startupProbe:
+      exec: {command: ["true"]}
+  volumes:
+  - {name: work, emptyDir: {}}
+  - name: conf
+    configMap:
+      name: settings
+      items: [{key: app.conf, path: app.conf}, {key: level, path: sub/level, mode: 0600}]
+  - name: keys
+    secret: {secretName: creds, defaultMode: 0400}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data: {password: czNjcjN0, user: YWRtaW4=}
+stringData: {user: root}
+"""
+
+SETTINGS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data:
+  MODE: prod
+  level: debug
+  app.conf: "port=80\\n"
+"""
+
+
+def test_config_maps_and_secrets_feed_env_and_volumes() -> None:
+    result = plan(CONFIGURED, SETTINGS)
+    (pod,) = result.pods
+    (main,) = pod.containers
+    assert main.options.env == (
+        ("MODE", "dev"),  # env wins over envFrom, keeping its place
+        ("level", "debug"),
+        ("app.conf", "port=80\n"),
+        ("DB_password", "s3cr3t"),
+        ("DB_user", "root"),  # stringData wins over data
+        ("LEVEL", "debug"),
+        ("TOKEN", "s3cr3t"),
+    )
+    assert pod.files_dir == "/run/k/app"
+    conf, keys = pod.config_volumes
+    assert conf.directory == "/run/k/app/conf" and keys.directory == "/run/k/app/keys"
+    assert [(f.path, f.data, f.mode) for f in conf.files] == [
+        ("app.conf", b"port=80\n", 0o644),
+        ("sub/level", b"debug", 0o600),
+    ]
+    assert [(f.path, f.data, f.mode) for f in keys.files] == [
+        ("password", b"s3cr3t", 0o400),
+        ("user", b"root", 0o400),
+    ]
+    assert main.options.mounts is not None and main.options.mounts.mounts == (
+        "type=volume,source=app-work,target=/work,volume-nocopy=true",
+        "type=bind,source=/run/k/app/conf,target=/etc/app,ro",
+        "type=bind,source=/run/k/app/keys,target=/keys,ro",  # read-only whatever is asked
+        "type=bind,source=/run/k/app/conf/app.conf,target=/etc/one.conf,ro",
+    )
+    assert main.options.extra["health_flags"] == {
+        "cmd": '["CMD", "cat", "/work/flag"]',
+        "interval": "2s",
+        "timeout": "5s",
+        "retries": 4,
+        "start_period": "3s",
+        "disabled": False,
+    }
+    (setup,) = pod.init_containers
+    assert setup.options.name == "app-setup" and "restart" not in setup.options.extra
+    assert setup.options.extra["kube"] == {"pod": "app", "container": "setup", "init": True}
+    assert "health_flags" not in setup.options.extra
+    assert result.warnings == (
+        "pod.yaml:11: spec.initContainers[0].livenessProbe: not supported by kube play, ignored",
+        "pod.yaml:39: spec.containers[0].readinessProbe: httpGet probes are not run by kube "
+        "play (only exec), ignored",
+        "pod.yaml:41: spec.containers[0].startupProbe: a container has one healthcheck, made "
+        "from its first exec probe; this one is ignored",
+    )
+    # kube down reads the file without the --configmap files
+    lenient = plan_kube(
+        parse_documents(textwrap.dedent(CONFIGURED), "pod.yaml"), files_root="/r", lenient=True
+    )
+    assert [p.name for p in lenient.pods] == ["app"]
+
+
+def test_probe_defaults_are_kubernetes() -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        "  - {name: c, image: i, readinessProbe: {exec: {command: [ls]}}}\n"
+    )
+    flags = plan(text).pods[0].containers[0].options.extra["health_flags"]
+    assert (flags["interval"], flags["timeout"], flags["retries"]) == ("10s", "1s", 3)
+    assert flags["start_period"] is None
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        (
+            "env: [{name: A, valueFrom: {configMapKeyRef: {name: gone, key: k}}}]",
+            'pod.yaml:8: spec.containers[0].env[0].valueFrom.configMapKeyRef: no ConfigMap "gone" '
+            "in the file or the --configmap files; add a ConfigMap document, or say optional: true",
+        ),
+        (
+            "env: [{name: A, valueFrom: {configMapKeyRef: {name: settings, key: k}}}]",
+            'configMapKeyRef.key: ConfigMap "settings" has no key "k"; its keys: MODE, app.conf, '
+            "level",
+        ),
+        (
+            "envFrom: [{secretRef: {name: gone}}]",
+            'spec.containers[0].envFrom[0].secretRef: no Secret "gone"',
+        ),
+        ("envFrom: [{prefix: X}]", "spec.containers[0].envFrom[0]: needs one of configMapRef"),
+        (
+            "livenessProbe: {exec: {command: []}}",
+            "livenessProbe.exec.command: an exec probe needs a command",
+        ),
+        (
+            "livenessProbe: {exec: {command: [ls]}, periodSeconds: 0}",
+            "livenessProbe.periodSeconds: must be between 1 and",
+        ),
+    ],
+)
+def test_missing_config_and_bad_probes_are_errors(snippet: str, message: str) -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        f"  - name: c\n    image: i\n    {snippet}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        plan(text, SETTINGS)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("volume", "message"),
+    [
+        ("configMap: {name: gone}", 'spec.volumes[0].configMap: no ConfigMap "gone"'),
+        (
+            "secret: {secretName: s, items: [{key: nope, path: x}]}",
+            'spec.volumes[0].secret.items[0].key: Secret "s" has no key "nope"',
+        ),
+        (
+            "secret: {secretName: s, items: [{key: k, path: ../x}]}",
+            'items[0].path: "../x" must be a relative path',
+        ),
+    ],
+)
+def test_bad_config_volumes_are_errors(volume: str, message: str) -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, "
+        f"image: i}}]\n  volumes:\n  - name: v\n    {volume}\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n"
+    )
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        plan(text)
+
+
+def test_optional_config_volume_is_empty_and_bad_base64_is_an_error() -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, "
+        "image: i}]\n  volumes:\n  - {name: v, configMap: {name: gone, optional: true}}\n"
+    )
+    (volume,) = plan(text).pods[0].config_volumes
+    assert volume.files == ()
+    bad = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: not-base64!}\n"
+    with pytest.raises(ConfigError, match=r"pod\.yaml:4: data\.k: is not valid base64"):
+        plan(bad)
+    with pytest.raises(ConfigError, match="--configmap files hold ConfigMaps and Secrets, not Pod"):
+        plan(SETTINGS, text)
