@@ -4,6 +4,7 @@ the container it came from; a pod's containers share localhost and emptyDir volu
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import kubernetes_validate
@@ -185,3 +186,183 @@ def test_bad_yaml_and_unknown_names_are_errors(rootless, tmp_path: Path):  # typ
     assert (
         r.returncode == 125 and 'no container or compose project named "nothing-here"' in r.stderr
     )
+
+
+def until(check, deadline: float = 60):  # type: ignore[no-untyped-def]
+    """Poll ``check`` until it returns something true; that value."""
+    end = time.monotonic() + deadline
+    while not (found := check()):
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.2)
+    return found
+
+
+REPLICAS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {{name: c, image: {image}, command: [sleep, "1000"]}}
+"""
+
+
+def test_replicas_are_pods_and_down_removes_them_all(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    file = tmp_path / "deploy.yaml"
+    file.write_text(REPLICAS.format(image=image))
+    try:
+        r = ok(rootless("kube", "play", str(file)))
+        assert "web-pod-0-c" in r and "web-pod-1-c" in r
+        names = set(ok(rootless("ps", "--format", "{{.Names}}")).split())
+        assert names == {"web-pod-0_infra", "web-pod-0-c", "web-pod-1_infra", "web-pod-1-c"}
+        # each replica has its own infra container, so its own network and hostname
+        assert ok(rootless("exec", "web-pod-1-c", "hostname")).strip() == "web-pod-1"
+    finally:
+        down = rootless("kube", "down", str(file))
+    assert ok(down).split() == ["web-pod-0", "web-pod-1"]
+    assert ok(rootless("ps", "-aq")).strip() == ""
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
+CONFIGURED = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data:
+  GREETING: hello
+  app.conf: "port=80"
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: app}}
+spec:
+  restartPolicy: Never
+  securityContext: {{runAsUser: 1000}}
+  containers:
+  - name: main
+    image: {image}
+    command:
+    - sh
+    - -c
+    - >-
+      echo "$GREETING/$CONF_GREETING/$USERNAME";
+      cat /etc/app/app.conf; echo;
+      cat /keys/password; echo;
+      stat -c %a /keys/password;
+      touch /keys/x 2>/dev/null || echo read-only
+    envFrom:
+    - {{configMapRef: {{name: settings}}, prefix: CONF_}}
+    env:
+    - name: GREETING
+      valueFrom: {{configMapKeyRef: {{name: settings, key: GREETING}}}}
+    - name: USERNAME
+      valueFrom: {{secretKeyRef: {{name: creds, key: user}}}}
+    volumeMounts:
+    - {{name: conf, mountPath: /etc/app}}
+    - {{name: keys, mountPath: /keys}}
+  volumes:
+  - {{name: conf, configMap: {{name: settings}}}}
+  - name: keys
+    secret: {{secretName: creds, items: [{{key: password, path: password}}], defaultMode: 0444}}
+"""
+
+SECRET = """
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data: {password: dG9wLXNlY3JldC12YWx1ZQ==}
+stringData: {user: alice}
+"""
+
+
+def test_config_maps_and_secrets_become_env_and_read_only_files(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file, secret = tmp_path / "app.yaml", tmp_path / "secret.yaml"
+    file.write_text(CONFIGURED.format(image=image))
+    secret.write_text(SECRET)
+    missing = rootless("kube", "play", str(file))
+    assert missing.returncode == 125 and 'no Secret "creds" in the file' in missing.stderr
+    try:
+        ok(rootless("kube", "play", "--configmap", str(secret), str(file)))
+        assert ok(rootless("wait", "app-main")).strip() == "0"
+        assert ok(rootless("logs", "app-main")).splitlines() == [
+            "hello/hello/alice",
+            "port=80",
+            "top-secret-value",  # readable by user 1000
+            "444",
+            "read-only",
+        ]
+        inspect = ok(rootless("inspect", "app-main"))
+        assert "top-secret-value" not in inspect and "dG9wLXNlY3JldC12YWx1ZQ" not in inspect
+        assert "USERNAME=alice" in json.loads(inspect)[0]["Config"]["Env"]
+    finally:
+        down = rootless("kube", "down", str(file))
+    assert ok(down).strip() == "app"
+    assert not (rootless.runtime_dir / "rootless" / "kube").exists()
+
+
+INIT = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: boot}}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: first
+    image: {image}
+    command: [sh, -c, "echo prepared > /work/flag"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: second
+    image: {image}
+    command: [sh, -c, "{second}"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: main
+    image: {image}
+    command: [sh, -c, "cat /work/flag; sleep 1000"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+    livenessProbe:
+      exec: {{command: [test, -s, /work/flag]}}
+      periodSeconds: 1
+      failureThreshold: 2
+  volumes:
+  - {{name: work, emptyDir: {{}}}}
+"""
+
+
+def test_init_containers_run_first_and_a_failing_one_stops_play(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    file = tmp_path / "boot.yaml"
+    file.write_text(INIT.format(image=image, second="echo more >> /work/flag"))
+    try:
+        ok(rootless("kube", "play", str(file)))
+        assert until(lambda: ok(rootless("logs", "boot-main"))) == "prepared\nmore\n"
+        assert ok(rootless("logs", "boot-first")) == ""  # init containers stay, exited
+
+        def health() -> str:
+            state = json.loads(ok(rootless("inspect", "boot-main")))[0]["State"]
+            return str((state["Health"] or {}).get("Status"))
+
+        assert until(lambda: health() == "healthy")
+    finally:
+        down = rootless("kube", "down", str(file))
+    assert ok(down).strip() == "boot"
+
+    file.write_text(INIT.format(image=image, second="echo cannot prepare; exit 3"))
+    r = rootless("kube", "play", str(file))
+    assert r.returncode == 125
+    assert (
+        'init container second of pod boot exited with code 3, after printing "cannot prepare"'
+        in r.stderr
+    )
+    assert ok(rootless("ps", "-aq")).strip() == ""  # the pod is removed again
+    assert ok(rootless("volume", "ls", "-q")).strip() == ""
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
