@@ -144,8 +144,15 @@ def _facts(
         volumes_root=volumes_root,
         anonymous=anonymous,
     )
-    if record.options.get("health"):
-        unsupported.append("the healthcheck is not in the YAML")
+    health = record.options.get("health") or None
+    image_health = None
+    if cfg is not None and cfg.healthcheck:
+        from rootless.supervise.health import health_config
+
+        found = health_config(cfg.healthcheck)
+        image_health = found.to_json() if found is not None else None
+    if image_health and not health:
+        unsupported.append("the image's healthcheck is turned off, which the YAML cannot say")
     caps = tuple(spec.process.capabilities.bounding)
     default = tuple(f"CAP_{c}" for c in DEFAULT_CAPABILITIES)
     return ContainerFacts(
@@ -168,5 +175,7 @@ def _facts(
         image_cmd=tuple(cfg.cmd or ()) if cfg else (),
         image_env=tuple(cfg.env) if cfg else (),
         image_workdir=cfg.working_dir if cfg else "",
+        health=health,
+        image_health=image_health,
         unsupported=tuple(unsupported),
     )

@@ -4,8 +4,8 @@ The facts of a container (:class:`ContainerFacts`) come from its record, its
 config.json and its image's config (see :mod:`rootless.kube.collect`); what
 equals the image's defaults (entrypoint and command, environment, working
 directory) is left out, as Podman does, so the YAML says what the user asked.
-What has no Kubernetes form (secrets, devices, healthchecks, user names) is
-reported in the warnings, not dropped silently.
+A healthcheck becomes an exec ``livenessProbe``. What has no Kubernetes form
+(secrets, devices, user names) is reported in the warnings, not dropped silently.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class ContainerFacts(Record):
     image_cmd: tuple[str, ...] = ()
     image_env: tuple[str, ...] = ()
     image_workdir: str = ""
+    health: Mapping[str, Any] | None = None  # the stored healthcheck (HealthConfig.to_json())
+    image_health: Mapping[str, Any] | None = None  # the image's, as the container would get it
     unsupported: tuple[str, ...] = ()  # what the YAML cannot say, for the warnings
 
 
@@ -235,6 +237,10 @@ def _container(
         ports.append(entry)
     if ports:
         out["ports"] = ports
+    if facts.health and facts.health != facts.image_health:
+        from rootless.kube.probes import liveness_probe
+
+        out["livenessProbe"] = liveness_probe(facts.health)
     security = _security(facts, warnings)
     if security:
         out["securityContext"] = security

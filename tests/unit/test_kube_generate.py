@@ -153,6 +153,32 @@ def test_rendered_yaml_plays_back_to_the_same_container() -> None:
     assert opts.extra["restart"] == "on-failure" and opts.extra["stop_timeout"] == 15
 
 
+def test_healthcheck_becomes_an_exec_probe_and_back() -> None:
+    from rootless.supervise.health import HealthConfig, health_config
+
+    shell = HealthConfig(("CMD-SHELL", "wget -qO- localhost"), 2.5, 3, 4, 10).to_json()
+    obj, warnings = pod("p", [WEB._replace(health=shell)])
+    validate(obj)
+    assert warnings == []
+    probe = obj["spec"]["containers"][0]["livenessProbe"]
+    assert probe == {
+        "exec": {"command": ["/bin/sh", "-c", "wget -qO- localhost"]},
+        "periodSeconds": 3,  # rounded up to whole seconds
+        "timeoutSeconds": 3,
+        "initialDelaySeconds": 10,
+        "failureThreshold": 4,
+    }
+    (p,) = plan_kube(parse_documents(render([obj]), "gen.yaml"), files_root="/r").pods
+    flags = dict(p.containers[0].options.extra["health_flags"])
+    del flags["disabled"]
+    played = health_config(None, **flags)
+    assert played is not None and played.test == ("CMD", "/bin/sh", "-c", "wget -qO- localhost")
+    assert (played.interval, played.timeout, played.retries, played.start_period) == (3, 3, 4, 10)
+    # the image's own healthcheck is left to the image
+    same, _ = pod("p", [WEB._replace(health=shell, image_health=shell)])
+    assert "livenessProbe" not in same["spec"]["containers"][0]
+
+
 def test_mount_facts_keep_the_users_mounts_only() -> None:
     mounts = [
         ("/proc", "proc", "proc", ()),
