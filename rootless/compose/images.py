@@ -20,7 +20,7 @@ from rootless.errors import ConfigError, ImageError
 
 if TYPE_CHECKING:
     from rootless._paths import StoragePaths
-    from rootless.compose.model import Project
+    from rootless.compose.model import Project, Secret
 
 RMI_CHOICES = ("all", "local")
 
@@ -39,6 +39,7 @@ class Step(NamedTuple):
     argv: tuple[str, ...]  # the rootless command line, without the program
     inline: str | None = None  # build: the Containerfile's text, written to a file for -f
     optional: bool = False  # a failure is reported, not fatal (a pull before a build)
+    secrets: tuple[Secret, ...] = ()  # build: the environment secrets, for its environment
 
 
 def build_steps(project: Project, services: Sequence[str], *, no_cache: bool = False,
@@ -64,11 +65,19 @@ def build_steps(project: Project, services: Sequence[str], *, no_cache: bool = F
             argv += ["--label", f"{key}={label}"]
         if b.network:
             argv += ["--network", "host" if b.network == "host" else "none"]
-        for secret in b.secrets:
-            argv += ["--secret", f"id={secret.target},src={project.secret_file(secret.source)}"]
+        env_secrets = []
+        for used in b.secrets:
+            secret = project.secret(used.source)
+            if secret.file is not None:
+                argv += ["--secret", f"id={used.target},src={secret.file}"]
+            elif secret.environment is not None:
+                env_secrets.append(secret)
+                argv += ["--secret", f"id={used.target},env={secret.environment}"]
         argv += [*(["--no-cache"] if no_cache or b.no_cache else []),
                  *(["--pull"] if pull or b.pull else [])]  # fmt: skip
-        steps.append(Step(name, image, (*argv, b.context), b.dockerfile_inline))
+        steps.append(
+            Step(name, image, (*argv, b.context), b.dockerfile_inline, secrets=tuple(env_secrets))
+        )
     return steps
 
 
@@ -212,7 +221,7 @@ def run_steps(steps: Sequence[Step], paths: StoragePaths, *, tls_verify: bool | 
             argv.insert(1, f"--tls-verify={str(tls_verify).lower()}")
         if quiet and argv[0] in ("build", "pull", "push"):
             argv.insert(1, "-q")
-        code = _run_step(argv, step.inline, paths)
+        code = _run_step(argv, step.inline, paths, _secrets_env(step))
         if code == 0:
             if argv[0] == "pull":
                 _stamp_pull(step.image, paths)
@@ -228,15 +237,27 @@ def run_steps(steps: Sequence[Step], paths: StoragePaths, *, tls_verify: bool | 
     return failed
 
 
-def _run_step(argv: list[str], inline: str | None, paths: StoragePaths) -> int:
+def _secrets_env(step: Step) -> dict[str, str]:
+    """The environment secrets' variables (also those from .env) for the build: the
+    value goes through the child's environment, never its command line."""
+    out = {}
+    for secret in step.secrets:
+        what = f'cannot build the image {step.image} of service "{step.service}"'
+        what += f' with secret "{secret.key}"'
+        out[secret.environment or ""] = secret.value_of(what).decode()
+    return out
+
+
+def _run_step(argv: list[str], inline: str | None, paths: StoragePaths,
+              env: Mapping[str, str]) -> int:  # fmt: skip
     if inline is None:
-        return _rootless(argv, paths)
+        return _rootless(argv, paths, env)
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", prefix="rootless-compose-", suffix=".Containerfile") as f:
         f.write(inline)
         f.flush()
-        return _rootless([argv[0], "-f", f.name, *argv[1:]], paths)
+        return _rootless([argv[0], "-f", f.name, *argv[1:]], paths, env)
 
 
 _STAMPS = "compose-pulled.json"  # image name -> when a compose verb last pulled it
@@ -299,8 +320,8 @@ def remove_images(images: Sequence[str], paths: StoragePaths) -> list[str]:
     return present
 
 
-def _rootless(argv: list[str], paths: StoragePaths) -> int:
-    env = paths.child_env()
+def _rootless(argv: list[str], paths: StoragePaths, more_env: Mapping[str, str] = {}) -> int:
+    env = {**paths.child_env(), **more_env}
     sys.stdout.flush()
     sys.stderr.flush()
     return subprocess.run([sys.executable, "-m", "rootless", *argv], env=env).returncode

@@ -111,6 +111,7 @@ class ServiceNetwork:
 class ServiceSecret:
     source: str  # the key in `secrets:`
     target: str  # absolute path in the container
+    mode: int | None = None  # stored secrets (environment, external) only; None: 0444
 
 
 @attrs.frozen
@@ -168,8 +169,33 @@ class Network:
 
 @attrs.frozen
 class Secret:
+    """A top-level secret: a host file (bound as it is), or a value kept in the user's
+    secret store (``rootless secret``) under ``name``: taken from the variable
+    ``environment`` (stored by ``up``, removed by ``down``), or ``external`` (there
+    already)."""
+
     key: str
-    file: str  # absolute host path
+    file: str | None = None  # absolute host path
+    environment: str | None = None  # the variable the value comes from
+    external: bool = False
+    name: str | None = None  # the stored secret's name (environment, external)
+    # the variable's value (None: unset); kept out of repr so that no message shows it
+    value: str | None = attrs.field(default=None, repr=False)
+
+    @property
+    def stored(self) -> bool:
+        return self.file is None
+
+    def value_of(self, what: str) -> bytes:
+        """An environment secret's value; ``what`` failed when its variable is unset or
+        empty."""
+        if not self.value:
+            state = "empty" if self.value is not None else "not set"
+            raise ConfigError(
+                f"{what}: the variable {self.environment} of its environment: is {state}",
+                hint=f"set {self.environment} in the environment or in .env",
+            )
+        return self.value.encode()
 
 
 @attrs.frozen
@@ -196,8 +222,8 @@ class Project:
     def volume(self, key: str) -> Volume:
         return next(v for v in self.volumes if v.key == key)
 
-    def secret_file(self, key: str) -> str:
-        return next(s.file for s in self.secrets if s.key == key)
+    def secret(self, key: str) -> Secret:
+        return next(s for s in self.secrets if s.key == key)
 
 
 # ---------------------------------------------------------------------------
@@ -240,6 +266,8 @@ class _Ctx:
     volumes: frozenset[str]
     networks: frozenset[str]
     secrets: frozenset[str]
+    stored_secrets: frozenset[str] = frozenset()  # environment and external ones
+    external_secrets: frozenset[str] = frozenset()
 
     def err(self, path: KeyPath, message: str) -> ConfigError:
         return error_at(self.source.locations, path, message)
@@ -291,6 +319,12 @@ def build_project(
         networks=frozenset(tops["networks"]) | {DEFAULT_NETWORK},
         secrets=frozenset(tops["secrets"]),
     )
+    secrets = tuple(_secret(ctx, name, k, v) for k, v in tops["secrets"].items())
+    ctx = attrs.evolve(
+        ctx,
+        stored_secrets=frozenset(s.key for s in secrets if s.stored),
+        external_secrets=frozenset(s.key for s in secrets if s.external),
+    )
     parsed = tuple(_service(ctx, n, body) for n, body in services.items())
     cycle = find_cycle({s.name: [d.service for d in s.depends_on] for s in parsed})
     if cycle:
@@ -306,7 +340,7 @@ def build_project(
             _named_resource(ctx, Volume, name, "volumes", k, v) for k, v in tops["volumes"].items()
         ),
         networks=networks,
-        secrets=tuple(_secret(ctx, k, v) for k, v in tops["secrets"].items()),
+        secrets=secrets,
     )
 
 
@@ -569,6 +603,10 @@ def _build_secrets(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[BuildSecret, .
             source = target = _text(ctx, item, p)
         if source not in ctx.secrets:
             raise ctx.err(p, f'secret "{source}" is not declared in the top-level secrets section')
+        if source in ctx.external_secrets:
+            raise ctx.err(
+                p, f'secret "{source}" is external: builds take file and environment secrets'
+            )
         if not target or "/" in target or "," in target:
             raise ctx.err(p, f'invalid build secret id "{target}": use a name without / or ,')
         out.append(BuildSecret(source, target))
@@ -1032,17 +1070,27 @@ def _secrets(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
         p = (*path, i)
         if isinstance(item, dict):
             _check_keys(ctx, item, p, frozenset({"source", "target", "uid", "gid", "mode"}))
-            for key in ("uid", "gid", "mode"):
-                if key in item:  # the host file is bound as it is, as Compose does
-                    ctx.unknown((*p, key), "not supported for secrets from a file, ignored")
             source = _text(ctx, item.get("source"), (*p, "source"))
             target = _opt_text(ctx, item, "target", p) or source
+            stored = source in ctx.stored_secrets
+            for key in ("uid", "gid", "mode"):
+                if key in item and not (stored and key == "mode"):
+                    # a host file is bound as it is, as Compose does; a stored secret's
+                    # copy belongs to the user (container root)
+                    why = "stored secrets" if stored else "secrets from a file"
+                    ctx.unknown((*p, key), f"not supported for {why}, ignored")
+            mode = (
+                _file_mode(ctx, item["mode"], (*p, "mode")) if stored and "mode" in item else None
+            )
         else:
             source = target = _text(ctx, item, p)
+            mode = None
         if source not in ctx.secrets:
             raise ctx.err(p, f'secret "{source}" is not declared in the top-level secrets section')
         path_in = target if target.startswith("/") else f"/run/secrets/{target}"
-        out.append(ServiceSecret(source, posixpath.normpath(path_in)))
+        if "," in path_in:
+            raise ctx.err(p, f'invalid secret target "{target}": a path without ","')
+        out.append(ServiceSecret(source, posixpath.normpath(path_in), mode))
     return {"secrets": tuple(out)}
 
 
@@ -1070,16 +1118,35 @@ def _named_resource(
     return cls(**fields)
 
 
-def _secret(ctx: _Ctx, key: str, body: Any) -> Secret:
+def _secret(ctx: _Ctx, project: str, key: str, body: Any) -> Secret:
+    """``file:``, ``environment:`` (stored as ``PROJECT_KEY`` unless ``name:``) or
+    ``external: true`` (the stored secret ``name:``, else ``KEY``)."""
     path: KeyPath = ("secrets", key)
     body = _mapping(ctx, body, path)
     _check_keys(ctx, body, path, frozenset({"file", "external", "name", "environment"}))
-    if body.get("external") or "environment" in body:
-        raise ctx.err(path, "only secrets from a file are supported by rootless")
-    file = _opt_text(ctx, body, "file", path)
-    if file is None:
-        raise ctx.err(path, "needs a file")
-    return Secret(key, ctx.path(file))
+    kinds = [k for k in ("file", "environment", "external") if body.get(k) not in (None, False)]
+    if len(kinds) != 1:
+        raise ctx.err(path, "needs one of file, environment and external: true")
+    name = _opt_text(ctx, body, "name", path)
+    if kinds == ["file"]:
+        return Secret(key, file=ctx.path(_text(ctx, body["file"], (*path, "file"))))
+    if kinds == ["external"]:
+        _bool(ctx, body["external"], (*path, "external"))
+        return Secret(key, external=True, name=name or key)
+    variable = _text(ctx, body["environment"], (*path, "environment"))
+    return Secret(
+        key, environment=variable, name=name or f"{project}_{key}", value=ctx.env.get(variable)
+    )
+
+
+def _file_mode(ctx: _Ctx, raw: Any, path: KeyPath) -> int:
+    """``0440`` (YAML reads it as octal), or the strings ``"0440"``, ``"0o440"``."""
+    mode = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if isinstance(raw, str) and re.fullmatch(r"(0o?)?[0-7]{1,3}", raw):
+        mode = int(raw.removeprefix("0o"), 8)
+    if mode is None or not 0 <= mode <= 0o777:
+        raise ctx.err(path, f"invalid mode {_describe(raw)}: use an octal file mode such as 0440")
+    return mode
 
 
 _SERVICE_KEYS: dict[str, Callable[[_Ctx, Any, KeyPath], dict[str, Any]]] = {

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rootless.compose.model import Build, Healthcheck, Port, Project, Service, ServiceVolume
+from rootless.compose.model import (
+    Build,
+    Healthcheck,
+    Port,
+    Project,
+    Secret,
+    Service,
+    ServiceVolume,
+)
 
 
 def project_dict(project: Project, services: Iterable[str] | None = None) -> dict[str, Any]:
@@ -34,7 +42,7 @@ def project_dict(project: Project, services: Iterable[str] | None = None) -> dic
         for v in project.volumes
         if v.key in used_volumes
     }
-    secrets = {s.key: {"file": s.file} for s in project.secrets if s.key in used_secrets}
+    secrets = {s.key: _secret(s) for s in project.secrets if s.key in used_secrets}
     for key, value in (("networks", networks), ("volumes", volumes), ("secrets", secrets)):
         if value:
             out[key] = value
@@ -101,8 +109,21 @@ def service_dict(s: Service) -> dict[str, Any]:
     if s.replicas != 1:
         out["deploy"] = {"replicas": s.replicas}
     if s.secrets:
-        out["secrets"] = [{"source": sec.source, "target": sec.target} for sec in s.secrets]
+        out["secrets"] = [
+            {"source": sec.source, "target": sec.target}
+            | ({"mode": f"{sec.mode:04o}"} if sec.mode is not None else {})
+            for sec in s.secrets
+        ]
     return dict(sorted(out.items()))
+
+
+def _secret(s: Secret) -> dict[str, Any]:
+    """Where the value comes from; never the value itself."""
+    if s.file is not None:
+        return {"file": s.file}
+    if s.environment is not None:
+        return {"environment": s.environment, "name": s.name}
+    return {"external": True, "name": s.name}
 
 
 def _build(b: Build) -> dict[str, Any]:

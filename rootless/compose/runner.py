@@ -291,7 +291,7 @@ def _create_service(
             report(f"Container {name}  Recreated")
             current = None
         if current is None:
-            _check_secrets(project, service)
+            _prepare_secrets(project, service, paths)
             for directory in run.host_dirs:
                 Path(directory).mkdir(parents=True, exist_ok=True)
             current = create(run_options(run, report), paths).record
@@ -301,18 +301,33 @@ def _create_service(
     return out, fresh
 
 
-def _check_secrets(project: Project, service: str) -> None:
-    """A secret is a host file bound read-only at /run/secrets/NAME: it must exist."""
+def _prepare_secrets(project: Project, service: str, paths: StoragePaths) -> None:
+    """A file secret must exist; an environment secret is stored (again: the variable
+    may have changed) for ``create`` to copy; an external one must be stored already."""
     import os
 
-    for secret in project.service(service).secrets:
-        file = project.secret_file(secret.source)
-        if not os.path.isfile(file):
-            raise ConfigError(
-                f'cannot give secret "{secret.source}" to service "{service}": '
-                f"{file} does not exist or is not a file",
-                hint="create the file, or fix the file: of the secret in the top-level secrets",
-            )
+    from rootless.secrets import SecretNotFound, secret_store
+
+    store = secret_store(paths)
+    for used in project.service(service).secrets:
+        secret = project.secret(used.source)
+        what = f'cannot give secret "{secret.key}" to service "{service}"'
+        if secret.file is not None:
+            if not os.path.isfile(secret.file):
+                raise ConfigError(
+                    f"{what}: {secret.file} does not exist or is not a file",
+                    hint="create the file, or fix the file: of the secret in the top-level secrets",
+                )
+        elif secret.environment is not None:
+            store.create(secret.name or "", secret.value_of(what), replace=True)
+        else:
+            try:
+                store.find(secret.name or "")
+            except SecretNotFound:
+                raise ConfigError(
+                    f'{what}: it is external, and no secret "{secret.name}" is stored',
+                    hint=f"create it first: rootless secret create {secret.name} FILE",
+                ) from None
 
 
 def _warner(report: Report) -> Report:
@@ -394,7 +409,7 @@ def run_one_off(
                 wait_condition(project, dep, containers, report=report)
     ensure_images(project, [service], paths, build=build, pull=pull, report=report)
     ensure_resources(altered, [service], paths)
-    _check_secrets(altered, service)
+    _prepare_secrets(altered, service, paths)
     for directory in plan.host_dirs:
         Path(directory).mkdir(parents=True, exist_ok=True)
     options = run_options(plan)
@@ -558,6 +573,7 @@ def down(
         lifecycle.rm(record.id, force=True, paths=paths)
         report(f"Container {record.name}  Removed")
     _remove_networks((n.name for n in project.networks if not n.external), paths, report)
+    _remove_secrets(project, paths, report)
     if volumes:
         from rootless.volumes import remove_volumes, volume_store
 
@@ -574,6 +590,21 @@ def down(
 
         for image in remove_images(rmi_images(project, rmi), paths):
             report(f"Image {image}  Removed")
+
+
+def _remove_secrets(project: Project, paths: StoragePaths, report: Report) -> None:
+    """The stored copies of the environment secrets (``up`` made them)."""
+    from rootless.secrets import SecretNotFound, secret_store
+
+    store = secret_store(paths)
+    for secret in project.secrets:
+        if secret.environment is None or secret.name is None:
+            continue
+        try:
+            store.remove(secret.name)
+        except SecretNotFound:
+            continue
+        report(f"Secret {secret.name}  Removed")
 
 
 def _remove_networks(names: Iterable[str], paths: StoragePaths, report: Report) -> None:

@@ -55,8 +55,15 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
     if not 1 <= number <= len(names):
         raise ConfigError(f'service "{service_name}" has no replica {number} (1-{len(names)})')
     name = names[number - 1]
+    given = [(sec, project.secret(sec.source)) for sec in s.secrets]
     mounts = tuple(_mount_flag(project, v) for v in s.volumes) + tuple(
-        _flag("bind", project.secret_file(sec.source), sec.target, "ro") for sec in s.secrets
+        _flag("bind", top.file, sec.target, "ro") for sec, top in given if top.file is not None
+    )
+    # a stored secret goes as `run --secret` does: a private copy, only its name recorded
+    secrets = tuple(
+        f"{top.name},target={sec.target},mode={0o444 if sec.mode is None else sec.mode:04o}"
+        for sec, top in given
+        if top.stored
     )
     networks = tuple(
         NetworkAttachment(project.network(n.name).name, (s.name, *n.aliases)) for n in s.networks
@@ -106,6 +113,7 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
             publish=tuple(p.publish_spec() for p in s.ports),
         ),
         init=s.init,
+        secrets=secrets,
         extra=extra,
     )
     volumes = tuple(

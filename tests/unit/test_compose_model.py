@@ -384,4 +384,4 @@ def test_secret_owner_and_mode_are_warned_about(tmp_path):
         "compose.yaml:5: services.a.secrets[0].mode: not supported for secrets from a file, "
         "ignored",
     )
-    assert loaded.project.secret_file("pw") == f"{tmp_path}/pw.txt"
+    assert loaded.project.secret("pw").file == f"{tmp_path}/pw.txt"
