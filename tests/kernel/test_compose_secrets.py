@@ -50,3 +50,62 @@ def test_file_secrets_are_mounted_read_only(rootless, image, tmp_path):  # type:
     finally:
         ok(compose("down"))
     assert (tmp_path / "secrets" / "db.txt").read_text() == "hunter2"
+
+
+STORED = """
+services:
+  app:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM {image}
+        RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /tok-len
+      secrets: [{{source: token, target: tok}}]
+    command: sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done'
+    secrets:
+      - token
+      - {{source: shared, target: /etc/shared, mode: 0400}}
+secrets:
+  token: {{environment: API_TOKEN}}
+  shared: {{external: true, name: team_pw}}
+"""
+
+
+def test_environment_and_external_secrets(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = tmp_path / "compose.yaml"
+    file.write_text(STORED.format(image=image))
+
+    def compose(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return rootless("compose", "-f", str(file), "-p", "st", *args, timeout=120, env=env)
+
+    r = compose("up", "-d")  # API_TOKEN unset
+    assert r.returncode == 125
+    assert 'with secret "token": the variable API_TOKEN of its environment: is not set' in r.stderr
+    r = compose("up", "-d", env={"API_TOKEN": "tok-xyz"})  # team_pw not stored yet
+    assert r.returncode == 125
+    assert 'cannot give secret "shared" to service "app": it is external' in r.stderr
+    ok(rootless("secret", "create", "team_pw", "-", input="pw-123"))
+    try:
+        ok(compose("up", "-d", env={"API_TOKEN": "tok-xyz"}))
+        show = "cat /run/secrets/token; echo; cat /etc/shared; echo; stat -c %a /etc/shared"
+        got = ok(compose("exec", "-T", "app", "sh", "-c", show))
+        assert got.split() == ["tok-xyz", "pw-123", "400"]
+        # the build saw it (7 bytes), the image keeps only what the RUN wrote
+        assert ok(compose("exec", "-T", "app", "cat", "/tok-len")).strip() == "7"
+        assert "st_token" in ok(rootless("secret", "ls", "--format", "{{.Name}}"))
+        for where in (rootless("inspect", "st-app-1"), rootless("image", "inspect", "st-app"),
+                      compose("config", env={"API_TOKEN": "tok-xyz"})):  # fmt: skip
+            assert "tok-xyz" not in ok(where)
+        r = compose("exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/token")
+        assert r.returncode != 0 and "Read-only file system" in r.stderr
+    finally:
+        r = compose("down", "--rmi", "local")
+    ok(r)
+    assert "Secret st_token  Removed" in r.stderr
+    names = ok(rootless("secret", "ls", "--format", "{{.Name}}")).split()
+    assert names == ["team_pw"]  # the external one stays
+    assert "tok-xyz" not in "".join(
+        p.read_text(errors="replace")
+        for p in rootless.data_home.rglob("*")
+        if p.is_file() and p.stat().st_size < 1 << 20
+    )
