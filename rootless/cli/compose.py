@@ -422,7 +422,8 @@ def _stop(args: argparse.Namespace) -> int:
 def _start(args: argparse.Namespace) -> int:
     from rootless.compose import runner
 
-    runner.start(load(args).project, args.services_, report=_report)
+    loaded = load(args)
+    runner.start(loaded.project, args.services_, profiles=loaded.profiles, report=_report)
     return 0
 
 

@@ -526,19 +526,39 @@ def restart(
     with ``restart: true``."""
     chosen = restart_dependents(project, services) if services else ()
     stop(project, chosen, paths=paths, timeout=timeout, report=report)
-    start(project, chosen, paths=paths, report=report)
+    _start_existing(project, chosen, paths, report)
 
 
 def start(
     project: Project,
     services: Sequence[str] = (),
     *,
+    profiles: Sequence[str] = (),
     paths: StoragePaths | None = None,
     report: Report = _quiet,
     health_timeout: float = HEALTH_TIMEOUT,
 ) -> list[str]:
-    """Start the project's existing containers in dependency order, under the project
-    supervisor."""
+    """Start the project's existing containers of ``services`` (or all) and of their
+    dependencies, as ``up -d`` starts them."""
+    chosen = (
+        select_services(project, services, profiles=profiles, warn=_warner(report))
+        if services
+        else ()
+    )
+    return _start_existing(project, chosen, paths, report, health_timeout)
+
+
+def _start_existing(
+    project: Project,
+    services: Sequence[str],
+    paths: StoragePaths | None,
+    report: Report,
+    health_timeout: float = HEALTH_TIMEOUT,
+) -> list[str]:
+    """Start the existing containers of ``services`` (or all) under the project
+    supervisor (spawned when none runs, as after ``stop``), in dependency order with
+    their ``depends_on`` conditions waited for; each is connected to its service's
+    other networks again (a stop leaves them)."""
     from rootless.engine.containers import containers_store
     from rootless.supervise.project_client import ProjectSupervisor
 
@@ -546,10 +566,21 @@ def start(
     containers = containers_store(paths)
     records = list(reversed(ordered_records(project, containers, services, one_off=False)))
     known = {s.name for s in project.services}
-    made = [(r, None) for r in records if compose_info(r)["service"] in known]
-    with ProjectSupervisor(project.name, paths) as supervisor:
+    made = [(r, _current_run(project, r)) for r in records if compose_info(r)["service"] in known]
+    networks = dict.fromkeys(a.network for _, run in made if run for a in run.networks)
+    with ProjectSupervisor(project.name, paths, tuple(networks)) as supervisor:
         _start(project, made, supervisor, containers, paths, report, health_timeout)
     return [r.name for r in records]
+
+
+def _current_run(project: Project, record: ContainerRecord) -> ServiceRun | None:
+    """How the file makes this replica now (for its networks); None for a replica
+    the file no longer has."""
+    info = compose_info(record)
+    try:
+        return service_run(project, info["service"], int(info["number"]))
+    except ConfigError:
+        return None
 
 
 def down(

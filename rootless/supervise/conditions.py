@@ -40,7 +40,7 @@ def condition_met(record: ContainerRecord, condition: str, service: str) -> bool
             hint=f"give {service} a healthcheck, or use condition: service_started",
         )
     status = (record.health or {}).get("Status")
-    if status == "healthy":
+    if status == "healthy" and running:  # not the health its last run ended with
         return True
     if status == "unhealthy" or not running:
         why = "is unhealthy" if running else f"exited with code {record.exit_code}"

@@ -220,7 +220,14 @@ class Supervisor:
         if record.status in ("running", "restarting"):
             await send({"name": record.name, "event": "Running"})
         else:
-            self.containers.update(cid, stop_requested=0)  # a new start forgets the last stop
+            # A new start forgets the last stop, and the last run's health: a dependent
+            # must not take the "healthy" of a run that ended for this one's.
+            fresh: dict[str, Any] = {"stop_requested": 0}
+            if record.health:
+                from rootless.supervise.health import HealthState
+
+                fresh["health"] = HealthState().to_json()
+            self.containers.update(cid, **fresh)
             assert self.nursery is not None
             await self.nursery.start(self._own, cid)
             await send({"name": record.name, "event": "Started", "cid": cid})

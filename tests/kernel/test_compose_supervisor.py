@@ -105,3 +105,69 @@ def test_one_supervisor_per_project_and_sigkill_of_it_leaves_nothing(
     ok(r)
     assert ok(rootless("ps", "-aq")).strip() == ""
     assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
+
+
+ORDERED = """
+services:
+  db:
+    image: {image}
+    command: sh -c 'trap "exit 0" TERM; sleep 1; touch /tmp/ready; while true; do sleep 0.1; done'
+    healthcheck: {{test: ["CMD", "test", "-e", "/tmp/ready"], interval: 200ms, retries: 50}}
+  web:
+    image: {image}
+    command: sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done'
+    depends_on:
+      db: {{condition: service_healthy}}
+    networks: [default, back]
+  keeper:
+    image: {image}
+    command: sh -c 'echo started; trap "exit 0" TERM; while true; do sleep 0.1; done'
+    restart: always
+    networks: [back]
+networks:
+  back:
+"""
+
+
+def test_start_after_stop_is_supervised_and_ordered(
+    rootless, image, tmp_path, find_processes_with_token
+):  # type: ignore[no-untyped-def]
+    file = tmp_path / "compose.yaml"
+    file.write_text(ORDERED.format(image=image))
+    try:
+        ok(compose(rootless, file, "up", "-d"))
+        ok(compose(rootless, file, "stop"))
+        # nothing runs: the project supervisor has gone
+        deadline = time.monotonic() + 20
+        while supervisors(rootless.runtime_dir, find_processes_with_token):
+            assert time.monotonic() < deadline, "the supervisor did not exit"
+            time.sleep(0.1)
+
+        # naming web starts db first, and waits for it to be healthy
+        r = compose(rootless, file, "start", "web")
+        ok(r)
+        assert r.stderr.index("demo-db-1  Healthy") < r.stderr.index("demo-web-1  Started")
+        assert state(rootless, "demo-keeper-1")["Status"] == "exited"
+        [sup] = supervisors(rootless.runtime_dir, find_processes_with_token)
+
+        # the rest joins the same supervisor, which restarts a killed keeper
+        r = compose(rootless, file, "start")
+        ok(r)
+        assert "demo-keeper-1  Started" in r.stderr
+        assert supervisors(rootless.runtime_dir, find_processes_with_token) == [sup]
+        pid = state(rootless, "demo-keeper-1")["Pid"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            now = state(rootless, "demo-keeper-1")
+            if now["Status"] == "running" and now["Pid"] not in (0, pid):
+                break
+            assert time.monotonic() < deadline, f"not restarted: {now}"
+            time.sleep(0.1)
+        assert ok(rootless("logs", "demo-keeper-1")).count("started") == 3
+        # web is on its second network again: keeper (only there) finds it by name
+        ok(rootless("exec", "demo-keeper-1", "nslookup", "web"))
+    finally:
+        r = compose(rootless, file, "down")
+    ok(r)
+    assert find_processes_with_token(str(rootless.runtime_dir), wait=5) == []
