@@ -39,6 +39,9 @@ def test_healthy_waits_then_passes_or_fails():
         condition_met(record("running", health="unhealthy"), "service_healthy", "db")
     with pytest.raises(ContainerStartError, match="demo-db-1 exited with code 2"):
         condition_met(record("exited", 2), "service_healthy", "db")
+    # the health a stopped container's last run ended with does not count
+    with pytest.raises(ContainerStartError, match="demo-db-1 exited with code 0"):
+        condition_met(record("exited", 0, health="healthy"), "service_healthy", "db")
     with pytest.raises(ConfigError, match='"db" has no healthcheck'):
         condition_met(record("running", checked=False), "service_healthy", "db")
 
