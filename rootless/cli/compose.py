@@ -273,6 +273,12 @@ def _pull_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ignore-pull-failures", action="store_true", help="pull what can be, warn about the rest"
     )
+    p.add_argument(
+        "--include-deps", action="store_true", help="also the named services' dependencies"
+    )
+    p.add_argument(
+        "--ignore-buildable", action="store_true", help="skip the services that have build:"
+    )
     _image_arguments(p)
 
 
@@ -289,7 +295,8 @@ def _image_verb(args: argparse.Namespace, verb: str) -> int:
 
     loaded = load(args)
     project = loaded.project
-    names = select_services(project, args.services_, profiles=loaded.profiles, no_deps=True)
+    deps = verb == "pull" and args.include_deps
+    names = select_services(project, args.services_, profiles=loaded.profiles, no_deps=not deps)
     if verb == "build":
         steps = images.build_steps(project, names, no_cache=args.no_cache, pull=args.pull)
     elif verb == "pull":
@@ -310,11 +317,13 @@ def _pull(args: argparse.Namespace, project: Project, names: Sequence[str]) -> i
     paths = StoragePaths.from_env()
     wanted = [project.service(n).image for n in names]
     present = images.present_images((i for i in wanted if i is not None), paths)
-    steps = images.pull_steps(project, names, present, policy=args.policy, now=time.time())
+    steps = images.pull_steps(project, names, present, policy=args.policy, now=time.time(),
+                              ignore_buildable=args.ignore_buildable)  # fmt: skip
     failed = images.run_steps(steps, paths, tls_verify=args.tls_verify, quiet=args.quiet,
                               ignore_failures=args.ignore_pull_failures)  # fmt: skip
     for step in failed:
-        warn(f'cannot pull the image {step.image} of service "{step.service}"; ignored')
+        why = f"build it: rootless compose build {step.service}" if step.optional else "ignored"
+        warn(f'cannot pull the image {step.image} of service "{step.service}"; {why}')
     return 0
 
 

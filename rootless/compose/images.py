@@ -173,20 +173,24 @@ def pull_steps(
     *,
     policy: str | None = None,
     now: float = 0.0,
+    ignore_buildable: bool = False,
 ) -> list[Step]:
-    """``rootless pull`` of each image a service runs without building it, by its pull
-    policy (default: ``always``, as ``compose pull``; ``never`` and ``build`` skip it)."""
+    """``rootless pull`` of each image a service names, by its pull policy (default:
+    ``always``, as ``compose pull``; ``never`` and ``build`` skip it). A service with
+    ``build:`` is pulled too, as Compose does (a failure is not fatal: it can be built),
+    unless ``ignore_buildable``."""
     seen: set[str] = set()
     steps = []
     for name in services:
         s = project.service(name)
-        if s.build is not None or s.image is None or s.image in seen:
+        buildable = s.build is not None
+        if s.image is None or s.image in seen or (buildable and ignore_buildable):
             continue
         chosen = policy_of(project, name, policy, "always")
         if not _wants_pull(chosen, s.image, present or {}, now):
             continue
         seen.add(s.image)
-        steps.append(Step(name, s.image, ("pull", s.image)))
+        steps.append(Step(name, s.image, ("pull", s.image), optional=buildable))
     return steps
 
 

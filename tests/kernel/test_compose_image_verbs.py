@@ -83,3 +83,48 @@ def test_pull_build_top_push_rebuild_and_down_rmi(rootless, stack, busybox_image
     # what the rebuild untagged stays, as with Compose: only named images go
     left = ok(rootless("images", "--format", "{{.Repository}}:{{.Tag}}")).split()
     assert left == ["<none>:<none>"]
+
+
+DEPS = """
+services:
+  web:
+    image: {image}
+    depends_on: [db]
+  db:
+    image: {registry}/demo/db:1
+  app:
+    build: .
+    image: {registry}/demo/never-pushed:1
+"""
+
+
+def test_pull_include_deps_and_ignore_buildable(rootless, tmp_path, busybox_image):  # type: ignore[no-untyped-def]
+    registry = busybox_image.split("/")[0]
+    db = f"{registry}/demo/db:1"
+    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
+    ok(rootless("tag", busybox_image, db))
+    ok(rootless("push", "-q", "--tls-verify=false", db))
+    ok(rootless("rmi", busybox_image, db))
+    (tmp_path / "compose.yaml").write_text(DEPS.format(image=busybox_image, registry=registry))
+
+    def compose(*args: str):  # type: ignore[no-untyped-def]
+        base = ("compose", "-f", str(tmp_path / "compose.yaml"), "-p", "deps", "pull")
+        return rootless(*base, "-q", "--tls-verify=false", *args, timeout=120)
+
+    def local() -> list[str]:
+        return ok(rootless("images", "--format", "{{.Repository}}:{{.Tag}}")).split()
+
+    ok(compose("web"))
+    assert local() == [busybox_image]  # not its dependency
+    ok(compose("--include-deps", "web"))
+    assert sorted(local()) == sorted([busybox_image, db])
+    # a service with build: is pulled too; its failure is a warning (it can be built)
+    r = compose()
+    ok(r)
+    assert (
+        f'cannot pull the image {registry}/demo/never-pushed:1 of service "app"; '
+        "build it: rootless compose build app" in r.stderr
+    )
+    r = compose("--ignore-buildable")
+    ok(r)
+    assert "never-pushed" not in r.stderr

@@ -57,8 +57,13 @@ def test_build_steps_give_the_service_image_its_file_target_and_args(project, tm
     assert build_steps(project, ["db"]) == []
 
 
-def test_pull_skips_built_services_and_repeats(project):
-    assert [s.argv for s in pull_steps(project, ALL)] == [("pull", "postgres:16")]
+def test_pull_takes_built_services_that_name_an_image_once_each(project):
+    steps = pull_steps(project, ALL)
+    assert [(s.argv, s.optional) for s in steps] == [
+        (("pull", "registry.example/shop/web:2"), True),  # built if the pull fails
+        (("pull", "postgres:16"), False),
+    ]
+    assert pulled(pull_steps(project, ALL, ignore_buildable=True)) == ["postgres:16"]
 
 
 def test_pull_by_policy(tmp_path):
@@ -66,9 +71,9 @@ def test_pull_by_policy(tmp_path):
     names = [s.name for s in p.services]
     # compose pull: always by default; never and build skip; missing skips what is there
     have = {"i-miss": seen_at(0)}
-    assert pulled(pull_steps(p, names, have)) == ["i-always", "i-default", "i-day"]
+    assert pulled(pull_steps(p, names, have)) == ["i-always", "i-default", "i-day", "i-both"]
     assert pulled(pull_steps(p, names, {}, policy="missing")) == [
-        "i-always", "i-miss", "i-never", "i-default", "i-day",
+        "i-always", "i-miss", "i-never", "i-default", "i-day", "i-built", "i-both",
     ]  # fmt: skip
     with pytest.raises(ConfigError, match='invalid pull policy "sometimes"'):
         pull_steps(p, names, {}, policy="sometimes")
