@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -36,13 +36,14 @@ class Secret(Record):
     id: str
     name: str
     created_at: str  # RFC 3339, UTC
+    labels: tuple[tuple[str, str], ...] = ()  # e.g. the compose project that made it
 
     def to_json(self) -> dict[str, object]:
         """What ``secret inspect`` shows: never the value."""
         return {
             "ID": self.id,
             "CreatedAt": self.created_at,
-            "Spec": {"Name": self.name, "Driver": {"Name": "file"}},
+            "Spec": {"Name": self.name, "Driver": {"Name": "file"}, "Labels": dict(self.labels)},
         }
 
 
@@ -116,7 +117,8 @@ class SecretStore:
         out = []
         for meta in sorted(self.root.glob("*.json")):
             d = json.loads(meta.read_text())
-            out.append(Secret(d["ID"], d["Name"], d["CreatedAt"]))
+            labels = tuple(sorted(d.get("Labels", {}).items()))
+            out.append(Secret(d["ID"], d["Name"], d["CreatedAt"], labels))
         return sorted(out, key=lambda s: s.created_at)
 
     def find(self, ref: str) -> Secret:
@@ -133,7 +135,14 @@ class SecretStore:
             hint="list secrets with: rootless secret ls" if not matches else "give more of the ID",
         )
 
-    def create(self, name: str, data: bytes, *, replace: bool = False) -> Secret:
+    def create(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        replace: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> Secret:
         if not _NAME.fullmatch(name):
             raise ConfigError(
                 f'invalid secret name "{name}"',
@@ -151,10 +160,18 @@ class SecretStore:
                     hint=f"remove it first: rootless secret rm {name}",
                 )
             secret = Secret(
-                os.urandom(12).hex(), name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                os.urandom(12).hex(),
+                name,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                tuple(sorted((labels or {}).items())),
             )
             atomic_write(self.root / f"{secret.id}.data", data, mode=0o600)
-            meta = {"ID": secret.id, "Name": name, "CreatedAt": secret.created_at}
+            meta = {
+                "ID": secret.id,
+                "Name": name,
+                "CreatedAt": secret.created_at,
+                "Labels": dict(secret.labels),
+            }
             atomic_write(self.root / f"{secret.id}.json", json.dumps(meta).encode(), mode=0o600)
             if old is not None:
                 self._unlink(old)

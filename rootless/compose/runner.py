@@ -34,8 +34,10 @@ from rootless.errors import ConfigError
 
 if TYPE_CHECKING:
     from rootless.compose.model import Dependency, Project
+    from rootless.compose.model import Secret as ComposeSecret
     from rootless.compose.oneoff import OneOff
     from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.secrets import SecretStore
     from rootless.supervise.project_client import ProjectSupervisor, Spawned, StartEntry
 
 Report = Callable[[str], None]
@@ -319,7 +321,7 @@ def _prepare_secrets(project: Project, service: str, paths: StoragePaths) -> Non
                     hint="create the file, or fix the file: of the secret in the top-level secrets",
                 )
         elif secret.environment is not None:
-            store.create(secret.name or "", secret.value_of(what), replace=True)
+            _store_environment_secret(store, project, secret, secret.value_of(what), what)
         else:
             try:
                 store.find(secret.name or "")
@@ -328,6 +330,27 @@ def _prepare_secrets(project: Project, service: str, paths: StoragePaths) -> Non
                     f'{what}: it is external, and no secret "{secret.name}" is stored',
                     hint=f"create it first: rootless secret create {secret.name} FILE",
                 ) from None
+
+
+def _store_environment_secret(
+    store: SecretStore, project: Project, secret: ComposeSecret, value: bytes, what: str
+) -> None:
+    """Store (again: the variable may have changed) the value of an environment secret
+    under its name, labelled with the project; never over a secret made otherwise."""
+    from rootless.secrets import SecretNotFound
+
+    name = secret.name or ""
+    try:
+        old = store.find(name)
+    except SecretNotFound:
+        old = None
+    if old is not None and old.name == name and (LABEL_PROJECT, project.name) not in old.labels:
+        raise ConfigError(
+            f'{what}: a secret "{name}" is stored already, not made by this project',
+            hint=f"give the secret another name: (name: in the top-level secrets), or use it "
+            f"with external: true, or remove it: rootless secret rm {name}",
+        )
+    store.create(name, value, replace=True, labels={LABEL_PROJECT: project.name})
 
 
 def _warner(report: Report) -> Report:
@@ -632,7 +655,10 @@ def _remove_secrets(project: Project, paths: StoragePaths, report: Report) -> No
         if secret.environment is None or secret.name is None:
             continue
         try:
-            store.remove(secret.name)
+            stored = store.find(secret.name)
+            if stored.name != secret.name or (LABEL_PROJECT, project.name) not in stored.labels:
+                continue  # not ours to remove
+            store.remove(stored.id)
         except SecretNotFound:
             continue
         report(f"Secret {secret.name}  Removed")

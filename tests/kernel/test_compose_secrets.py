@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import ok
 
@@ -109,3 +111,19 @@ def test_environment_and_external_secrets(rootless, image, tmp_path):  # type: i
         for p in rootless.data_home.rglob("*")
         if p.is_file() and p.stat().st_size < 1 << 20
     )
+
+
+def test_an_environment_secret_never_replaces_a_users_own(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = tmp_path / "compose.yaml"
+    file.write_text(STORED.format(image=image))
+    ok(rootless("secret", "create", "st_token", "-", input="mine"))
+    ok(rootless("secret", "create", "team_pw", "-", input="pw-123"))
+    env = {"API_TOKEN": "tok-xyz"}
+    r = rootless("compose", "-f", str(file), "-p", "st", "up", "-d", timeout=120, env=env)
+    try:
+        assert r.returncode == 125
+        assert 'a secret "st_token" is stored already, not made by this project' in r.stderr
+    finally:
+        ok(rootless("compose", "-f", str(file), "-p", "st", "down", timeout=120, env=env))
+    [mine] = json.loads(ok(rootless("secret", "inspect", "st_token")))
+    assert mine["Spec"]["Labels"] == {}  # still the user's, and still there after down
