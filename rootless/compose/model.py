@@ -587,22 +587,11 @@ def _build_secrets(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[BuildSecret, .
     """``[name]`` or ``[{source, target}]``: the target is the secret's id in the build."""
     if value is None:
         return ()
-    if not isinstance(value, list):
-        raise ctx.err(path, f"must be a list, not {_kind(value)}")
     out = []
-    for i, item in enumerate(value):
-        p = (*path, i)
-        if isinstance(item, dict):
-            _check_keys(ctx, item, p, frozenset({"source", "target", "uid", "gid", "mode"}))
-            for key in ("uid", "gid", "mode"):
-                if key in item:
-                    ctx.unknown((*p, key), "not supported for build secrets, ignored")
-            source = _text(ctx, item.get("source"), (*p, "source"))
-            target = _opt_text(ctx, item, "target", p) or source
-        else:
-            source = target = _text(ctx, item, p)
-        if source not in ctx.secrets:
-            raise ctx.err(p, f'secret "{source}" is not declared in the top-level secrets section')
+    for p, body, source, target in _secret_refs(ctx, value, path):
+        for key in ("uid", "gid", "mode"):
+            if key in body:
+                ctx.unknown((*p, key), "not supported for build secrets, ignored")
         if source in ctx.external_secrets:
             raise ctx.err(
                 p, f'secret "{source}" is external: builds take file and environment secrets'
@@ -611,6 +600,31 @@ def _build_secrets(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[BuildSecret, .
             raise ctx.err(p, f'invalid build secret id "{target}": use a name without / or ,')
         out.append(BuildSecret(source, target))
     return tuple(out)
+
+
+def _secret_refs(
+    ctx: _Ctx, value: Any, path: KeyPath
+) -> list[tuple[KeyPath, Mapping[str, Any], str, str]]:
+    """A service's or a build's references to top-level secrets, short (``name``) or
+    long (``{source, target, uid, gid, mode}``): (key path, the long body or {}, source,
+    target)."""
+    if not isinstance(value, list):
+        raise ctx.err(path, f"must be a list, not {_kind(value)}")
+    out: list[tuple[KeyPath, Mapping[str, Any], str, str]] = []
+    for i, item in enumerate(value):
+        p = (*path, i)
+        body: Mapping[str, Any] = {}
+        if isinstance(item, dict):
+            _check_keys(ctx, item, p, frozenset({"source", "target", "uid", "gid", "mode"}))
+            body = item
+            source = _text(ctx, item.get("source"), (*p, "source"))
+            target = _opt_text(ctx, item, "target", p) or source
+        else:
+            source = target = _text(ctx, item, p)
+        if source not in ctx.secrets:
+            raise ctx.err(p, f'secret "{source}" is not declared in the top-level secrets section')
+        out.append((p, body, source, target))
+    return out
 
 
 def _tags(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
@@ -1063,30 +1077,16 @@ def _deploy(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
 
 
 def _secrets(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
-    if not isinstance(value, list):
-        raise ctx.err(path, f"must be a list, not {_kind(value)}")
     out = []
-    for i, item in enumerate(value):
-        p = (*path, i)
-        if isinstance(item, dict):
-            _check_keys(ctx, item, p, frozenset({"source", "target", "uid", "gid", "mode"}))
-            source = _text(ctx, item.get("source"), (*p, "source"))
-            target = _opt_text(ctx, item, "target", p) or source
-            stored = source in ctx.stored_secrets
-            for key in ("uid", "gid", "mode"):
-                if key in item and not (stored and key == "mode"):
-                    # a host file is bound as it is, as Compose does; a stored secret's
-                    # copy belongs to the user (container root)
-                    why = "stored secrets" if stored else "secrets from a file"
-                    ctx.unknown((*p, key), f"not supported for {why}, ignored")
-            mode = (
-                _file_mode(ctx, item["mode"], (*p, "mode")) if stored and "mode" in item else None
-            )
-        else:
-            source = target = _text(ctx, item, p)
-            mode = None
-        if source not in ctx.secrets:
-            raise ctx.err(p, f'secret "{source}" is not declared in the top-level secrets section')
+    for p, body, source, target in _secret_refs(ctx, value, path):
+        stored = source in ctx.stored_secrets
+        for key in ("uid", "gid", "mode"):
+            if key in body and not (stored and key == "mode"):
+                # a host file is bound as it is, as Compose does; a stored secret's
+                # copy belongs to the user (container root)
+                why = "stored secrets" if stored else "secrets from a file"
+                ctx.unknown((*p, key), f"not supported for {why}, ignored")
+        mode = _file_mode(ctx, body["mode"], (*p, "mode")) if stored and "mode" in body else None
         path_in = target if target.startswith("/") else f"/run/secrets/{target}"
         if "," in path_in:
             raise ctx.err(p, f'invalid secret target "{target}": a path without ","')
