@@ -202,3 +202,38 @@ def test_ssh_errors(rootless, base, tmp_path):  # noqa: F811
     assert "it is a file (a private key?)" in r.stderr and "ssh-add" in r.stderr
     r = rootless("build", "--ssh", "default", str(ctx), env={"SSH_AUTH_SOCK": ""})
     assert r.returncode != 0 and "SSH_AUTH_SOCK is not set" in r.stderr
+
+
+def test_compose_build_keys_reach_the_run_steps(rootless, base, uxcat, agent):  # noqa: F811
+    inline = (
+        f"FROM {base}\n"
+        "RUN --mount=type=bind,source=tools,target=/tools --mount=type=ssh,required=true "
+        "grep db /etc/hosts > /hosts; df -k /dev/shm | tail -1 | awk '{print $$2}' > /shm; "
+        f"ulimit -n > /nofile; {LIST_KEYS} | grep -c rltest-key > /keys\n"
+    )
+    (uxcat / "compose.yaml").write_text(
+        json.dumps(
+            {
+                "services": {
+                    "app": {
+                        "build": {
+                            "context": ".",
+                            "dockerfile_inline": inline,
+                            "extra_hosts": {"db": "10.0.0.5"},
+                            "shm_size": "32m",
+                            "ulimits": {"nofile": {"soft": 256, "hard": 512}},
+                            "ssh": ["default"],
+                        }
+                    }
+                }
+            }
+        )
+    )
+    r = rootless(
+        "compose", "-f", str(uxcat / "compose.yaml"), "-p", "cb", "build",
+        env={"SSH_AUTH_SOCK": str(agent)}, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "ignored" not in r.stderr
+    got = rootless("run", "--rm", "cb-app", "cat", "/hosts", "/shm", "/nofile", "/keys")
+    assert got.stdout.splitlines() == ["10.0.0.5\tdb", "32768", "256", "1"], got.stderr
