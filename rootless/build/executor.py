@@ -58,7 +58,8 @@ from rootless.build.remote import (
     parse_checksum,
     verify_checksum,
 )
-from rootless.build.run import RunSpec, run_args, run_container
+from rootless.build.run import RunSpec, hosts_mount, run_args, run_container
+from rootless.build.sshagent import SshAgent, agent_env, plan_agents, serve_agents
 from rootless.build.stages import BuildPlan, StagePlan, plan_build
 from rootless.build.workfs import StepFs, open_workfs
 from rootless.errors import BuildError, RootlessError
@@ -71,6 +72,7 @@ from rootless.image.commit import (
     rfc3339,
     write_image,
 )
+from rootless.runtime.spec import Rlimit
 
 if TYPE_CHECKING:
     from rootless.image.store import ImageRecord, Store
@@ -102,6 +104,11 @@ class BuildOptions:
     squash_all: bool = False  # the whole image as one layer
     secrets: tuple[BuildSecret, ...] = ()
     driver: str = "overlay"  # or "copy" (rootless.engine.storage)
+    # What RUN steps get; none of it is in a cache key (as in Podman).
+    add_hosts: tuple[tuple[str, str], ...] = ()  # --add-host NAME:IP, in /etc/hosts
+    shm_size: int | None = None  # bytes of /dev/shm
+    ulimits: tuple[Rlimit, ...] = ()
+    ssh: tuple[SshAgent, ...] = ()  # for RUN --mount=type=ssh
 
 
 def find_containerfile(context: Path, given: str | None) -> Path:
@@ -667,21 +674,30 @@ class _Builder:
         workdir = config.get("WorkingDir") or "/"
         targets = [target_of(m, workdir) for m in ins.mounts]
         src = self.mount_sources
+        network = self._network(ins)
+        agents = plan_agents(ins.mounts, workdir, {a.id: a for a in self.opts.ssh})
         with self._mounted(result) as fs:
             missing = [p for p in _MOUNT_POINTS if not os.path.lexists(f"{fs.merged}/{p}")]
-            async with lease_caches(
-                ins.mounts, targets, src.cache_root, src.view, self.say
-            ) as caches:
-                with run_mounts(ins.mounts, fs.merged, workdir, src, caches) as mounts:
+            extra = []
+            if self.opts.add_hosts:
+                extra.append(hosts_mount(fs.merged, self.opts.add_hosts, network, self.work))
+            async with (
+                lease_caches(ins.mounts, targets, src.cache_root, src.view, self.say) as caches,
+                serve_agents(agents, self.work) as sockets,
+            ):
+                extra += sockets
+                with run_mounts(ins.mounts, fs.merged, workdir, src, caches, extra) as mounts:
                     code = await run_container(
                         RunSpec(
                             rootfs=fs.merged,
                             args=tuple(args),
-                            env=step.run_env(),
+                            env=agent_env(agents, step.run_env()),
                             workdir=workdir,
                             user=config.get("User") or None,
-                            network=self._network(ins),
+                            network=network,
                             mounts=mounts,
+                            ulimits=self.opts.ulimits,
+                            shm_size=self.opts.shm_size,
                         ),
                         stdout=2 if self.opts.quiet else 1,
                     )

@@ -11,6 +11,8 @@
   ``env=VAR``), read-only at ``target`` (default ``/run/secrets/ID``) with
   ``mode`` 0400 and ``uid``/``gid`` 0. A secret not given is skipped unless
   ``required=true``. Its content is not in the cache key and never in a layer.
+- ``type=ssh``: planned and served by :mod:`rootless.build.sshagent`, whose sockets
+  come here as ``extra`` mounts.
 
 Mount points the rootfs lacks are made before the RUN and removed after it, so the
 layer holds none of them.
@@ -112,16 +114,19 @@ def run_mounts(
     workdir: str,
     src: MountSources,
     caches: Mapping[str, Path],
+    extra: Sequence[Mount] = (),
 ) -> Iterator[tuple[Mount, ...]]:
     """The runtime mounts of one RUN, valid while the context lasts; mount points made
     in ``rootfs`` are removed at the end. ``caches``: the directories
-    :func:`~rootless.build.cachemounts.lease_caches` chose, by cache key."""
+    :func:`~rootless.build.cachemounts.lease_caches` chose, by cache key; ``extra``:
+    mounts the builder adds (``--add-host``'s /etc/hosts, ssh agents), first."""
     made: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
             out: list[Mount] = []
-            for m in mounts:
-                mount = _one(m, workdir, src, caches, stack)
+            wanted: list[Mount | MountSpec] = [*extra, *mounts]
+            for m in wanted:
+                mount = m if isinstance(m, Mount) else _one(m, workdir, src, caches, stack)
                 if mount is None:
                     continue
                 is_dir = mount.type != "bind" or os.path.isdir(mount.source)
@@ -152,8 +157,10 @@ def _one(
         )
     if m.type == "secret":
         return _secret(m, target, src)
+    if m.type == "ssh":
+        return None  # an extra mount (rootless.build.sshagent)
     raise BuildError(
-        f"--mount type={m.type} is not supported", hint="use bind, cache, tmpfs or secret"
+        f"--mount type={m.type} is not supported", hint="use bind, cache, tmpfs, secret or ssh"
     )
 
 

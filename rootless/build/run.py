@@ -12,10 +12,11 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from rootless.build import dockerfile as df
-from rootless.runtime.spec import Mount
+from rootless.runtime.spec import Mount, Rlimit
 
 
 class RunSpec(NamedTuple):
@@ -26,6 +27,46 @@ class RunSpec(NamedTuple):
     user: str | None = None
     network: str = "host"  # "host", or "private": a network namespace with only lo
     mounts: tuple[Mount, ...] = ()  # RUN --mount, as runtime mounts
+    ulimits: tuple[Rlimit, ...] = ()  # build --ulimit
+    shm_size: int | None = None  # build --shm-size, bytes
+
+
+def hosts_text(add_hosts: Sequence[tuple[str, str]], network: str, base: str | None) -> str:
+    """The /etc/hosts of a RUN with ``--add-host`` entries: them first (they win), then
+    ``base``, the file the RUN would otherwise see. ``host-gateway`` is the host's
+    loopback with the host's network. Pure."""
+    from rootless.errors import BuildError
+    from rootless.network.etcfiles import HOST_GATEWAY, LOCALHOST4, LOCALHOST6, Addresses, hosts
+
+    if network != "host" and any(ip == HOST_GATEWAY for _, ip in add_hosts):
+        raise BuildError(
+            f"cannot use --add-host NAME:{HOST_GATEWAY} with --network none: "
+            "the host is not reachable",
+            hint="give an IP address, or build with --network host",
+        )
+    resolved = [(n, "127.0.0.1" if ip == HOST_GATEWAY else ip) for n, ip in add_hosts]
+    if base is None:
+        base = f"127.0.0.1\t{LOCALHOST4}\n::1\t{LOCALHOST6}\n"
+    no_address = Addresses(ip=None, gateway=None, nameservers=(), host_gateway=None)
+    return hosts(hostname="", addresses=no_address, add_hosts=resolved, base=base)
+
+
+def hosts_mount(
+    rootfs: str, add_hosts: Sequence[tuple[str, str]], network: str, scratch: Path
+) -> Mount:
+    """A RUN's /etc/hosts with ``--add-host`` entries, written in ``scratch``; the rest is
+    the host's file (``host`` network) or the image's."""
+    from rootless.runtime.securejoin import resolve_in_root
+
+    base_path = "/etc/hosts" if network == "host" else resolve_in_root(rootfs, "/etc/hosts")
+    try:
+        base: str | None = Path(base_path).read_text(errors="replace")
+    except OSError:
+        base = None
+    path = scratch / f"hosts-{os.urandom(6).hex()}"
+    path.write_text(hosts_text(add_hosts, network, base))
+    path.chmod(0o644)
+    return Mount("/etc/hosts", "bind", str(path), ("bind", "ro"))
 
 
 def run_args(ins: df.Run, shell: Sequence[str]) -> list[str]:
@@ -49,7 +90,8 @@ async def run_container(spec: RunSpec, *, stdout: int = 1) -> int:
 
     With the host's network, the host's /etc/resolv.conf and /etc/hosts are bound
     read-only over the image's (only where the image has them: a bind would
-    otherwise leave an empty file in the step's layer).
+    otherwise leave an empty file in the step's layer), unless ``spec.mounts`` has
+    its own.
     """
     from rootless.runtime.idmap import current_user_plan
     from rootless.runtime.launch import LaunchOptions, start
@@ -58,8 +100,11 @@ async def run_container(spec: RunSpec, *, stdout: int = 1) -> int:
     from rootless.runtime.securejoin import resolve_in_root
 
     volumes = list(spec.mounts)
+    given = {m.destination for m in volumes}
     if spec.network == "host":
         for name in ("/etc/resolv.conf", "/etc/hosts"):
+            if name in given:
+                continue
             if os.path.isfile(resolve_in_root(spec.rootfs, name)) and os.path.exists(name):
                 volumes.append(Mount(name, "bind", name, ("rbind", "ro")))
     request = RunRequest(
@@ -70,6 +115,8 @@ async def run_container(spec: RunSpec, *, stdout: int = 1) -> int:
         user=spec.user,
         network=spec.network,
         volumes=tuple(volumes),
+        ulimits=spec.ulimits,
+        shm_size=spec.shm_size,
     )
     idmap = current_user_plan()
     oci = plan_spec(request, idmap, container_id=os.urandom(32).hex())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rootless.cli._common import tls_verify_flag
 
 if TYPE_CHECKING:
-    from rootless.build.mounts import BuildSecret
+    from rootless.build.executor import BuildOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +46,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="id=ID,src=FILE",
         help="a secret for RUN --mount=type=secret (also id=ID,env=VAR)",
     )
+    p.add_argument(
+        "--ssh",
+        action="append",
+        default=[],
+        metavar="default|ID=SOCKET",
+        help="an ssh agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)",
+    )
+    p.add_argument(
+        "--add-host",
+        action="append",
+        default=[],
+        metavar="NAME:IP",
+        help="add a line to the /etc/hosts of RUN steps (not to the image)",
+    )
+    p.add_argument("--shm-size", metavar="SIZE", help="size of /dev/shm in RUN steps (e.g. 1g)")
+    p.add_argument(
+        "--ulimit",
+        action="append",
+        default=[],
+        metavar="NAME=SOFT[:HARD]",
+        help="a resource limit of RUN steps (e.g. nofile=1024:2048)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
     tls_verify_flag(p)
 
@@ -68,31 +91,44 @@ def _pairs(values: list[str], what: str) -> tuple[tuple[str, str], ...]:
 
 
 def main(args: argparse.Namespace) -> int:
+    import os
+
     from rootless._paths import StoragePaths
+    from rootless._units import parse_size
+    from rootless.build.executor import BuildOptions
     from rootless.build.mounts import parse_secret
+    from rootless.build.sshagent import check_agent, parse_ssh
     from rootless.engine.storage import storage_driver
+    from rootless.network.etcfiles import parse_add_host
+    from rootless.runtime.plan import parse_ulimit
     from rootless.runtime.userns import run_in_userns
 
-    build_args = _pairs(args.build_arg, "--build-arg")
-    labels = _pairs(args.label, "--label")
-    secrets = tuple(parse_secret(s) for s in args.secret)
-    driver = storage_driver(StoragePaths.from_env())  # probed outside the namespace
-    return run_in_userns(lambda: _build(args, build_args, labels, secrets, driver))
+    # Checked and read outside the namespace: the agent's socket is the user's.
+    agents = {a.id: a for a in (check_agent(parse_ssh(s, os.environ)) for s in args.ssh)}
+    partial = BuildOptions(
+        context=Path(),
+        containerfile=Path(),
+        build_args=_pairs(args.build_arg, "--build-arg"),
+        labels=_pairs(args.label, "--label"),
+        secrets=tuple(parse_secret(s) for s in args.secret),
+        add_hosts=tuple(parse_add_host(h) for h in args.add_host),
+        shm_size=None if args.shm_size is None else parse_size(args.shm_size, what="--shm-size"),
+        ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
+        ssh=tuple(agents.values()),
+        driver=storage_driver(StoragePaths.from_env()),  # probed outside the namespace
+    )
+    return run_in_userns(lambda: _build(args, partial))
 
 
-def _build(
-    args: argparse.Namespace,
-    build_args: tuple[tuple[str, str], ...],
-    labels: tuple[tuple[str, str], ...],
-    secrets: tuple[BuildSecret, ...],
-    driver: str,
-) -> int:
+def _build(args: argparse.Namespace, partial: BuildOptions) -> int:
+    """Build with ``partial`` (the options read before entering the namespace)."""
     import contextlib
     import sys
-    from pathlib import Path
+
+    import attrs
 
     from rootless.build.context import context_from_tar
-    from rootless.build.executor import BuildOptions, build, find_containerfile
+    from rootless.build.executor import build, find_containerfile
     from rootless.engine.images import open_store
 
     store = open_store()
@@ -103,23 +139,20 @@ def _build(
             context = Path(args.context)
             if not context.is_dir():
                 _not_a_directory(args.context)
-        opts = BuildOptions(
+        opts = attrs.evolve(
+            partial,
             context=context.resolve(),
             containerfile=find_containerfile(context, args.file),
             tags=tuple(args.tag),
-            build_args=build_args,
             target=args.target,
             no_cache=args.no_cache,
             pull=args.pull,
-            labels=labels,
             network=args.network,
             fmt=args.format,
             quiet=args.quiet,
             tls_verify=args.tls_verify,
             squash=args.squash,
             squash_all=args.squash_all,
-            secrets=secrets,
-            driver=driver,
         )
         record = build(store, opts)
     if args.iidfile:

@@ -73,6 +73,14 @@ def build_steps(project: Project, services: Sequence[str], *, no_cache: bool = F
             elif secret.environment is not None:
                 env_secrets.append(secret)
                 argv += ["--secret", f"id={used.target},env={secret.environment}"]
+        for host in b.extra_hosts:
+            argv += ["--add-host", host]
+        if b.shm_size is not None:
+            argv += ["--shm-size", str(b.shm_size)]
+        for limit in b.ulimits:
+            argv += ["--ulimit", limit]
+        for agent in b.ssh:
+            argv += ["--ssh", agent]
         argv += [*(["--no-cache"] if no_cache or b.no_cache else []),
                  *(["--pull"] if pull or b.pull else [])]  # fmt: skip
         steps.append(

@@ -50,6 +50,11 @@ class Build:
     network: str | None = None  # host or none; None: the builder's default
     secrets: tuple[BuildSecret, ...] = ()
     tags: tuple[str, ...] = ()  # more names for the built image
+    # For the RUN steps, in build's flag forms:
+    extra_hosts: tuple[str, ...] = ()  # NAME:IP
+    shm_size: int | None = None  # bytes
+    ulimits: tuple[str, ...] = ()  # NAME=SOFT:HARD
+    ssh: tuple[str, ...] = ()  # default, or ID=SOCKET (absolute)
 
 
 PULL_POLICIES = ("always", "never", "missing", "build")
@@ -527,11 +532,11 @@ def _image(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
 
 _BUILD_KEYS = frozenset(
     {"context", "dockerfile", "dockerfile_inline", "args", "target", "labels", "no_cache",
-     "pull", "network", "secrets", "tags"}
+     "pull", "network", "secrets", "tags", "extra_hosts", "shm_size", "ulimits", "ssh"}
 )  # fmt: skip
 _BUILD_UNSUPPORTED = frozenset(
-    {"cache_from", "cache_to", "platforms", "ssh", "additional_contexts", "extra_hosts",
-     "shm_size", "ulimits", "isolation", "privileged", "entitlements", "provenance", "sbom"}
+    {"cache_from", "cache_to", "platforms", "additional_contexts", "isolation", "privileged",
+     "entitlements", "provenance", "sbom"}
 )  # fmt: skip
 _BUILD_NETWORKS = ("host", "none")
 
@@ -579,8 +584,92 @@ def _build(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
             network=network,
             secrets=_build_secrets(ctx, body.get("secrets"), (*path, "secrets")),
             tags=_tags(ctx, body.get("tags"), (*path, "tags")),
+            extra_hosts=_extra_hosts(ctx, body.get("extra_hosts"), (*path, "extra_hosts")),
+            shm_size=_shm_size(ctx, body.get("shm_size"), (*path, "shm_size")),
+            ulimits=_ulimits(ctx, body.get("ulimits"), (*path, "ulimits")),
+            ssh=_ssh(ctx, body.get("ssh"), (*path, "ssh")),
         )
     }
+
+
+def _extra_hosts(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    """``["name=ip", "name:ip"]`` or ``{name: ip or [ips]}`` -> ``NAME:IP`` each."""
+    from rootless.network.etcfiles import parse_add_host
+
+    entries: list[tuple[str, str, KeyPath]] = []
+    if isinstance(value, dict):
+        for name, ips in value.items():
+            for i, ip in enumerate(ips if isinstance(ips, list) else [ips]):
+                p = (*path, name, i) if isinstance(ips, list) else (*path, name)
+                entries.append((str(name), _text(ctx, ip, p), p))
+    elif value is not None:
+        for i, item in enumerate(_texts(ctx, value, path, single=False)):
+            sep = "=" if "=" in item else ":"
+            name, _, ip = item.partition(sep)
+            entries.append((name, ip, (*path, i)))
+    out = []
+    for name, ip, p in entries:
+        try:
+            parse_add_host(f"{name}:{ip}")
+        except ConfigError:
+            raise ctx.err(p, f'invalid extra host "{name}" "{ip}": use NAME=IP') from None
+        out.append(f"{name}:{ip}")
+    return tuple(out)
+
+
+def _shm_size(ctx: _Ctx, value: Any, path: KeyPath) -> int | None:
+    """Bytes, or a size like ``2gb`` / ``512m``."""
+    from rootless._units import parse_size
+
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int(ctx, value, path, minimum=1)
+    try:
+        return parse_size(_text(ctx, value, path))
+    except ConfigError:
+        raise ctx.err(path, f'invalid size "{value}": use bytes or a size like 64m or 1g') from None
+
+
+def _ulimits(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    """``{nofile: N}`` or ``{nofile: {soft: N, hard: M}}`` -> ``NAME=SOFT:HARD`` each."""
+    from rootless.runtime.plan import parse_ulimit
+
+    out = []
+    for name, limit in _mapping(ctx, value or {}, path).items():
+        p = (*path, name)
+        if isinstance(limit, dict):
+            _check_keys(ctx, limit, p, frozenset({"soft", "hard"}))
+            soft = _int(ctx, limit.get("soft"), (*p, "soft"), minimum=-1)
+            hard = _int(ctx, limit.get("hard"), (*p, "hard"), minimum=-1)
+        else:
+            soft = hard = _int(ctx, limit, p, minimum=-1)
+        text = f"{name}={soft}:{hard}"
+        try:
+            parse_ulimit(text)
+        except ConfigError as e:
+            raise ctx.err(p, e.message) from None
+        out.append(text)
+    return tuple(out)
+
+
+def _ssh(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    """``["default", "id=path"]`` or ``{id: path}`` -> ``default`` / ``ID=PATH`` (the path
+    absolute, relative to the project directory)."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        pairs = [
+            (str(k), None if v is None else _text(ctx, v, (*path, k))) for k, v in value.items()
+        ]
+    else:
+        pairs = []
+        for i, item in enumerate(_texts(ctx, value, path, single=False)):
+            key, sep, val = item.partition("=")
+            if not key:
+                raise ctx.err((*path, i), f'invalid ssh "{item}": use default or ID=PATH')
+            pairs.append((key, val if sep else None))
+    return tuple(key if val is None else f"{key}={ctx.path(val)}" for key, val in pairs)
 
 
 def _build_secrets(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[BuildSecret, ...]:

@@ -142,6 +142,17 @@ def _build(b: Build) -> dict[str, Any]:
         out["secrets"] = [{"source": x.source, "target": x.target} for x in b.secrets]
     if b.tags:
         out["tags"] = list(b.tags)
+    if b.extra_hosts:
+        out["extra_hosts"] = ["=".join(h.partition(":")[::2]) for h in b.extra_hosts]
+    if b.shm_size is not None:
+        out["shm_size"] = b.shm_size
+    if b.ulimits:
+        out["ulimits"] = {
+            name: dict(zip(("soft", "hard"), map(int, limits.split(":")), strict=True))
+            for name, _, limits in (u.partition("=") for u in b.ulimits)
+        }
+    if b.ssh:
+        out["ssh"] = list(b.ssh)
     return out
 
 

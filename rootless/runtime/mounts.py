@@ -86,12 +86,14 @@ def plan_mount(mnt: Mount) -> MountCall:
     )
 
 
-def default_mounts(*, own_network: bool) -> tuple[Mount, ...]:
-    """The mounts every container gets (as in the OCI default config).
+def default_mounts(*, own_network: bool, shm_size: int | None = None) -> tuple[Mount, ...]:
+    """The mounts every container gets (as in the OCI default config); ``shm_size``:
+    the bytes of /dev/shm (default 64 MiB).
 
     sysfs can only be mounted by the owner of the network namespace; with the host's
     network the host's /sys is bound read-only instead.
     """
+    shm = f"size={shm_size}" if shm_size else "size=65536k"
     sys_mount = (
         Mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro"))
         if own_network
@@ -107,7 +109,10 @@ def default_mounts(*, own_network: bool) -> tuple[Mount, ...]:
             ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"),
         ),
         Mount(
-            "/dev/shm", "tmpfs", "shm", ("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            ("nosuid", "noexec", "nodev", "mode=1777", shm),
         ),
         Mount("/dev/mqueue", "mqueue", "mqueue", ("nosuid", "noexec", "nodev")),
         sys_mount,

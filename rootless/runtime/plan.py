@@ -48,6 +48,7 @@ class RunRequest(Record):
     volumes: tuple[Mount, ...] = ()
     network: str = "private"
     ulimits: tuple[Rlimit, ...] = ()
+    shm_size: int | None = None  # bytes of /dev/shm (None: 64 MiB)
     overlay: str | None = None  # overlayfs options when the rootfs is an image's layers
     # --security-opt unmask=: masked or read-only paths to leave as they are
     unmask: tuple[str, ...] = ()
@@ -110,7 +111,7 @@ def plan_spec(req: RunRequest, idmap: IDMapPlan, *, container_id: str) -> Spec:
         ),
         root=Root(req.rootfs, req.read_only, req.overlay),
         hostname=hostname if own_network or req.hostname else None,
-        mounts=default_mounts(own_network=own_network) + req.volumes,
+        mounts=default_mounts(own_network=own_network, shm_size=req.shm_size) + req.volumes,
         annotations={USER_ANNOTATION: req.user} if req.user else {},
         linux=Linux(
             namespaces=namespaces,

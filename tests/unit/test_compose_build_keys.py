@@ -42,8 +42,11 @@ services:
       tags: [reg.example/app:latest, app:dev]
       cache_from: [x]
       platforms: [linux/arm64]
-      extra_hosts: ["h:1.2.3.4"]
+      extra_hosts: ["h:1.2.3.4", "v6=fd00::1", "v6b:fd00::2"]
       shm_size: 1g
+      ulimits: {nofile: {soft: 512, hard: 1024}, nproc: 100}
+      ssh: [default, "git=~/.ssh/agent.sock", "rel=run/agent.sock"]
+      isolation: default
       colour: blue
 secrets:
   tok: {file: ./tok.txt}
@@ -63,14 +66,33 @@ def test_build_keys_are_read_and_the_unsupported_ones_warned_about(tmp_path):
         network="none",
         secrets=(BuildSecret("tok", "tok"), BuildSecret("tok", "other")),
         tags=("reg.example/app:latest", "app:dev"),
+        extra_hosts=("h:1.2.3.4", "v6:fd00::1", "v6b:fd00::2"),
+        shm_size=1 << 30,
+        ulimits=("nofile=512:1024", "nproc=100:100"),
+        ssh=("default", "git=/home/u/.ssh/agent.sock", f"rel={tmp_path}/run/agent.sock"),
     )
     assert loaded.warnings == (
         "compose.yaml:17: services.app.build.cache_from: not supported by rootless, ignored",
         "compose.yaml:18: services.app.build.platforms: not supported by rootless, ignored",
-        "compose.yaml:19: services.app.build.extra_hosts: not supported by rootless, ignored",
-        "compose.yaml:20: services.app.build.shm_size: not supported by rootless, ignored",
-        "compose.yaml:21: services.app.build.colour: unknown key, ignored",
+        "compose.yaml:23: services.app.build.isolation: not supported by rootless, ignored",
+        "compose.yaml:24: services.app.build.colour: unknown key, ignored",
     )
+
+
+def test_build_run_keys_in_their_other_forms(tmp_path):
+    text = (
+        "services:\n  a:\n    build:\n"
+        "      extra_hosts: {db: 10.0.0.5, multi: [10.0.0.6, 'fd00::6']}\n"
+        "      shm_size: 67108864\n"
+        "      ulimits: {nofile: -1}\n"
+        "      ssh: {default: null, key: ./agent.sock}\n"
+    )
+    b = load(tmp_path, text).project.service("a").build
+    assert b is not None
+    assert b.extra_hosts == ("db:10.0.0.5", "multi:10.0.0.6", "multi:fd00::6")
+    assert b.shm_size == 64 << 20
+    assert b.ulimits == ("nofile=-1:-1",)
+    assert b.ssh == ("default", f"key={tmp_path}/agent.sock")
 
 
 def test_labels_as_a_mapping_and_network_default(tmp_path):
@@ -133,6 +155,17 @@ def test_config_prints_the_new_keys_and_reads_them_back(tmp_path):
          'or false, not "maybe"'),
         ("build: {tags: app}", "compose.yaml:4: services.s.build.tags: must be a list of "
          "strings, not a string"),
+        ("build: {extra_hosts: [db=nowhere]}", 'compose.yaml:4: services.s.build.extra_hosts[0]: '
+         'invalid extra host "db" "nowhere": use NAME=IP'),
+        ("build: {shm_size: lots}", 'compose.yaml:4: services.s.build.shm_size: invalid size '
+         '"lots": use bytes or a size like 64m or 1g'),
+        ("build: {ulimits: {nofile: {soft: 10, hard: 5}}}", 'compose.yaml:4: '
+         'services.s.build.ulimits.nofile: invalid ulimit "nofile=10:5": soft limit above hard '
+         'limit'),
+        ("build: {ulimits: {files: 5}}", 'compose.yaml:4: services.s.build.ulimits.files: '
+         'invalid ulimit "files=5:5"'),
+        ("build: {ssh: [=x]}", 'compose.yaml:4: services.s.build.ssh[0]: invalid ssh "=x": use '
+         "default or ID=PATH"),
     ],
 )  # fmt: skip
 def test_errors_name_file_line_and_key(tmp_path, body, message):

@@ -177,6 +177,10 @@ services:
       network: none
       secrets: [tok, {source: tok, target: other}]
       tags: [reg/app:latest]
+      extra_hosts: {db: 10.0.0.5}
+      shm_size: 128m
+      ulimits: {nofile: {soft: 512, hard: 1024}}
+      ssh: [default, git=./agent.sock]
 secrets:
   tok: {file: ./tok.txt}
 """
@@ -189,6 +193,9 @@ secrets:
         "--label", "a=1", "--network", "none",
         "--secret", f"id=tok,src={tmp_path}/tok.txt",
         "--secret", f"id=other,src={tmp_path}/tok.txt",
+        "--add-host", "db:10.0.0.5", "--shm-size", str(128 << 20),
+        "--ulimit", "nofile=512:1024",
+        "--ssh", "default", "--ssh", f"git={tmp_path}/agent.sock",
         "--no-cache", "--pull", f"{tmp_path}/app",
     )  # fmt: skip
 
