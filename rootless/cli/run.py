@@ -160,6 +160,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the MAC address of the container's interface (slirp4netns, pasta, user networks)",
     )
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
+    p.add_argument("--shm-size", metavar="SIZE", help="size of /dev/shm (default 64m)")
     p.add_argument(
         "--pull",
         default="missing",
@@ -189,6 +190,7 @@ def main(args: argparse.Namespace) -> int:
 
 def options_from(args: argparse.Namespace) -> RunOptions:
     """The RunOptions for parsed ``run``/``create`` arguments."""
+    from rootless._units import parse_size
     from rootless.cli._common import read_env_files
     from rootless.engine.containers import RunOptions
     from rootless.engine.network import NetworkRequest
@@ -252,6 +254,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
             mac_address=args.mac_address,
         ),
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
+        shm_size=None if args.shm_size is None else parse_size(args.shm_size, what="--shm-size"),
         pull=args.pull,
         tls_verify=args.tls_verify,
         detach=getattr(args, "detach", False),

@@ -55,6 +55,7 @@ class RunOptions(Record):
     userns: str | None = None  # --userns: None (the default map) or "keep-id"
     network: NetworkRequest | None = None  # --network, -p, -P, --dns*, --add-host
     ulimits: tuple[Rlimit, ...] = ()
+    shm_size: int | None = None  # --shm-size: bytes of /dev/shm (None: 64 MiB)
     pull: str = "missing"  # missing, always, never, newer
     tls_verify: bool | None = None
     detach: bool = False
@@ -130,6 +131,7 @@ def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:
         read_only=opts.read_only,
         network="host" if net.mode.split(":")[0] == "host" else "private",
         ulimits=opts.ulimits,
+        shm_size=opts.shm_size,
     )
     options = {
         "rm": opts.rm,

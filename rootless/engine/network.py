@@ -62,7 +62,7 @@ def plan_network(
     if mac is not None:
         options["mac_address"] = mac
     if mode.kind == "host":
-        return NetworkPlan(False, (), options)
+        return NetworkPlan(False, _host_mode_files(request, cdir), options)
     if mode.kind == "container":
         return _plan_container_mode(mode, options, cdir=cdir, hostname=hostname)
     host = read_host_facts()
@@ -91,11 +91,43 @@ def plan_network(
         ),
         "hostname": etcfiles.hostname_file(hostname),
     }
+    return NetworkPlan(True, _bind_etc_files(cdir, files), options)
+
+
+def _host_mode_files(request: NetworkRequest, cdir: Path) -> tuple[Mount, ...]:
+    """With the host's network, as Podman: the host's /etc/hosts under the ``--add-host``
+    entries, and the host's resolver under the ``--dns*`` values."""
+    from rootless.network import etcfiles
+    from rootless.network.hostfacts import read_host_facts
+
+    try:
+        base = Path("/etc/hosts").read_text(errors="replace")
+    except OSError:
+        base = f"127.0.0.1\t{etcfiles.LOCALHOST4}\n::1\t{etcfiles.LOCALHOST6}\n"
+    host = read_host_facts()
+    # no address line of its own: the container has the host's names and addresses
+    addresses = etcfiles.Addresses(None, host.gateway, host.resolv.nameservers, "127.0.0.1")
+    add_hosts = [etcfiles.parse_add_host(h) for h in request.add_hosts]
+    files = {
+        "hosts": etcfiles.hosts(hostname="", addresses=addresses, add_hosts=add_hosts, base=base),
+        "resolv.conf": etcfiles.resolv_conf(
+            host.resolv,
+            host.resolv.nameservers,
+            dns=request.dns,
+            dns_search=request.dns_search,
+            dns_options=request.dns_options,
+        ),
+    }
+    return _bind_etc_files(cdir, files)
+
+
+def _bind_etc_files(cdir: Path, files: Mapping[str, str]) -> tuple[Mount, ...]:
+    """Write ``files`` in the container's directory; the mounts binding them on /etc."""
     mounts = []
     for name, text in files.items():
         (cdir / name).write_text(text)
         mounts.append(Mount(f"/etc/{name}", "bind", str(cdir / name), ("bind", "rw")))
-    return NetworkPlan(True, tuple(mounts), options)
+    return tuple(mounts)
 
 
 def _plan_mac(request: NetworkRequest, mode: Any) -> str | None:

@@ -341,6 +341,13 @@ def test_ulimit(rootless, busybox_rootfs):
     assert r.stdout.strip() == "512", r.stderr
 
 
+def test_shm_size(rootless, busybox_rootfs):
+    size = "df -k /dev/shm | tail -1 | awk '{print $2}'"
+    assert run(rootless, busybox_rootfs, "sh", "-c", size).stdout.strip() == "65536"
+    r = run(rootless, busybox_rootfs, "sh", "-c", size, opts=("--shm-size", "96m"))
+    assert r.stdout.strip() == "98304", r.stderr
+
+
 def test_stdin_only_with_interactive(rootless, busybox_rootfs):
     assert run(rootless, busybox_rootfs, "cat", opts=("-i",), input="hello").stdout == "hello"
     assert run(rootless, busybox_rootfs, "cat", input="hello").stdout == ""

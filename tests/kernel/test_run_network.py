@@ -36,6 +36,23 @@ def test_default_network_is_slirp4netns_with_etc_files(rootless, busybox_rootfs)
     assert r.stdout.strip().endswith("box")
 
 
+def test_host_network_keeps_add_host_and_dns(rootless, busybox_rootfs):
+    r = rootless(
+        "run", "--rm", "--network", "host",
+        "--add-host", "db:10.1.2.3", "--add-host", "gw:host-gateway", "--dns", "9.9.9.9",
+        "--rootfs", str(busybox_rootfs),
+        "sh", "-c", "cat /etc/hosts; echo ---; cat /etc/resolv.conf",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    hosts, _, resolv = r.stdout.partition("---\n")
+    lines = hosts.splitlines()
+    assert lines[:2] == ["10.1.2.3\tdb", "127.0.0.1\tgw"]  # first: they win
+    with open("/etc/hosts") as f:  # then the host's own entries
+        host_lines = [line for line in f.read().splitlines() if line.strip()]
+    assert all(line in lines for line in host_lines)
+    assert "nameserver 9.9.9.9" in resolv.splitlines()
+
+
 def test_host_loopback_only_when_allowed(rootless, busybox_rootfs):
     server, port = serve_on_host(b"from-host")
     try:
