@@ -194,7 +194,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     from rootless.cli._common import read_env_files
     from rootless.engine.containers import RunOptions
     from rootless.engine.network import NetworkRequest
-    from rootless.runtime.plan import parse_env_lines, parse_ulimit
+    from rootless.runtime.plan import parse_env_lines, parse_security_opts, parse_ulimit
     from rootless.volumes import MountRequest
 
     positional = list(args.args)
@@ -216,7 +216,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         volume, notify_socket = container_socket(os.environ.get("NOTIFY_SOCKET"), args.network)
         volumes += [volume] if volume else []
         env_lines.append(f"NOTIFY_SOCKET={notify_socket}")
-    seccomp, nnp, unmask = _security_opts(args.security_opt)
+    seccomp, nnp, unmask = parse_security_opts(args.security_opt)
     return RunOptions(
         command=tuple(positional),
         image=image,
@@ -309,49 +309,8 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
 
         parse_signal(args.stop_signal)
         extra["stop_signal"] = args.stop_signal
-    for opt in args.log_opt:
-        from rootless._units import parse_size
+    if args.log_opt:
+        from rootless.supervise.logfile import parse_log_opts
 
-        key, _, value = opt.partition("=")
-        if key == "max-size":
-            extra["log_max_size"] = parse_size(value)
-        elif key == "max-file":
-            # Docker's max-file counts the current file too; the writer counts old ones.
-            extra["log_max_files"] = max(int(value) - 1, 0)
-        else:
-            raise ConfigError(
-                f'unsupported --log-opt "{opt}"', hint="use max-size=SIZE or max-file=N"
-            )
+        extra.update(parse_log_opts(args.log_opt))
     return extra
-
-
-def _security_opts(opts: list[str]) -> tuple[str | None, bool, tuple[str, ...]]:
-    """(seccomp: "default", None for unconfined, or a profile path; no_new_privileges;
-    the paths to unmask)."""
-    seccomp: str | None = "default"
-    nnp = True
-    unmask: list[str] = []
-    for opt in opts:
-        key, sep, value = opt.partition("=" if "=" in opt else ":")
-        if key == "seccomp" and sep:
-            seccomp = None if value == "unconfined" else value
-        elif key == "no-new-privileges":
-            nnp = value.lower() not in ("false", "0") if sep else True
-        elif key == "unmask" and sep:
-            paths = value.split(":")
-            if not all(p == "ALL" or p.startswith("/") for p in paths):
-                raise ConfigError(
-                    f'invalid --security-opt "{opt}"',
-                    hint="use unmask=ALL, or absolute paths separated by colons "
-                    "(/proc/kcore:/sys/*)",
-                )
-            unmask += paths
-        elif key == "label":
-            continue  # SELinux labels do not apply to rootless here
-        else:
-            raise ConfigError(
-                f'unsupported --security-opt "{opt}"',
-                hint="use seccomp=unconfined, seccomp=FILE, no-new-privileges[=false], "
-                "unmask=ALL|PATHS or label=...",
-            )
-    return seccomp, nnp, tuple(unmask)

@@ -186,3 +186,35 @@ def parse_ulimit(text: str) -> Rlimit:
     if soft > hard:
         raise ConfigError(f'invalid ulimit "{text}": soft limit above hard limit')
     return Rlimit(_ULIMIT_NAMES[name], soft, hard)
+
+
+def parse_security_opts(opts: Sequence[str]) -> tuple[str | None, bool, tuple[str, ...]]:
+    """(seccomp: "default", None for unconfined, or a profile path; no_new_privileges;
+    the paths to unmask)."""
+    seccomp: str | None = "default"
+    nnp = True
+    unmask: list[str] = []
+    for opt in opts:
+        key, sep, value = opt.partition("=" if "=" in opt else ":")
+        if key == "seccomp" and sep:
+            seccomp = None if value == "unconfined" else value
+        elif key == "no-new-privileges":
+            nnp = value.lower() not in ("false", "0") if sep else True
+        elif key == "unmask" and sep:
+            paths = value.split(":")
+            if not all(p == "ALL" or p.startswith("/") for p in paths):
+                raise ConfigError(
+                    f'invalid --security-opt "{opt}"',
+                    hint="use unmask=ALL, or absolute paths separated by colons "
+                    "(/proc/kcore:/sys/*)",
+                )
+            unmask += paths
+        elif key == "label":
+            continue  # SELinux labels do not apply to rootless here
+        else:
+            raise ConfigError(
+                f'unsupported --security-opt "{opt}"',
+                hint="use seccomp=unconfined, seccomp=FILE, no-new-privileges[=false], "
+                "unmask=ALL|PATHS or label=...",
+            )
+    return seccomp, nnp, tuple(unmask)

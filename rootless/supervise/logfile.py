@@ -36,6 +36,27 @@ _BLOCK = 256 * 1024  # read size for scanning files
 _STREAM_NAMES = {b"stdout": "stdout", b"stderr": "stderr"}
 
 
+def parse_log_opts(opts: Iterable[str]) -> dict[str, int]:
+    """``--log-opt`` values as the container record keeps them: ``log_max_size`` (bytes)
+    and ``log_max_files`` (old files kept)."""
+    from rootless._units import parse_size
+    from rootless.errors import ConfigError
+
+    out: dict[str, int] = {}
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        if key == "max-size":
+            out["log_max_size"] = parse_size(value, what="log max-size")
+        elif key == "max-file" and value.isdigit():
+            # Docker's max-file counts the current file too; the writer counts old ones.
+            out["log_max_files"] = max(int(value) - 1, 0)
+        else:
+            raise ConfigError(
+                f'unsupported --log-opt "{opt}"', hint="use max-size=SIZE or max-file=N"
+            )
+    return out
+
+
 class Record(NamedTuple):
     """One line of output (joined from its P chunks)."""
 

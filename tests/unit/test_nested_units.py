@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rootless.cli.run import _security_opts
 from rootless.errors import ConfigError
 from rootless.runtime.idmap import is_initial_map, nested_plan
-from rootless.runtime.plan import RunRequest, plan_spec, unmasked
+from rootless.runtime.plan import RunRequest, parse_security_opts, plan_spec, unmasked
 from rootless.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
 
@@ -38,7 +37,7 @@ def test_unmask_reaches_the_spec():
 
 
 def test_security_opt_unmask_parsing():
-    assert _security_opts(["unmask=ALL"]) == ("default", True, ("ALL",))
-    assert _security_opts(["unmask=/proc/kcore:/sys/*"])[2] == ("/proc/kcore", "/sys/*")
+    assert parse_security_opts(["unmask=ALL"]) == ("default", True, ("ALL",))
+    assert parse_security_opts(["unmask=/proc/kcore:/sys/*"])[2] == ("/proc/kcore", "/sys/*")
     with pytest.raises(ConfigError, match="unmask=ALL"):
-        _security_opts(["unmask=proc"])
+        parse_security_opts(["unmask=proc"])
