@@ -120,6 +120,12 @@ class ServiceSecret:
 
 
 @attrs.frozen
+class Logging:
+    driver: str | None = None  # json-file or k8s-file (rootless writes k8s-file)
+    options: tuple[tuple[str, str], ...] = ()  # max-size, max-file
+
+
+@attrs.frozen
 class Service:
     name: str
     image: str | None = None
@@ -151,6 +157,25 @@ class Service:
     profiles: tuple[str, ...] = ()
     secrets: tuple[ServiceSecret, ...] = ()
     pull_policy: str | None = None  # PULL_POLICIES, daily, weekly, every_DURATION; None: unset
+    # what `rootless run` flags do:
+    extra_hosts: tuple[str, ...] = ()  # NAME:IP (--add-host)
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_opt: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()  # NAME=SOFT:HARD
+    shm_size: int | None = None  # bytes
+    mac_address: str | None = None
+    tty: bool = False
+    stdin_open: bool = False
+    security_opt: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()  # HOST[:CTR[:rwm]] or a CDI name
+    privileged: bool = False
+    mem_limit: int | None = None  # bytes; with deploy.resources.limits.memory
+    cpus: float | None = None
+    pids_limit: int | None = None
+    # none, host, slirp4netns[:OPTS], pasta[:OPTS], service:NAME, container:NAME
+    network_mode: str | None = None
+    logging: Logging | None = None
 
 
 @attrs.frozen
@@ -241,14 +266,12 @@ _TOP_KEYS = frozenset({"name", "services", "volumes", "networks", "secrets"})
 _UNSUPPORTED = frozenset(
     {
         "blkio_config", "cgroup_parent", "configs", "cpu_count", "cpu_percent", "cpu_shares",
-        "cpu_period", "cpu_quota", "cpus", "cpuset", "device_cgroup_rules", "devices", "dns",
-        "dns_opt", "dns_search", "domainname", "extends", "external_links", "extra_hosts",
-        "group_add", "ipc", "isolation", "links", "logging", "mac_address", "mem_limit",
-        "mem_reservation", "mem_swappiness", "memswap_limit", "network_mode", "oom_kill_disable",
-        "oom_score_adj", "pid", "pids_limit", "platform", "privileged", "runtime",
-        "security_opt", "shm_size", "stdin_open", "storage_opt", "sysctls", "tty", "ulimits",
-        "userns_mode", "uts", "volumes_from", "annotations", "attach", "develop", "post_start",
-        "pre_stop", "gpus", "models", "provider", "use_api_socket", "label_file", "credential_spec",
+        "cpu_period", "cpu_quota", "cpuset", "device_cgroup_rules", "domainname", "extends",
+        "external_links", "group_add", "ipc", "isolation", "links", "mem_reservation",
+        "mem_swappiness", "memswap_limit", "oom_kill_disable", "oom_score_adj", "pid",
+        "platform", "runtime", "storage_opt", "sysctls", "userns_mode", "uts", "volumes_from",
+        "annotations", "attach", "develop", "post_start", "pre_stop", "gpus", "models",
+        "provider", "use_api_socket", "label_file", "credential_spec",
     }
 )  # fmt: skip
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -509,6 +532,17 @@ def _service(ctx: _Ctx, name: str, body: Any) -> Service:
     if fields.get("pull_policy") == "build" and "build" not in fields:
         raise ctx.err((*path, "pull_policy"), "pull_policy build needs a build section")
     fields["environment"] = _environment(ctx, body, path)
+    _merge_limits(ctx, fields, path)
+    mode = fields.get("network_mode")
+    if mode is not None:
+        if "networks" in fields:
+            raise ctx.err((*path, "network_mode"), "give network_mode or networks, not both")
+        fields["networks"] = ()
+        joined = mode.removeprefix("service:")
+        deps = fields.get("depends_on", ())
+        if joined != mode and all(d.service != joined for d in deps):
+            # as in Compose: the service whose network it joins starts first
+            fields["depends_on"] = (*deps, Dependency(joined))
     if "networks" not in fields:
         fields["networks"] = (ServiceNetwork(DEFAULT_NETWORK),)
     if fields.get("container_name") and fields.get("replicas", 1) > 1:
@@ -585,7 +619,7 @@ def _build(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
             secrets=_build_secrets(ctx, body.get("secrets"), (*path, "secrets")),
             tags=_tags(ctx, body.get("tags"), (*path, "tags")),
             extra_hosts=_extra_hosts(ctx, body.get("extra_hosts"), (*path, "extra_hosts")),
-            shm_size=_shm_size(ctx, body.get("shm_size"), (*path, "shm_size")),
+            shm_size=_size(ctx, body.get("shm_size"), (*path, "shm_size")),
             ulimits=_ulimits(ctx, body.get("ulimits"), (*path, "ulimits")),
             ssh=_ssh(ctx, body.get("ssh"), (*path, "ssh")),
         )
@@ -617,7 +651,7 @@ def _extra_hosts(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _shm_size(ctx: _Ctx, value: Any, path: KeyPath) -> int | None:
+def _size(ctx: _Ctx, value: Any, path: KeyPath) -> int | None:
     """Bytes, or a size like ``2gb`` / ``512m``."""
     from rootless._units import parse_size
 
@@ -1158,11 +1192,179 @@ def _stop_signal(ctx: _Ctx, value: Any, path: KeyPath) -> str:
 def _deploy(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
     body = _mapping(ctx, value, path)
     for key in body:
-        if key != "replicas" and not key.startswith("x-"):
+        if key not in ("replicas", "resources") and not key.startswith("x-"):
             ctx.unknown((*path, key), "not supported by rootless, ignored")
-    if body.get("replicas") is None:
-        return {}
-    return {"replicas": _int(ctx, body["replicas"], (*path, "replicas"))}
+    out: dict[str, Any] = {}
+    if body.get("replicas") is not None:
+        out["replicas"] = _int(ctx, body["replicas"], (*path, "replicas"))
+    if body.get("resources") is not None:
+        out["deploy_limits"] = _resources(ctx, body["resources"], (*path, "resources"))
+    return out
+
+
+_DEPLOY_LIMITS = {"memory": "mem_limit", "cpus": "cpus", "pids": "pids_limit"}
+
+
+def _resources(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, tuple[Any, KeyPath]]:
+    """``deploy.resources.limits`` as service fields: {field: (value, key path)}."""
+    body = _mapping(ctx, value, path)
+    for key in body:
+        if key != "limits" and not key.startswith("x-"):
+            ctx.unknown((*path, key), "not supported by rootless, ignored")
+    limits = _mapping(ctx, body.get("limits") or {}, (*path, "limits"))
+    out = {}
+    for key, v in limits.items():
+        p = (*path, "limits", key)
+        field = _DEPLOY_LIMITS.get(key)
+        if field is None:
+            ctx.unknown(p, "not supported by rootless, ignored")
+        elif v is not None:
+            out[field] = (_SERVICE_KEYS[field](ctx, v, p)[field], p)
+    return out
+
+
+def _merge_limits(ctx: _Ctx, fields: dict[str, Any], path: KeyPath) -> None:
+    """``deploy.resources.limits`` into ``mem_limit``, ``cpus`` and ``pids_limit``; two
+    different values for one limit are refused, as Compose does."""
+    for field, (value, p) in fields.pop("deploy_limits", {}).items():
+        if fields.get(field) not in (None, value):
+            raise ctx.err(p, f"differs from {field}: give the limit once, or the same value")
+        fields[field] = value
+
+
+def _cpus(ctx: _Ctx, value: Any, path: KeyPath) -> float:
+    try:
+        cpus = float(_text(ctx, value, path))
+    except ValueError:
+        cpus = 0.0
+    if not cpus > 0:
+        raise ctx.err(
+            path, f"must be a number of CPUs above 0, such as 0.5, not {_describe(value)}"
+        )
+    return cpus
+
+
+def _pids_limit(ctx: _Ctx, value: Any, path: KeyPath) -> int | None:
+    limit = _int(ctx, value, path, minimum=-1)
+    return limit if limit > 0 else None  # 0 and -1: unlimited
+
+
+def _dns(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    import ipaddress
+
+    servers = _texts(ctx, value, path)
+    for i, server in enumerate(servers):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            p = path if isinstance(value, str | int) else (*path, i)
+            raise ctx.err(p, f'"{server}" is not an IP address') from None
+    return servers
+
+
+def _mac_address(ctx: _Ctx, value: Any, path: KeyPath) -> str:
+    from rootless.network.mode import parse_mac
+
+    try:
+        return parse_mac(_text(ctx, value, path))
+    except ConfigError as e:
+        raise ctx.err(path, f"{e.message} ({e.hint})") from None
+
+
+def _security_opt(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    from rootless.runtime.plan import parse_security_opts
+
+    opts = _texts(ctx, value, path, single=False)
+    for i, opt in enumerate(opts):
+        try:
+            parse_security_opts([opt])
+        except ConfigError as e:
+            raise ctx.err((*path, i), f"{e.message} ({e.hint})") from None
+    return opts
+
+
+def _devices(ctx: _Ctx, value: Any, path: KeyPath) -> tuple[str, ...]:
+    """``HOST[:CTR[:rwm]]``, a CDI name, or ``{source, target, permissions}``."""
+    from rootless.devices import is_cdi_name, parse_device
+
+    if not isinstance(value, list):
+        raise ctx.err(path, f"must be a list, not {_kind(value)}")
+    out = []
+    for i, item in enumerate(value):
+        p = (*path, i)
+        if isinstance(item, dict):
+            _check_keys(ctx, item, p, frozenset({"source", "target", "permissions"}))
+            source = _text(ctx, item.get("source"), (*p, "source"))
+            target = _opt_text(ctx, item, "target", p) or source
+            spec = f"{source}:{target}:{_opt_text(ctx, item, 'permissions', p) or 'rwm'}"
+        else:
+            spec = _text(ctx, item, p)
+        if not is_cdi_name(spec):
+            try:
+                parse_device(spec)
+            except ConfigError as e:
+                raise ctx.err(p, e.message + (f" ({e.hint})" if e.hint else "")) from None
+        out.append(spec)
+    return tuple(out)
+
+
+_NETWORK_MODES = (
+    "none, host, slirp4netns[:OPTIONS], pasta[:OPTIONS], service:NAME or container:NAME"
+)
+
+
+def _network_mode(ctx: _Ctx, value: Any, path: KeyPath) -> str:
+    from rootless.network.mode import parse_network
+
+    mode = _text(ctx, value, path)
+    kind, _, name = mode.partition(":")
+    if kind == "service":
+        if name not in ctx.services:
+            raise ctx.err(path, f'joins the network of undefined service "{name}"')
+        if name == path[1]:
+            raise ctx.err(path, "a service cannot join its own network")
+        return mode
+    try:
+        parsed = parse_network(mode)
+    except ConfigError as e:
+        raise ctx.err(path, e.message) from None
+    if parsed.kind == "network":
+        raise ctx.err(
+            path,
+            f'unsupported network_mode "{mode}": use {_NETWORK_MODES}, or networks: '
+            "for the project's networks",
+        )
+    return mode
+
+
+_LOG_DRIVERS = ("json-file", "k8s-file")  # both: the k8s-file log rootless keeps
+
+
+def _logging(ctx: _Ctx, value: Any, path: KeyPath) -> Logging:
+    from rootless.supervise.logfile import parse_log_opts
+
+    body = _mapping(ctx, value, path)
+    _check_keys(ctx, body, path, frozenset({"driver", "options"}))
+    driver = _opt_text(ctx, body, "driver", path)
+    if driver is not None and driver not in _LOG_DRIVERS:
+        ctx.unknown(
+            (*path, "driver"),
+            f'driver "{driver}" is not supported by rootless, ignored: the output goes '
+            "to the container's k8s-file log",
+        )
+        driver = None
+    options = []
+    raw = body.get("options")
+    for key, v, p in _pairs(ctx, raw, (*path, "options"), what="log option") if raw else ():
+        if key not in ("max-size", "max-file"):
+            ctx.unknown(p, "not supported by rootless, ignored")
+            continue
+        try:
+            parse_log_opts([f"{key}={v}"])
+        except ConfigError:
+            raise ctx.err(p, f'invalid {key} "{v}"') from None
+        options.append((key, v or ""))
+    return Logging(driver, tuple(sorted(options)))
 
 
 def _secrets(ctx: _Ctx, value: Any, path: KeyPath) -> dict[str, Any]:
@@ -1269,4 +1471,21 @@ _SERVICE_KEYS: dict[str, Callable[[_Ctx, Any, KeyPath], dict[str, Any]]] = {
     "profiles": _one("profiles", lambda c, v, p: _texts(c, v, p, single=False)),
     "secrets": _secrets,
     "pull_policy": _pull_policy,
+    "extra_hosts": _one("extra_hosts", _extra_hosts),
+    "dns": _one("dns", _dns),
+    "dns_search": _one("dns_search", _texts),
+    "dns_opt": _one("dns_opt", _texts),
+    "ulimits": _one("ulimits", _ulimits),
+    "shm_size": _one("shm_size", _size),
+    "mac_address": _one("mac_address", _mac_address),
+    "tty": _one("tty", _bool),
+    "stdin_open": _one("stdin_open", _bool),
+    "security_opt": _one("security_opt", _security_opt),
+    "devices": _one("devices", _devices),
+    "privileged": _one("privileged", _bool),
+    "mem_limit": _one("mem_limit", _size),
+    "cpus": _one("cpus", _cpus),
+    "pids_limit": _one("pids_limit", _pids_limit),
+    "network_mode": _one("network_mode", _network_mode),
+    "logging": _one("logging", _logging),
 }

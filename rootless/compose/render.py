@@ -69,6 +69,7 @@ def service_dict(s: Service) -> dict[str, Any]:
     out: dict[str, Any] = {}
     simple = (
         "image", "hostname", "working_dir", "user", "restart", "stop_signal", "container_name",
+        "shm_size", "mac_address", "mem_limit", "cpus", "pids_limit", "network_mode",
     )  # fmt: skip
     for key in simple:
         if getattr(s, key) is not None:
@@ -76,12 +77,25 @@ def service_dict(s: Service) -> dict[str, Any]:
     for key in ("command", "entrypoint"):
         if getattr(s, key) is not None:
             out[key] = list(getattr(s, key))
-    for key in ("expose", "tmpfs", "cap_add", "cap_drop", "profiles", "env_file"):
+    lists = (
+        "expose", "tmpfs", "cap_add", "cap_drop", "profiles", "env_file", "dns", "dns_search",
+        "dns_opt", "security_opt", "devices",
+    )  # fmt: skip
+    for key in lists:
         if getattr(s, key):
             out[key] = list(getattr(s, key))
-    for key in ("read_only", "init"):
+    for key in ("read_only", "init", "tty", "stdin_open", "privileged"):
         if getattr(s, key):
             out[key] = True
+    if s.extra_hosts:
+        out["extra_hosts"] = _extra_hosts(s.extra_hosts)
+    if s.ulimits:
+        out["ulimits"] = _ulimits(s.ulimits)
+    if s.logging is not None:
+        out["logging"] = {
+            **({"driver": s.logging.driver} if s.logging.driver else {}),
+            **({"options": dict(s.logging.options)} if s.logging.options else {}),
+        }
     if s.build is not None:
         out["build"] = _build(s.build)
     if s.pull_policy is not None:
@@ -143,17 +157,27 @@ def _build(b: Build) -> dict[str, Any]:
     if b.tags:
         out["tags"] = list(b.tags)
     if b.extra_hosts:
-        out["extra_hosts"] = ["=".join(h.partition(":")[::2]) for h in b.extra_hosts]
+        out["extra_hosts"] = _extra_hosts(b.extra_hosts)
     if b.shm_size is not None:
         out["shm_size"] = b.shm_size
     if b.ulimits:
-        out["ulimits"] = {
-            name: dict(zip(("soft", "hard"), map(int, limits.split(":")), strict=True))
-            for name, _, limits in (u.partition("=") for u in b.ulimits)
-        }
+        out["ulimits"] = _ulimits(b.ulimits)
     if b.ssh:
         out["ssh"] = list(b.ssh)
     return out
+
+
+def _extra_hosts(hosts: tuple[str, ...]) -> list[str]:
+    """``NAME:IP`` -> ``NAME=IP`` (an IPv6 address has colons of its own)."""
+    return ["=".join(h.partition(":")[::2]) for h in hosts]
+
+
+def _ulimits(ulimits: tuple[str, ...]) -> dict[str, Any]:
+    """``NAME=SOFT:HARD`` -> ``{NAME: {soft, hard}}``."""
+    return {
+        name: dict(zip(("soft", "hard"), map(int, limits.split(":")), strict=True))
+        for name, _, limits in (u.partition("=") for u in ulimits)
+    }
 
 
 def _port(p: Port) -> dict[str, Any]:

@@ -29,11 +29,17 @@ from rootless.compose.plan import (
     select_services,
     stop_order,
 )
-from rootless.compose.to_run import LABEL_PROJECT, ServiceRun, image_name, service_run
+from rootless.compose.to_run import (
+    LABEL_PROJECT,
+    ServiceRun,
+    image_name,
+    service_limits,
+    service_run,
+)
 from rootless.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rootless.compose.model import Dependency, Project
+    from rootless.compose.model import Dependency, Project, Service
     from rootless.compose.model import Secret as ComposeSecret
     from rootless.compose.oneoff import OneOff
     from rootless.container.records import ContainerRecord, ContainerStore
@@ -146,6 +152,8 @@ def up(
     names = select_services(
         project, requested, profiles=profiles, no_deps=no_deps, warn=_warner(report)
     )
+    for service in names:
+        _check_limits(project.service(service))
     images = ensure_images(project, names, paths, build=build, pull=pull, report=report)
     ensure_resources(project, names, paths)
     networks = dict.fromkeys(project.network(n.name).name for s in names
@@ -157,9 +165,12 @@ def up(
         made: list[tuple[ContainerRecord, ServiceRun]] = []
         bounced: set[str] = set()  # services (re)created or restarted by this up
         for service in names:
+            # a container joining a recreated (or restarted) one's network needs the new one
+            joined = (project.service(service).network_mode or "").removeprefix("service:")
             ours, fresh = _create_service(
-                project, service, containers, paths, force_recreate, images.get(service), report
-            )
+                project, service, containers, paths, force_recreate or joined in bounced,
+                images.get(service), report,
+            )  # fmt: skip
             depends_on = project.service(service).depends_on
             if any(d.restart and d.service in bounced for d in depends_on):
                 # restart: true: the running ones are stopped now and started by the
@@ -172,6 +183,17 @@ def up(
             made += ours
         _start(project, made, supervisor, containers, paths, report, health_timeout)
     return tuple(record.name for record, _ in made)
+
+
+def _check_limits(service: Service) -> None:
+    """Resource limits fail ``up`` before anything is made, naming the service (they
+    need cgroup delegation, as with Podman on cgroup v2), never ignored."""
+    from rootless.engine.containers import refuse_limits
+
+    limits = service_limits(service)
+    if limits:
+        keys = ", ".join(k for k in ("mem_limit", "cpus", "pids_limit") if getattr(service, k))
+        refuse_limits(limits, f'the limits of service "{service.name}" ({keys})')
 
 
 def ensure_images(

@@ -48,6 +48,8 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
     """How to create replica ``number`` (1-based) of ``service_name``."""
     from rootless.engine.containers import RunOptions
     from rootless.engine.network import NetworkRequest
+    from rootless.runtime.plan import parse_security_opts, parse_ulimit
+    from rootless.supervise.logfile import parse_log_opts
     from rootless.volumes import MountRequest
 
     s = project.service(service_name)
@@ -94,6 +96,14 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
         extra["stop_signal"] = s.stop_signal
     if s.healthcheck is not None:
         extra["health_flags"] = _health_flags(s.healthcheck)
+    if s.logging is not None:
+        extra.update(parse_log_opts(f"{k}={v}" for k, v in s.logging.options))
+    seccomp, no_new_privileges, unmask = parse_security_opts(s.security_opt)
+    cap_add = s.cap_add
+    if s.privileged:
+        # what rootless can do of --privileged: every capability (of the user namespace),
+        # no seccomp filter, nothing masked; host devices still need devices:
+        cap_add, seccomp, unmask = ("ALL",), None, ("ALL",)
     entrypoint, command = _argv(s)
     options = RunOptions(
         command=command,
@@ -104,16 +114,30 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
         user=s.user,
         hostname=s.hostname,
         entrypoint=entrypoint,
-        cap_add=s.cap_add,
+        cap_add=cap_add,
         cap_drop=s.cap_drop,
+        seccomp=seccomp,
+        no_new_privileges=no_new_privileges,
+        unmask=unmask,
         read_only=s.read_only,
+        interactive=s.stdin_open,
+        tty=s.tty,
+        devices=s.devices,
         mounts=MountRequest(mounts=mounts, tmpfs=s.tmpfs),
         network=NetworkRequest(
-            mode=networks[0].network if networks else "none",
+            mode=networks[0].network if networks else _network_mode(project, s),
             publish=tuple(p.publish_spec() for p in s.ports),
+            dns=s.dns,
+            dns_search=s.dns_search,
+            dns_options=s.dns_opt,
+            add_hosts=s.extra_hosts,
+            mac_address=s.mac_address,
         ),
+        ulimits=tuple(parse_ulimit(u) for u in s.ulimits),
+        shm_size=s.shm_size,
         init=s.init,
         secrets=secrets,
+        limits=service_limits(s),
         extra=extra,
     )
     volumes = tuple(
@@ -123,6 +147,21 @@ def service_run(project: Project, service_name: str, number: int = 1) -> Service
         v.source for v in s.volumes if v.type == "bind" and v.create_host_path and v.source
     )
     return ServiceRun(options, networks, tuple(dict.fromkeys(volumes)), host_dirs)
+
+
+def _network_mode(project: Project, s: Service) -> str:
+    """``network_mode`` as ``--network``: ``service:NAME`` joins that service's first
+    replica."""
+    mode = s.network_mode or "none"
+    if mode.startswith("service:"):
+        return f"container:{container_names(project, mode.removeprefix('service:'))[0]}"
+    return mode
+
+
+def service_limits(s: Service) -> dict[str, str]:
+    """The resource limits as ``run``'s ``--memory``, ``--cpus``, ``--pids-limit``."""
+    limits = {"memory": s.mem_limit, "cpus": s.cpus, "pids-limit": s.pids_limit}
+    return {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in limits.items() if v}
 
 
 def _argv(s: Service) -> tuple[str | None, tuple[str, ...]]:

@@ -407,12 +407,13 @@ def with_init(request: RunRequest) -> RunRequest:
     )
 
 
-def refuse_limits(limits: Mapping[str, str]) -> None:
-    """Resource limits need a delegated cgroup v2 subtree; never ignore one silently."""
+def refuse_limits(limits: Mapping[str, str], what: str | None = None) -> None:
+    """Resource limits need a delegated cgroup v2 subtree; never ignore one silently.
+    ``what`` names the limits in the message (default: their flags)."""
     from rootless.hostinfo import cgroup_info
 
     info = cgroup_info()
-    flags = ", ".join(f"--{k}" for k in limits)
+    flags = what or ", ".join(f"--{k}" for k in limits)
     if info["version"] != "v2":
         raise ConfigError(
             f"cannot apply {flags}: this host runs cgroups {info['version']}, and rootless "

@@ -198,9 +198,9 @@ def test_unknown_keys_warn_with_location(tmp_path):
           a:
             image: i
             colour: blue
-            privileged: true
+            sysctls: {net.core.somaxconn: 1024}
             x-mine: ok
-            deploy: {replicas: 2, resources: {limits: {cpus: "1"}}}
+            deploy: {replicas: 2, resources: {reservations: {cpus: "1"}}}
         top: 1
         x-ext: fine
         """,
@@ -209,8 +209,9 @@ def test_unknown_keys_warn_with_location(tmp_path):
         "compose.yaml:2: version: obsolete, ignored",
         "compose.yaml:10: top: unknown key, ignored",
         "compose.yaml:6: services.a.colour: unknown key, ignored",
-        "compose.yaml:7: services.a.privileged: not supported by rootless, ignored",
-        "compose.yaml:9: services.a.deploy.resources: not supported by rootless, ignored",
+        "compose.yaml:7: services.a.sysctls: not supported by rootless, ignored",
+        "compose.yaml:9: services.a.deploy.resources.reservations: not supported by rootless, "
+        "ignored",
     )
 
 
