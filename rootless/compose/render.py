@@ -115,9 +115,10 @@ def service_dict(s: Service) -> dict[str, Any]:
         }
     if s.healthcheck is not None:
         out["healthcheck"] = _healthcheck(s.healthcheck)
-    out["networks"] = {
-        n.name: {"aliases": list(n.aliases)} if n.aliases else None for n in s.networks
-    }
+    if s.networks:  # none with network_mode
+        out["networks"] = {
+            n.name: {"aliases": list(n.aliases)} if n.aliases else None for n in s.networks
+        }
     if s.stop_grace_period is not None:
         out["stop_grace_period"] = format_duration(s.stop_grace_period)
     if s.replicas != 1:
