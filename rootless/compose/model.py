@@ -538,6 +538,14 @@ def _service(ctx: _Ctx, name: str, body: Any) -> Service:
         if "networks" in fields:
             raise ctx.err((*path, "network_mode"), "give network_mode or networks, not both")
         fields["networks"] = ()
+        shared = mode.partition(":")[0] in ("service", "container")
+        for key in ("extra_hosts", "dns", "dns_search", "dns_opt"):
+            if shared and fields.get(key):
+                raise ctx.err(
+                    (*path, key),
+                    f"cannot be used with network_mode {mode}: the service shares the "
+                    "/etc/hosts and /etc/resolv.conf of the container whose network it joins",
+                )
         joined = mode.removeprefix("service:")
         deps = fields.get("depends_on", ())
         if joined != mode and all(d.service != joined for d in deps):

@@ -64,6 +64,17 @@ def plan_network(
     if mode.kind == "host":
         return NetworkPlan(False, _host_mode_files(request, cdir), options)
     if mode.kind == "container":
+        given = [flag for flag, value in (
+            ("--add-host", request.add_hosts), ("--dns", request.dns),
+            ("--dns-search", request.dns_search), ("--dns-option", request.dns_options),
+        ) if value]  # fmt: skip
+        if given:
+            # as Podman: the files are the other container's, shared
+            raise ConfigError(
+                f"cannot use {', '.join(given)} with --network {request.mode}: the container "
+                "shares the other one's /etc/hosts and /etc/resolv.conf",
+                hint="give them to the container whose network it joins",
+            )
         return _plan_container_mode(mode, options, cdir=cdir, hostname=hostname)
     host = read_host_facts()
     if mode.kind == "network":

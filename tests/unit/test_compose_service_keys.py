@@ -32,10 +32,6 @@ name: p
 services:
   app:
     image: busybox
-    extra_hosts: ["db:10.0.0.5", "v6=fd00::1", "gw:host-gateway"]
-    dns: 9.9.9.9
-    dns_search: [example.com]
-    dns_opt: ndots:2
     ulimits: {nofile: 1024, nproc: {soft: 50, hard: 100}}
     shm_size: 96m
     mac_address: 92:D0:C6:0A:29:33
@@ -46,6 +42,12 @@ services:
               {source: /dev/zero, target: /dev/z, permissions: rw}]
     logging: {driver: json-file, options: {max-size: 1m, max-file: "3", tag: x}}
     network_mode: service:db
+  dns:
+    image: busybox
+    extra_hosts: ["db:10.0.0.5", "v6=fd00::1", "gw:host-gateway"]
+    dns: 9.9.9.9
+    dns_search: [example.com]
+    dns_opt: ndots:2
   db:
     image: busybox
     privileged: true
@@ -58,8 +60,9 @@ services:
 def test_keys_are_read(tmp_path):
     loaded = load(tmp_path, FULL)
     app = loaded.project.service("app")
-    assert app.extra_hosts == ("db:10.0.0.5", "v6:fd00::1", "gw:host-gateway")
-    assert (app.dns, app.dns_search, app.dns_opt) == (("9.9.9.9",), ("example.com",), ("ndots:2",))
+    d = loaded.project.service("dns")
+    assert d.extra_hosts == ("db:10.0.0.5", "v6:fd00::1", "gw:host-gateway")
+    assert (d.dns, d.dns_search, d.dns_opt) == (("9.9.9.9",), ("example.com",), ("ndots:2",))
     assert app.ulimits == ("nofile=1024:1024", "nproc=50:100")
     assert app.shm_size == 96 << 20
     assert app.mac_address == "92:d0:c6:0a:29:33"
@@ -73,18 +76,20 @@ def test_keys_are_read(tmp_path):
     assert db.privileged and db.mem_limit == 512 << 20 and db.pids_limit == 100
     assert db.cpus == 0.5
     assert loaded.warnings == (
-        "compose.yaml:18: services.app.logging.options.tag: not supported by rootless, ignored",
+        "compose.yaml:14: services.app.logging.options.tag: not supported by rootless, ignored",
     )
 
 
 def test_run_options(tmp_path):
     project = load(tmp_path, FULL).project
+    n = service_run(project, "dns").options.network
+    assert n is not None
+    assert n.add_hosts == ("db:10.0.0.5", "v6:fd00::1", "gw:host-gateway")
+    assert n.dns == ("9.9.9.9",) and n.dns_search == ("example.com",)
+    assert n.dns_options == ("ndots:2",)
     o = service_run(project, "app").options
     assert o.network is not None
     assert o.network.mode == "container:p-db-1"
-    assert o.network.add_hosts == ("db:10.0.0.5", "v6:fd00::1", "gw:host-gateway")
-    assert o.network.dns == ("9.9.9.9",) and o.network.dns_search == ("example.com",)
-    assert o.network.dns_options == ("ndots:2",)
     assert o.network.mac_address == "92:d0:c6:0a:29:33"
     assert o.ulimits == (
         Rlimit("RLIMIT_NOFILE", 1024, 1024),
@@ -121,7 +126,7 @@ def test_config_prints_them_and_reads_them_back(tmp_path):
     project = load(tmp_path, FULL).project
     out = project_dict(project)
     app = out["services"]["app"]
-    assert app["extra_hosts"] == ["db=10.0.0.5", "v6=fd00::1", "gw=host-gateway"]
+    assert out["services"]["dns"]["extra_hosts"] == ["db=10.0.0.5", "v6=fd00::1", "gw=host-gateway"]
     assert app["ulimits"] == {
         "nofile": {"soft": 1024, "hard": 1024},
         "nproc": {"soft": 50, "hard": 100},
@@ -133,7 +138,7 @@ def test_config_prints_them_and_reads_them_back(tmp_path):
     again.mkdir()
     (again / "compose.yaml").write_text(yaml.safe_dump(out))
     back = load_project(cwd=again, environ={}).project
-    assert back.services == project.services
+    assert sorted(back.services, key=str) == sorted(project.services, key=str)
 
 
 @pytest.mark.parametrize(
@@ -163,6 +168,10 @@ def test_each_key_changes_the_config_hash(tmp_path, change):
         ("network_mode: bridge", 'services.s.network_mode: unsupported network_mode "bridge"'),
         ("network_mode: service:nope", 'joins the network of undefined service "nope"'),
         ("network_mode: service:s", "a service cannot join its own network"),
+        (
+            "network_mode: container:x\n    dns: 1.1.1.1",
+            "compose.yaml:5: services.s.dns: cannot be used with network_mode container:x",
+        ),
         ("network_mode: host\n    networks: [default]", "give network_mode or networks, not both"),
         ("logging: {options: {max-size: big}}", 'logging.options.max-size: invalid max-size "big"'),
         (

@@ -80,3 +80,20 @@ def test_container_and_user_networks():
     assert mode.network == NetworkOptions(
         aliases=("db", "primary"), ip="10.89.0.5", mac="92:d0:c6:0a:29:33"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "flag"),
+    [
+        ("add_hosts", "--add-host"),
+        ("dns", "--dns"),
+        ("dns_search", "--dns-search"),
+        ("dns_options", "--dns-option"),
+    ],
+)
+def test_joining_another_containers_network_refuses_its_own_name_files(tmp_path, field, flag):
+    from rootless.engine.network import NetworkRequest, plan_network
+
+    request = NetworkRequest(mode="container:db", **{field: ("x:1.2.3.4",)})
+    with pytest.raises(ConfigError, match=f"cannot use {flag} with --network container:db"):
+        plan_network(request, cdir=tmp_path, hostname="h", names=("c",))
