@@ -46,6 +46,7 @@ def ps_row(
         "Restarts": r.restarts,
         "Labels": dict(r.options.get("labels") or {}),
         "Ports": "",
+        "PodName": (r.options.get("pod") or {}).get("name", ""),
     }
 
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from rootless.errors import ConfigError
 from rootless.engine.podplan import infra_options, new_record
+from rootless.errors import ConfigError
 from rootless.kube.plan import KubePlan, plan_kube, pod_spec
 from rootless.kube.source import parse_documents
 
