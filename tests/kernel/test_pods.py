@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from conftest import fetch_until_up, ok
 
 from tests.docker_registry import free_port
@@ -53,6 +54,11 @@ def test_pod_shares_localhost_hostname_and_published_port(
     ps = ok(rootless("ps", "--pod", "--filter", "pod=pair", "--format", "{{.Names}} {{.PodName}}"))
     assert sorted(ps.splitlines()) == ["pair_infra pair", "web pair"]
     assert "web" in ok(rootless("pod", "top", "pair"))
+    (kube,) = yaml.safe_load_all(ok(rootless("kube", "generate", "pair")))
+    assert kube["metadata"]["name"] == "pair"
+    (web,) = kube["spec"]["containers"]  # the infra container is the pod itself
+    assert web["name"] == "web"
+    assert web["ports"] == [{"containerPort": 8000, "hostPort": port, "protocol": "TCP"}]
 
     refused = rootless("pod", "rm", "pair")
     assert refused.returncode == 125
