@@ -44,6 +44,12 @@ def test_pod_shares_localhost_hostname_and_published_port(
     assert ok(rootless("exec", "web", "hostname")).strip() == "pair"
     assert ok(rootless("run", "--rm", "--pod", pod_id[:12], image, "hostname")).strip() == "pair"
     assert fetch_until_up(f"http://127.0.0.1:{port}/") == b"from-web\n"  # from the host
+    # the pod's containers share the network, UTS and IPC namespaces; others do not
+    show = "for ns in net uts ipc; do readlink /proc/self/ns/$ns; done"
+    web_ns = ok(rootless("exec", "web", "sh", "-c", show))
+    assert ok(rootless("run", "--rm", "--pod", "pair", image, "sh", "-c", show)) == web_ns
+    outside = ok(rootless("run", "--rm", image, "sh", "-c", show)).splitlines()
+    assert not set(outside) & set(web_ns.splitlines())
 
     (row,) = json.loads(ok(rootless("pod", "ps", "--format", "json")))
     assert (row["Id"], row["Status"], row["NumberOfContainers"]) == (pod_id[:12], "Running", 2)
@@ -89,6 +95,7 @@ def test_pod_stop_start_and_rm(rootless, image, find_processes_with_token):  # t
     (row,) = json.loads(ok(rootless("pod", "ps", "--format", "json")))
     assert row["Status"] == "Running"
     ok(rootless("pod", "kill", "life"))
+    assert ok(rootless("wait", "sleeper", "life_infra")).split() == ["137", "137"]
     ok(rootless("pod", "rm", "life"))  # nothing running: no -f needed
     assert ok(rootless("ps", "-aq")).strip() == ""
     assert not (rootless.data_home / "rootless" / "pods").exists()
