@@ -62,6 +62,7 @@ VERBS = {
     "generate": ("rootless.cli.generate", "generate systemd units for containers"),
     "secret": ("rootless.cli.secret", "manage secrets (create, ls, inspect, rm)"),
     "kube": ("rootless.cli.kube", "Kubernetes YAML from containers; run and remove its pods"),
+    "pod": ("rootless.cli.pod", "manage pods: containers sharing a network (create, ps, rm, ...)"),
 }
 
 

@@ -18,8 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="name=, id=, status=, ancestor=, exited=, label=",
+        help="name=, id=, status=, ancestor=, exited=, label=, pod=",
     )
+    p.add_argument("--pod", action="store_true", help="show the pod of each container")
     p.add_argument("--format", metavar="FORMAT", help="json, table or a Go template")
 
 
@@ -38,6 +39,8 @@ def _matches(row: dict[str, object], record: object, filters: list[str]) -> bool
             ok = value in (row["Image"], row["ImageID"])
         elif key == "exited":
             ok = row["State"] == "exited" and str(row["ExitCode"]) == value
+        elif key == "pod":
+            ok = bool(row["PodName"]) and row["PodName"] in _pod_names(value)
         elif key == "label":
             k, _, v = value.partition("=")
             labels = row["Labels"]
@@ -45,11 +48,21 @@ def _matches(row: dict[str, object], record: object, filters: list[str]) -> bool
         else:
             raise ConfigError(
                 f'invalid filter "{f}"',
-                hint="use name=, id=, status=, ancestor=, exited= or label=",
+                hint="use name=, id=, status=, ancestor=, exited=, label= or pod=",
             )
         if not ok:
             return False
     return True
+
+
+def _pod_names(ref: str) -> tuple[str, ...]:
+    """``ref`` and the name of the pod it names (a pod's ID or ID prefix)."""
+    from rootless.engine.pods import NoSuchPod, get_pod
+
+    try:
+        return (ref, get_pod(ref).name)
+    except NoSuchPod:
+        return (ref,)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -71,5 +84,7 @@ def main(args: argparse.Namespace) -> int:
         for row in rows:
             print(row["ID"])
         return 0
-    print(render(rows, args.format, columns=COLUMNS, headers=HEADERS), end="")
+    columns = (*COLUMNS, "PodName") if args.pod else COLUMNS
+    headers = {**HEADERS, "PodName": "POD"}
+    print(render(rows, args.format, columns=columns, headers=headers), end="")
     return 0

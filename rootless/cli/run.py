@@ -132,10 +132,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--network",
         "--net",
-        default="slirp4netns",
         metavar="MODE",
         help="slirp4netns[:OPTS] (default), pasta[:OPTS], none or host",
     )
+    p.add_argument("--pod", metavar="POD", help="run in the pod (its network and hostname)")
     p.add_argument(
         "-p",
         "--publish",
@@ -210,14 +210,15 @@ def options_from(args: argparse.Namespace) -> RunOptions:
 
     env_lines = [*read_env_files(args.env_file), *args.env]
     volumes = list(args.volume)
+    network = args.network or "slirp4netns"
     if args.sdnotify == "container":
         from rootless.systemd.notify import container_socket
 
-        volume, notify_socket = container_socket(os.environ.get("NOTIFY_SOCKET"), args.network)
+        volume, notify_socket = container_socket(os.environ.get("NOTIFY_SOCKET"), network)
         volumes += [volume] if volume else []
         env_lines.append(f"NOTIFY_SOCKET={notify_socket}")
     seccomp, nnp, unmask = parse_security_opts(args.security_opt)
-    return RunOptions(
+    opts = RunOptions(
         command=tuple(positional),
         image=image,
         rootfs=args.rootfs,
@@ -244,7 +245,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         mounts=MountRequest(tuple(volumes), tuple(args.mount), tuple(args.tmpfs)),
         userns=args.userns,
         network=NetworkRequest(
-            mode=args.network,
+            mode=network,
             publish=tuple(args.publish),
             publish_all=args.publish_all,
             dns=tuple(args.dns),
@@ -270,6 +271,12 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         },
         extra=_supervision_options(args),
     )
+    if args.pod is None:
+        return opts
+    from rootless.engine.podplan import join_pod
+    from rootless.engine.pods import get_pod
+
+    return join_pod(opts, get_pod(args.pod), network_given=args.network is not None)
 
 
 def _bool_flag(flag: str, value: str) -> bool:

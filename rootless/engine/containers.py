@@ -238,6 +238,10 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
             hint="run in the foreground, or stop the container with rootless stop",
         )
     paths = paths or StoragePaths.from_env()
+    if "pod" in opts.extra and opts.network is not None:  # joins its infra's network
+        from rootless.engine.pods import start_infra_of
+
+        start_infra_of({"pod": opts.extra["pod"], "network": opts.network.mode}, paths)
     prepared = create(opts, paths)
     record, containers = prepared.record, prepared.containers
     if opts.detach:

@@ -29,6 +29,10 @@ def start(ref: str, paths: StoragePaths | None = None) -> ContainerRecord:
     record = get(ref, containers)
     if record.status == "running":
         return record
+    if "pod" in record.options:  # a pod's container joins its infra container's network
+        from rootless.engine.pods import start_infra_of
+
+        start_infra_of(record.options, paths)
     containers.update(record.id, stop_requested=0)  # a new start forgets the last stop
     spawn_monitor(record.id, paths)
     return containers.get(record.id)

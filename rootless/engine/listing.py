@@ -10,7 +10,7 @@ from rootless._units import format_ago, ps_status
 from rootless.container.records import ContainerRecord
 
 
-def _iso(ts: float | None) -> str:
+def iso_time(ts: float | None) -> str:
     if ts is None:
         return "0001-01-01T00:00:00Z"
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")
@@ -29,7 +29,7 @@ def ps_row(
         "ImageID": r.image_id,
         "Command": command if no_trunc or len(command) <= 20 else command[:17] + "...",
         "Created": r.created,
-        "CreatedAt": _iso(r.created),
+        "CreatedAt": iso_time(r.created),
         "CreatedHuman": format_ago(r.created, now),
         "Status": ps_status(
             r.status,
@@ -46,6 +46,7 @@ def ps_row(
         "Restarts": r.restarts,
         "Labels": dict(r.options.get("labels") or {}),
         "Ports": "",
+        "PodName": (r.options.get("pod") or {}).get("name", ""),
     }
 
 
@@ -55,7 +56,7 @@ def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]
     return {
         "Id": r.id,
         "Name": r.name,
-        "Created": _iso(r.created),
+        "Created": iso_time(r.created),
         "Path": r.command[0] if r.command else "",
         "Args": list(r.command[1:]),
         "Image": r.image_id,
@@ -66,8 +67,8 @@ def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]
             "Running": r.status == "running",
             "Pid": r.pid,
             "ExitCode": r.exit_code if r.exit_code is not None else 0,
-            "StartedAt": _iso(r.started),
-            "FinishedAt": _iso(r.finished),
+            "StartedAt": iso_time(r.started),
+            "FinishedAt": iso_time(r.finished),
             "Health": dict(r.health) if r.health else None,
         },
         "Config": {

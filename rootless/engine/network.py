@@ -247,7 +247,10 @@ class NetworkAttachment:
             self.membership = join(StoragePaths.from_env(), self.mode.name)
             return join_namespaces(spec, {"user": self.membership.userns})
         if self.mode.kind == "container":
-            return join_namespaces(spec, _container_namespaces(str(self.mode.name)))
+            pod = self.options.get("pod")
+            # a pod's container also shares its infra container's hostname and IPC
+            shared = ("uts", "ipc") if isinstance(pod, dict) and not pod.get("infra") else ()
+            return join_namespaces(spec, _container_namespaces(str(self.mode.name), shared))
         return spec
 
     def attach(self, pid: int) -> None:
@@ -336,9 +339,9 @@ def write_hosts(options: Mapping[str, Any], net: Any, ip: str) -> None:
         f.truncate()
 
 
-def _container_namespaces(ref: str) -> dict[str, str | None]:
-    """The namespaces of running container ``ref`` to join: its user namespace and its
-    network namespace (none to make when it uses the host's)."""
+def _container_namespaces(ref: str, shared: Sequence[str] = ()) -> dict[str, str | None]:
+    """The namespaces of running container ``ref`` to join: its user namespace, its
+    network namespace (none to make when it uses the host's) and those ``shared``."""
     from rootless._procfs import process_start_time as process_start
     from rootless.engine.containers import containers_store
     from rootless.errors import ContainerStartError
@@ -350,10 +353,12 @@ def _container_namespaces(ref: str) -> dict[str, str | None]:
             f"cannot join the network of container {target.name}: it is not running",
             hint=f"start it first: rootless start {target.name}",
         )
-    if parse_network(target.options.get("network") or "none").kind == "host":
-        return {"network": None}  # the host's namespace, as the target
     ns = f"/proc/{target.pid}/ns"
-    return {"user": f"{ns}/user", "network": f"{ns}/net"}
+    # the shared namespaces belong to the target's user namespace: joined with it
+    joined: dict[str, str | None] = {k: f"{ns}/{k}" for k in ("user", *shared)} if shared else {}
+    if parse_network(target.options.get("network") or "none").kind == "host":
+        return {**joined, "network": None}  # the host's namespace, as the target
+    return {**joined, "user": f"{ns}/user", "network": f"{ns}/net"}
 
 
 def format_ports(options: Mapping[str, Any]) -> list[str]:

@@ -1,10 +1,12 @@
 """``kube generate``: find the containers, read their facts, make the objects (I/O).
 
-Names are looked up as containers first, then as compose projects (whose
-containers carry the project in their records, see :mod:`rootless.compose.runner`).
-A compose project becomes one pod named after it, one container per service
-replica, with the service names resolving to localhost (``hostAliases``), since
-the services of a pod share its network namespace.
+Names are looked up as containers first, then as pods, then as compose projects
+(whose containers carry the project in their records, see
+:mod:`rootless.compose.runner`). A pod (``pod create``, ``kube play``) becomes
+itself: its containers without the infra container, whose published ports go to
+the first of them. A compose project becomes one pod named after it, one
+container per service replica, with the service names resolving to localhost
+(``hostAliases``), since the services of a pod share its network namespace.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class _Target(Record):
     record: ContainerRecord
     kube_name: str
     service: str | None  # the compose service, for hostAliases
+    ports: tuple[tuple[str, int, int, str], ...] = ()  # its pod's, published by the infra
 
 
 def generate(
@@ -53,8 +56,8 @@ def generate(
         raise ConfigError(f'unknown kind "{kind}"', hint="use --type pod or --type deployment")
     paths = paths or StoragePaths.from_env()
     containers = containers_store(paths)
-    targets, projects = _targets(refs, containers)
-    pod_name = name or (dns_label(projects[0]) if projects == list(refs) else None)
+    targets, groups = _targets(refs, containers)
+    pod_name = name or (dns_label(groups[0]) if groups == list(refs) else None)
     pod_name = pod_name or f"{dns_label(targets[0].record.name, 59)}-pod"
     if dns_label(pod_name, 253) != pod_name:
         raise ConfigError(
@@ -65,7 +68,9 @@ def generate(
     anonymous = frozenset(v.name for v in vols.list() if v.anonymous)
     store = open_store(paths)
     try:
-        facts = [_facts(t.record, containers, store, str(vols.root), anonymous) for t in targets]
+        facts = [
+            _facts(t.record, containers, store, str(vols.root), anonymous, t.ports) for t in targets
+        ]
     finally:
         store.close()
     aliases = sorted({t.service for t in targets if t.service})
@@ -86,26 +91,32 @@ def generate(
 
 
 def _targets(refs: Sequence[str], containers: ContainerStore) -> tuple[list[_Target], list[str]]:
-    """The containers named by ``refs`` (each a container or a compose project) with
-    their Kubernetes container names, and the projects among ``refs``."""
+    """The containers named by ``refs`` (each a container, a pod or a compose project)
+    with their Kubernetes container names, and the pods and projects among ``refs``."""
     from rootless.compose.runner import compose_info, project_records
     from rootless.container.records import NoSuchContainer
 
     targets: list[_Target] = []
-    projects: list[str] = []
+    groups: list[str] = []  # the pods and projects
     for ref in refs:
         try:
             record = containers.get(ref)
         except NoSuchContainer:
+            pod = _pod_targets(ref, containers)
+            if pod:
+                groups.append(ref)
+                targets += pod
+                continue
             found = [
                 r for r in project_records(ref, containers) if not compose_info(r).get("oneoff")
             ]
             if not found:
                 raise ConfigError(
-                    f'no container or compose project named "{ref}"',
-                    hint="see the containers (and their projects) with: rootless ps -a",
+                    f'no container, pod or compose project named "{ref}"',
+                    hint="see the containers (and their projects) with: rootless ps -a, "
+                    "the pods with: rootless pod ps",
                 ) from None
-            projects.append(ref)
+            groups.append(ref)
             for r in found:
                 info = compose_info(r)
                 several = sum(compose_info(x)["service"] == info["service"] for x in found) > 1
@@ -118,7 +129,36 @@ def _targets(refs: Sequence[str], containers: ContainerStore) -> tuple[list[_Tar
         seen[t.kube_name] = seen.get(t.kube_name, 0) + 1
         if seen[t.kube_name] > 1:
             targets[i] = t._replace(kube_name=f"{t.kube_name}-{seen[t.kube_name]}")
-    return targets, projects
+    return targets, groups
+
+
+def _pod_targets(ref: str, containers: ContainerStore) -> list[_Target]:
+    """The containers of pod ``ref`` (none when there is no such pod): by their
+    Kubernetes names when ``kube play`` made them; the infra container's ports go to
+    the first (its init containers are left out: they ran once, and are done)."""
+    from rootless.engine.podplan import pod_of
+    from rootless.engine.pods import NoSuchPod, get_pod, members
+
+    try:
+        pod = get_pod(ref)
+    except NoSuchPod:
+        return []
+    found = members(pod.name, containers)
+    infra = [r for r in found if pod_of(r).get("infra")]
+    ports = tuple(tuple(p) for r in infra for p in r.options.get("ports") or ())
+    targets: list[_Target] = []
+    for r in found:
+        if pod_of(r).get("infra") or pod_of(r).get("init"):
+            continue
+        kube = r.options.get("kube")
+        label = kube.get("container", r.name) if isinstance(kube, dict) else r.name
+        targets.append(_Target(r, dns_label(label), None, () if targets else ports))
+    if not targets:
+        raise ConfigError(
+            f"pod {pod.name} has no containers to write",
+            hint=f"add one first: rootless create --pod {pod.name} IMAGE",
+        )
+    return targets
 
 
 def _facts(
@@ -127,6 +167,7 @@ def _facts(
     store: Store,
     volumes_root: str,
     anonymous: frozenset[str],
+    pod_ports: tuple[tuple[str, int, int, str], ...] = (),
 ) -> ContainerFacts:
     from rootless.engine.images import find_local
     from rootless.runtime import spec as specmod
@@ -162,7 +203,7 @@ def _facts(
         env=spec.process.env,
         workdir=spec.process.cwd,
         user=spec.annotations.get(specmod.USER_ANNOTATION),
-        ports=tuple(tuple(p) for p in record.options.get("ports") or ()),
+        ports=(*(tuple(p) for p in record.options.get("ports") or ()), *pod_ports),
         capabilities=None if set(caps) == set(default) else caps,
         read_only=spec.root.readonly,
         no_new_privileges=spec.process.no_new_privileges,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rootless._record import Record
 from rootless.compose.source import KeyPath, Source
+from rootless.engine.podplan import PodSpec, infra_name
 from rootless.errors import ConfigError
 from rootless.kube import objects as obj
 from rootless.kube.probes import PROBES, health_flags
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from rootless.engine.containers import RunOptions
 
 POD_LABEL = "io.rootless.kube.pod"  # on emptyDir volumes: the pod they belong to
-PAUSE_PATH = "/catatonit"
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": None}
 _PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _HOST_PATH_TYPES = frozenset(
@@ -124,26 +124,15 @@ def plan_kube(
     return KubePlan(tuple(pods), tuple(warnings))
 
 
-def infra_options(pod: PodPlan, rootfs: str, pause: str) -> RunOptions:
-    """The infra container: catatonit (bound from the host at ``pause``) pausing in an
-    empty read-only ``rootfs``, holding the pod's network and published ports."""
-    from rootless.engine.containers import RunOptions
-    from rootless.engine.network import NetworkRequest
-    from rootless.volumes import MountRequest
-
-    return RunOptions(
-        command=(PAUSE_PATH, "-P"),
-        rootfs=rootfs,
-        name=pod.infra_name,
+def pod_spec(pod: PodPlan) -> PodSpec:
+    """What the engine makes for ``pod`` before its containers: the pod and its infra
+    container (see :mod:`rootless.engine.podplan`)."""
+    return PodSpec(
+        name=pod.name,
         hostname=pod.hostname,
-        read_only=True,
-        mounts=MountRequest(mounts=(f"type=bind,source={pause},target={PAUSE_PATH},ro",)),
-        network=NetworkRequest(publish=pod.publish, add_hosts=pod.add_hosts),
-        extra={
-            "labels": dict(pod.labels),
-            "kube": {"pod": pod.name, "infra": True},
-            "stop_signal": "SIGINT",  # what ends catatonit's pause mode
-        },
+        publish=pod.publish,
+        add_hosts=pod.add_hosts,
+        labels=pod.labels,
     )
 
 
@@ -266,7 +255,7 @@ def _pod(
             publish += ports
     return PodPlan(
         name=name,
-        infra_name=f"{name}_infra",
+        infra_name=infra_name(name),
         hostname=hostname,
         publish=tuple(publish),
         add_hosts=_host_aliases(doc, spec.get("hostAliases"), (*path, "hostAliases")),
@@ -449,7 +438,8 @@ def _container(
     escalation = sc.get("allowPrivilegeEscalation")
     extra: dict[str, Any] = {
         "labels": dict(common.labels),
-        "kube": {"pod": common.pod, "container": name, **({"init": True} if init else {})},
+        "pod": {"name": common.pod, **({"init": True} if init else {})},
+        "kube": {"container": name},
     }
     if common.restart is not None and not init:
         extra["restart"] = common.restart
@@ -478,7 +468,7 @@ def _container(
         mounts=MountRequest(
             mounts=_mounts(doc, c.get("volumeMounts"), (*path, "volumeMounts"), common.volumes)
         ),
-        network=NetworkRequest(mode=f"container:{common.pod}_infra"),
+        network=NetworkRequest(mode=f"container:{infra_name(common.pod)}"),
         pull=_PULL[pull],
         extra=extra,
     )

@@ -1,11 +1,10 @@
 """``kube play`` and ``kube down``: create, start and remove the pods of a plan (I/O).
 
-Each pod's infra container starts first (its rootfs is an empty directory under
-``$XDG_DATA_HOME/rootless/kube/POD``, catatonit is bound in from the host), then
-its init containers, one at a time, each to a zero exit, then its containers,
-detached under their own monitors as ``run -d`` makes them. The records carry
-``kube: {pod: NAME}``, which is how ``kube down`` finds them again. A pod that
-fails half-way is removed again.
+Each pod is made as ``pod create`` makes one (:func:`rootless.engine.pods.create_pod`):
+its infra container starts first, then its init containers, one at a time, each
+to a zero exit, then its containers, detached under their own monitors as
+``run -d`` makes them. Their records carry their pod, which is how ``kube down``
+(and ``pod rm``) find them again. A pod that fails half-way is removed again.
 
 The files of configMap and secret volumes are written into a private directory,
 ``$XDG_RUNTIME_DIR/rootless/kube/POD`` (0700: only the volume directories inside
@@ -20,14 +19,14 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rootless._paths import StoragePaths
 from rootless.errors import ConfigError, ContainerStartError
-from rootless.kube.plan import POD_LABEL, ConfigVolume, PodPlan, infra_options
+from rootless.kube.plan import POD_LABEL, ConfigVolume, PodPlan, pod_spec
 
 if TYPE_CHECKING:
-    from rootless.container.records import ContainerRecord, ContainerStore
+    from rootless.container.records import ContainerRecord
 
 Report = Callable[[str], None]
 
@@ -36,21 +35,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-def kube_info(record: ContainerRecord) -> dict[str, Any]:
-    """The ``kube`` option of a record (pod, container or infra), or {}."""
-    info = record.options.get("kube")
-    return dict(info) if isinstance(info, dict) else {}
-
-
 def files_root(paths: StoragePaths) -> Path:
     """Where the pods' private directories (configMap and secret volumes) go."""
     return paths.runtime / "kube"
-
-
-def pod_records(pod: str, containers: ContainerStore) -> list[ContainerRecord]:
-    """The containers of ``pod``, the infra container last."""
-    found = [r for r in containers.list() if kube_info(r).get("pod") == pod]
-    return sorted(found, key=lambda r: bool(kube_info(r).get("infra")))
 
 
 def play(
@@ -62,13 +49,11 @@ def play(
     report: Report = _quiet,
 ) -> dict[str, list[str]]:
     """Run the pods; pod name -> the names of its containers (without the infra)."""
-    from rootless.engine.containers import containers_store
+    from rootless.engine.pods import pods_root
 
     paths = paths or StoragePaths.from_env()
-    pause = _pause_binary()
-    containers = containers_store(paths)
     for pod in pods:
-        if pod_records(pod.name, containers):
+        if (pods_root(paths) / pod.name).exists():
             if not replace:
                 raise ConfigError(
                     f"pod {pod.name} exists already",
@@ -78,7 +63,7 @@ def play(
     out = {}
     for pod in pods:
         try:
-            out[pod.name] = _play_pod(pod, pause, tls_verify, paths, report)
+            out[pod.name] = _play_pod(pod, tls_verify, paths, report)
         except BaseException:
             down([pod.name], paths=paths)
             raise
@@ -86,10 +71,11 @@ def play(
 
 
 def _play_pod(
-    pod: PodPlan, pause: str, tls_verify: bool | None, paths: StoragePaths, report: Report
+    pod: PodPlan, tls_verify: bool | None, paths: StoragePaths, report: Report
 ) -> list[str]:
     from rootless.engine import lifecycle
     from rootless.engine.containers import create
+    from rootless.engine.pods import create_pod
     from rootless.volumes import create_volume
 
     for directory in pod.host_dirs:
@@ -101,10 +87,7 @@ def _play_pod(
         create_volume(paths, volume, labels={POD_LABEL: pod.name}, ignore_existing=True)
     if pod.config_volumes:
         _write_config_volumes(Path(pod.files_dir), pod.config_volumes)
-    rootfs = _pod_dir(paths, pod.name) / "infra"
-    rootfs.mkdir(parents=True, exist_ok=True)
-    infra = create(infra_options(pod, str(rootfs), pause), paths).record
-    lifecycle.start(infra.id, paths)
+    create_pod(pod_spec(pod), paths, start=True)
     report(f"Pod {pod.name}  Started")
     for c in pod.init_containers:
         record = create(c.options._replace(tls_verify=tls_verify), paths).record
@@ -129,35 +112,27 @@ def _play_pod(
 def down(
     pods: Sequence[str], *, paths: StoragePaths | None = None, report: Report = _quiet
 ) -> list[str]:
-    """Remove the pods' containers (the infra last), emptyDir volumes and infra
-    directories; the names of the pods that existed."""
-    from rootless.engine import lifecycle
-    from rootless.engine.containers import containers_store
+    """Remove the pods (containers, the infra last, and pod directories), their
+    emptyDir volumes and private directories; the names of the pods that existed."""
+    from rootless.engine.pods import remove_members
     from rootless.volumes import volume_store
 
     paths = paths or StoragePaths.from_env()
-    containers = containers_store(paths)
     store = volume_store(paths)
     removed = []
     for pod in pods:
-        records = pod_records(pod, containers)
-        for record in records:
-            lifecycle.rm(record.id, force=True, paths=paths)
-            report(f"Container {record.name}  Removed")
+        existed = remove_members(pod, paths=paths, report=report)
         with store.locked():
             doomed = [v.name for v in store.list() if v.labels.get(POD_LABEL) == pod]
             store.remove(doomed)
         for name in doomed:
             report(f"Volume {name}  Removed")
-        pod_dir, private = _pod_dir(paths, pod), files_root(paths) / pod
-        if records or doomed or pod_dir.exists() or private.exists():
+        private = files_root(paths) / pod
+        if existed or doomed or private.exists():
             removed.append(pod)
-        shutil.rmtree(pod_dir, ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
-    # the parents go once the last pod has gone
-    for parent in (paths.data / "kube", files_root(paths)):
-        with contextlib.suppress(OSError):
-            parent.rmdir()
+    with contextlib.suppress(OSError):
+        files_root(paths).rmdir()  # the parent goes once the last pod has gone
     return removed
 
 
@@ -188,19 +163,3 @@ def _last_output(record: ContainerRecord, paths: StoragePaths, lines: int = 5) -
     said = [r.data.decode(errors="replace").strip() for r in read_log(log, tail=lines)]
     said = [line for line in said if line]
     return f', after printing "{" / ".join(said)}"' if said else ""
-
-
-def _pod_dir(paths: StoragePaths, pod: str) -> Path:
-    return paths.data / "kube" / pod
-
-
-def _pause_binary() -> str:
-    from rootless.engine.containers import INIT_CANDIDATES
-
-    found = next((p for p in INIT_CANDIDATES if os.access(p, os.X_OK)), None)
-    if found is None:
-        raise ConfigError(
-            "kube play needs catatonit for the pods' infra containers, and it is not installed",
-            hint="sudo apt-get install catatonit",
-        )
-    return os.path.realpath(found)

@@ -184,7 +184,8 @@ def test_bad_yaml_and_unknown_names_are_errors(rootless, tmp_path: Path):  # typ
     assert f"{file}:6: spec.containers: must be a list" in r.stderr
     r = rootless("kube", "generate", "nothing-here")
     assert (
-        r.returncode == 125 and 'no container or compose project named "nothing-here"' in r.stderr
+        r.returncode == 125
+        and 'no container, pod or compose project named "nothing-here"' in r.stderr
     )
 
 

@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
+from rootless.engine.podplan import infra_options, new_record
 from rootless.errors import ConfigError
-from rootless.kube.plan import KubePlan, infra_options, plan_kube
+from rootless.kube.plan import KubePlan, plan_kube, pod_spec
 from rootless.kube.source import parse_documents
 
 
@@ -99,14 +100,18 @@ def test_pod_becomes_infra_and_containers() -> None:
         "type=bind,source=/home/u/conf/app.conf,target=/etc/app.conf",
     )
     assert app.extra["restart"] == "on-failure" and app.extra["stop_timeout"] == 5.0
-    assert app.extra["kube"] == {"pod": "web", "container": "app"}
+    assert app.extra["pod"] == {"name": "web"} and app.extra["kube"] == {"container": "app"}
     assert app.extra["labels"] == {"app": "web"}
 
-    infra = infra_options(pod, "/data/kube/web/infra", "/usr/bin/catatonit")
-    assert infra.rootfs == "/data/kube/web/infra" and infra.command == ("/catatonit", "-P")
+    spec = pod_spec(pod)
+    record = new_record(spec, "f00", 1.0)
+    assert record.infra == "web_infra" and record.hostname == "web"
+    infra = infra_options(record, "/data/pods/web/infra", "/usr/bin/catatonit", spec.add_hosts)
+    assert infra.name == "web_infra" and infra.hostname == "web"
+    assert infra.rootfs == "/data/pods/web/infra" and infra.command == ("/catatonit", "-P")
     assert infra.network is not None and infra.network.publish == pod.publish
     assert infra.network.add_hosts == pod.add_hosts
-    assert infra.extra["kube"] == {"pod": "web", "infra": True}
+    assert infra.extra["pod"] == {"name": "web", "infra": True}
 
 
 def test_default_restart_is_always_and_never_restarts_not() -> None:
@@ -394,7 +399,7 @@ def test_config_maps_and_secrets_feed_env_and_volumes() -> None:
     }
     (setup,) = pod.init_containers
     assert setup.options.name == "app-setup" and "restart" not in setup.options.extra
-    assert setup.options.extra["kube"] == {"pod": "app", "container": "setup", "init": True}
+    assert setup.options.extra["pod"] == {"name": "app", "init": True}
     assert "health_flags" not in setup.options.extra
     assert result.warnings == (
         "pod.yaml:11: spec.initContainers[0].livenessProbe: not supported by kube play, ignored",
