@@ -65,7 +65,7 @@ def parse_keyed(data: bytes) -> dict[str, int]:
     for line in data.splitlines():
         key, sep, rest = line.partition(b":")
         words = rest.split()
-        if sep and words and words[0].isdigit():
+        if sep and words and words[0].isdigit() and b" " not in key.strip():
             scale = 1024 if words[1:2] == [b"kB"] else 1
             out[key.strip().decode()] = int(words[0]) * scale
     return out
