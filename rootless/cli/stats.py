@@ -6,7 +6,7 @@ import argparse
 
 COLUMNS = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
 HEADERS = {"CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
-           "NetIO": "NET IO", "BlockIO": "BLOCK IO"}  # fmt: skip
+           "NetIO": "NET IO", "BlockIO": "BLOCK IO", "PIDs": "PIDS"}  # fmt: skip
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def test_stats_shows_cpu_memory_and_pids(rootless, busybox_rootfs, cleanup):
     assert row["MemUsage"].endswith("B") and " / " in row["MemUsage"]
 
     out = _ok(rootless("stats", "--no-stream", "idle")).stdout.splitlines()
-    assert out[0].split()[:4] == ["ID", "NAME", "CPU", "%"]
+    assert out[0].split() == ["ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%",
+                              "NET", "IO", "BLOCK", "IO", "PIDS"]  # fmt: skip
     assert len(out) == 2 and out[1].split()[1] == "idle"
     assert out[1].split()[-1] == "1"  # PIDs: only sleep
     fields = _ok(rootless("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "idle"))
@@ -93,13 +95,26 @@ def test_stats_streams_until_interrupted(rootless, busybox_rootfs, cleanup):
         stdout=subprocess.PIPE,
         text=True,
     )
+    lines = _collect(proc)
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
-        assert lines == ["s\n"] * 3
+        _wait_for(lambda: len(lines) >= 3)
+        assert lines[:3] == ["s"] * 3
     finally:
         proc.send_signal(2)
         assert proc.wait(timeout=20) == 0
+
+
+def _collect(proc: subprocess.Popen[str]) -> list[str]:
+    """Lines of ``proc``'s output as they come (a thread reads them: no read blocks the test)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 def _output_size(rootless, name):  # type: ignore[no-untyped-def]
@@ -198,14 +213,13 @@ def test_events_stream_follows_new_events(rootless, busybox_rootfs, cleanup):
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        time.sleep(0.5)
+    seen = _collect(proc)
+    try:  # events written before the stream started are printed too: no race
         _run_d(rootless, busybox_rootfs, "w", "exec sleep 1000")
         _ok(rootless("pause", "w"))
         _ok(rootless("unpause", "w"))
         _ok(rootless("kill", "w"))
-        assert proc.stdout is not None
-        seen = [proc.stdout.readline().strip() for _ in range(6)]
+        _wait_for(lambda: len(seen) >= 6)
         assert seen == ["create w", "start w", "pause w", "unpause w", "kill w", "died w"]
     finally:
         proc.send_signal(2)
