@@ -101,3 +101,49 @@ def render_text(info: dict[str, Any], indent: int = 0) -> str:
         else:
             lines.append(f"{pad}{key}: {'-' if value is None else value}")
     return "\n".join(lines)
+
+
+def _git_commit(package_dir: str) -> str:
+    """The commit of the checkout ``package_dir`` lives in ('' when not a git checkout):
+    read from ``.git`` directly, as running git would cost a process per call."""
+    git = os.path.join(os.path.dirname(package_dir), ".git")
+    if os.path.isfile(git):  # a worktree: "gitdir: PATH"
+        git = (_read(git) or "").partition("gitdir:")[2].strip()
+    head = (_read(os.path.join(git, "HEAD")) or "").strip()
+    if not head.startswith("ref: "):
+        return head
+    ref = head[5:]
+    for base in (git, (_read(os.path.join(git, "commondir")) or "").strip()):
+        base = os.path.join(git, base) if base else git
+        if value := _read(os.path.join(base, ref)):
+            return value.strip()
+        for line in (_read(os.path.join(base, "packed-refs")) or "").splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    return ""
+
+
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
+
+
+def version_info() -> dict[str, dict[str, Any]]:
+    """What ``rootless version`` shows, in the shape of ``podman version --format json``."""
+    import time
+
+    import rootless
+
+    machine = platform.machine()
+    package_dir = os.path.dirname(rootless.__file__)
+    built = int(os.stat(rootless.__file__).st_mtime)
+    return {
+        "Client": {
+            "Version": __version__,
+            "PythonVersion": platform.python_version(),
+            "GitCommit": _git_commit(package_dir),
+            "BuiltTime": time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(built)),
+            "Built": built,
+            "OsArch": f"{platform.system().lower()}/{_GO_ARCH.get(machine, machine)}",
+            "Os": _os_name(),
+            "Kernel": platform.release(),
+        }
+    }

@@ -51,6 +51,10 @@ VERBS = {
     "cp": ("rootless.cli.cp", "copy files between a container and the host"),
     "diff": ("rootless.cli.diff", "show changes to a container's files"),
     "top": ("rootless.cli.top", "show the processes of a running container"),
+    "stats": ("rootless.cli.stats", "show containers' CPU, memory, PIDs and I/O (from /proc)"),
+    "pause": ("rootless.cli.pause", "pause containers: stop all their processes (SIGSTOP)"),
+    "unpause": ("rootless.cli.unpause", "resume paused containers (SIGCONT)"),
+    "events": ("rootless.cli.events", "show what happened to containers and images"),
     "rename": ("rootless.cli.rename", "give a container a new name"),
     "restart": ("rootless.cli.restart", "stop, then start containers"),
     "attach": ("rootless.cli.attach", "follow a running container's output; exit with its code"),
@@ -63,6 +67,7 @@ VERBS = {
     "secret": ("rootless.cli.secret", "manage secrets (create, ls, inspect, rm)"),
     "kube": ("rootless.cli.kube", "Kubernetes YAML from containers; run and remove its pods"),
     "pod": ("rootless.cli.pod", "manage pods: containers sharing a network (create, ps, rm, ...)"),
+    "version": ("rootless.cli.version", "show the versions of rootless, Python and the host"),
 }
 
 

@@ -96,9 +96,14 @@ def key_values(items: list[str], flag: str, *, bare_keys: bool = False) -> dict[
 
 
 def for_each_container(
-    args: argparse.Namespace, action: Callable[[str], object], *, running: bool = False
+    args: argparse.Namespace,
+    action: Callable[[str], object],
+    *,
+    running: bool = False,
+    states: tuple[str, ...] = ("running", "paused"),
 ) -> int:
-    """Apply ``action`` to each named container (or all with --all), printing each name.
+    """Apply ``action`` to each named container (or all with --all, only those in
+    ``states`` if ``running``), printing each name.
 
     Like Podman: go on after an error, report it, and exit 125 if any failed.
     """
@@ -111,7 +116,7 @@ def for_each_container(
 
         store = containers_store(StoragePaths.from_env())
         records = [store.refresh(r) for r in store.list()]
-        refs = [r.id for r in records if not running or r.status == "running"]
+        refs = [r.id for r in records if not running or r.status in states]
     elif not refs:
         raise ConfigError("no container given", hint="name one or more containers, or use --all")
     failed = 0

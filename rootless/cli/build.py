@@ -129,7 +129,7 @@ def _build(args: argparse.Namespace, partial: BuildOptions) -> int:
 
     from rootless.build.context import context_from_tar
     from rootless.build.executor import build, find_containerfile
-    from rootless.engine.images import open_store
+    from rootless.engine.images import image_event, open_store
 
     store = open_store()
     with contextlib.ExitStack() as stack:
@@ -155,6 +155,7 @@ def _build(args: argparse.Namespace, partial: BuildOptions) -> int:
             squash_all=args.squash_all,
         )
         record = build(store, opts)
+    image_event(store, "build", record.id, ",".join(args.tag))
     if args.iidfile:
         from rootless._atomic import atomic_write
 

@@ -75,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for record in store.list():
         record = store.refresh(record)
-        if not args.all and record.status != "running":
+        if not args.all and record.status not in ("running", "paused"):
             continue
         row = ps_row(record, no_trunc=args.no_trunc)
         if _matches(row, record, args.filter):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rootless._empty import EMPTY_MAP
+from rootless._events import emit
 from rootless._procfs import is_alive, process_start_time
 from rootless._record import Record
 from rootless.errors import ConfigError, RootlessError
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS containers (
     image_id TEXT NOT NULL,       -- config digest ('' for --rootfs)
     command TEXT NOT NULL,        -- JSON list
     created REAL NOT NULL,
-    status TEXT NOT NULL,         -- created, running, exited
+    status TEXT NOT NULL,         -- created, running, paused, restarting, exited
     pid INTEGER NOT NULL DEFAULT 0,
     pid_start INTEGER NOT NULL DEFAULT 0,  -- /proc/PID/stat starttime: PID reuse guard
     exit_code INTEGER,
@@ -114,10 +115,21 @@ def validate_name(name: str) -> str:
 
 
 class ContainerStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, events: Path | None = None) -> None:
+        """``events``: the data root whose events log records what happens (None: none)."""
         self.root = root
+        self.events = events
         root.mkdir(parents=True, exist_ok=True)
         self._db: sqlite3.Connection | None = None
+
+    def event(self, cid: str, status: str, **attributes: str) -> None:
+        """Append a container event (``start``, ``died``, ...) to the events log."""
+        if self.events is None:
+            return
+        row = self._conn().execute("SELECT name, image FROM containers WHERE id=?", (cid,))
+        name, image = row.fetchone() or ("", "")
+        emit(self.events, "container", status, id=cid, name=name, image=image,
+             attributes=attributes)  # fmt: skip
 
     def container_dir(self, cid: str) -> Path:
         return self.root / cid
@@ -184,6 +196,7 @@ class ContainerStore:
                 if name:
                     raise self._name_in_use(name) from None
         self.container_dir(cid).mkdir(mode=0o700)
+        self.event(cid, "create")
         return record
 
     def _name_in_use(self, name: str) -> NameInUse:
@@ -215,6 +228,9 @@ class ContainerStore:
         rows = self._conn().execute("SELECT * FROM containers ORDER BY created DESC")
         return [self._row(r) for r in rows]
 
+    def exists(self, cid: str) -> bool:
+        return bool(self._conn().execute("SELECT 1 FROM containers WHERE id=?", (cid,)).fetchone())
+
     def get(self, ref: str) -> ContainerRecord:
         """By full name, full ID or unique ID prefix, like Podman."""
         db = self._conn()
@@ -244,6 +260,7 @@ class ContainerStore:
                 " WHERE id=?",
                 (pid, start, time.time(), monitor, monitor_start, cid),
             )
+        self.event(cid, "start")
 
     def update(self, cid: str, **fields: Any) -> None:
         """Set columns (restarts, stop_requested, health, status) of one record."""
@@ -254,6 +271,15 @@ class ContainerStore:
         sets = ", ".join(f"{k}=?" for k in fields)
         with self._write() as db:
             db.execute(f"UPDATE containers SET {sets} WHERE id=?", (*values, cid))
+
+    def set_status_if(self, cid: str, old: str, new: str) -> bool:
+        """Move ``cid`` from status ``old`` to ``new``; False if it was not in ``old``
+        (the monitor may record an exit at any moment)."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE containers SET status=? WHERE id=? AND status=?", (new, cid, old)
+            )
+        return cur.rowcount == 1
 
     def mark_exited(self, cid: str, exit_code: int, *, monitor_done: bool = False) -> None:
         """Record the exit; with ``monitor_done`` the record also stops naming its
@@ -266,6 +292,7 @@ class ContainerStore:
                 f" finished=?{release} WHERE id=?",
                 (exit_code, time.time(), cid),
             )
+        self.event(cid, "died", containerExitCode=str(exit_code))
 
     def refresh(self, record: ContainerRecord) -> ContainerRecord:
         """Correct a 'running' record whose supervisor died without recording the exit.
@@ -273,7 +300,7 @@ class ContainerStore:
         The container dies with its supervisor, so a dead supervisor (or a dead PID 1)
         means the container is gone: it was killed (137) unless an exit was recorded.
         """
-        if record.status not in ("running", "restarting"):
+        if record.status not in ("running", "restarting", "paused"):
             return record
         # A live supervisor records the exit itself (maybe a moment after PID 1 died).
         if record.monitor_pid and record.monitor_alive:
@@ -284,5 +311,6 @@ class ContainerStore:
         return record
 
     def delete(self, cid: str) -> None:
+        self.event(cid, "remove")
         with self._write() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (cid,))

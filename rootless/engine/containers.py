@@ -90,7 +90,8 @@ def containers_store(paths: StoragePaths | None = None) -> ContainerStore:
     """The user's container records (``paths`` default: from the environment)."""
     from rootless.container.records import ContainerStore
 
-    return ContainerStore((paths or StoragePaths.from_env()).data / "containers")
+    data = (paths or StoragePaths.from_env()).data
+    return ContainerStore(data / "containers", events=data)
 
 
 def create(opts: RunOptions, paths: StoragePaths | None = None) -> Prepared:

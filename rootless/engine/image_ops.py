@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from rootless._units import format_ago, format_size, format_timestamp, parse_timestamp
-from rootless.engine.images import find_local, search_registries
+from rootless.engine.images import find_local, image_event, search_registries
 from rootless.errors import ConfigError, ImageError
 from rootless.image import mediatypes as mt
 from rootless.image.reference import Reference, candidates
@@ -83,6 +83,7 @@ def tag(store: Store, image: str, names: Sequence[str]) -> ImageRecord:
     refs = [new_name(n) for n in names]  # all valid before any changes
     for ref in refs:
         store.tag(record.id, ref)
+        image_event(store, "tag", record.id, str(ref))
     return record
 
 
@@ -103,6 +104,7 @@ def untag(store: Store, image: str, names: Sequence[str] = ()) -> list[str]:
             doomed.append(name)
     for name in dict.fromkeys(doomed):
         store.untag(name)
+        image_event(store, "untag", record.id, name)
     return doomed
 
 
@@ -445,9 +447,11 @@ def apply_rmi(
     for step in steps:
         if step.delete:
             store.remove_image(step.image.id, keep_layers=keep)
+            image_event(store, "remove", step.image.id, ",".join(step.image.names))
         else:
             for name in step.untag:
                 store.untag(name)
+                image_event(store, "untag", step.image.id, name)
         lines.extend(f"Untagged: {name}" for name in step.untag)
         if step.delete:
             lines.append(f"Deleted: {step.image.id.partition(':')[2]}")
@@ -655,7 +659,7 @@ def push(
     verify = tls_verify_for(ref.name, tls_verify)
     with store.session():
         prepared = prepare_push(store, record, fmt=fmt, compression=compression)
-        return trio.run(
+        digest = trio.run(
             lambda: push_image(
                 ref,
                 store,
@@ -667,3 +671,5 @@ def push(
                 auth_files=auth_files,
             )
         )
+    image_event(store, "push", record.id, str(ref))
+    return digest

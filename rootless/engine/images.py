@@ -22,6 +22,13 @@ def open_store(paths: StoragePaths | None = None) -> Store:
     return Store(paths.images, preserve_owner=in_userns())
 
 
+def image_event(store: Store, status: str, image_id: str, name: str = "") -> None:
+    """Append an image event (pull, push, tag, untag, remove, build) to the events log."""
+    from rootless._events import emit
+
+    emit(store.root.parent, "image", status, id=image_id.partition(":")[2] or image_id, name=name)
+
+
 def search_registries() -> tuple[str, ...]:
     """Where a short name is looked up locally: ``localhost`` first, as Podman does."""
     return ("localhost", *registries_conf.load().unqualified_search())
@@ -63,9 +70,11 @@ async def pull(
                 pulled = await pull_image(
                     source, store, platform=platform, progress=progress, tls_verify=verify
                 )
-                return store.record_image(
+                record = store.record_image(
                     pulled.manifest_digest, names=[ref], index_digest=pulled.index_digest
                 )
+            image_event(store, "pull", record.id, str(ref))
+            return record
         except ImageError as e:
             if len(refs) == 1:
                 raise

@@ -29,6 +29,11 @@ def start(ref: str, paths: StoragePaths | None = None) -> ContainerRecord:
     record = get(ref, containers)
     if record.status == "running":
         return record
+    if record.status == "paused":
+        raise ConfigError(
+            f"cannot start container {record.name}: it is paused",
+            hint="resume it with: rootless unpause " + record.name,
+        )
     if "pod" in record.options:  # a pod's container joins its infra container's network
         from rootless.engine.pods import start_infra_of
 
@@ -60,10 +65,15 @@ def _wait_fd(fd: int, timeout: float | None) -> bool:
     return bool(select.select([fd], [], [], timeout)[0])
 
 
+LIVE = ("running", "paused")  # a process to signal
+
+
 def kill(ref: str, sig: int = signal.SIGKILL, paths: StoragePaths | None = None) -> ContainerRecord:
+    """Send ``sig`` to PID 1; a paused container is continued after it (else the signal
+    would wait), as Podman does."""
     containers = containers_store(paths)
     record = get(ref, containers)
-    fd = _pidfd(record) if record.status == "running" else None
+    fd = _pidfd(record) if record.status in LIVE else None
     if fd is None:
         raise ContainerStartError(
             f"cannot kill container {record.name}: it is not running",
@@ -73,9 +83,18 @@ def kill(ref: str, sig: int = signal.SIGKILL, paths: StoragePaths | None = None)
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             containers.update(record.id, stop_requested=1)
         _signal(fd, sig)
+        _continue(record, containers)
     finally:
         os.close(fd)
+    containers.event(record.id, "kill", signal=str(sig))
     return record
+
+
+def _continue(record: ContainerRecord, containers: ContainerStore) -> None:
+    if record.status == "paused":
+        from rootless.engine.pausing import resume
+
+        resume(record, containers)
 
 
 def stop(
@@ -86,15 +105,17 @@ def stop(
 
     containers = containers_store(paths)
     record = get(ref, containers)
-    if record.status not in ("running", "restarting"):
+    if record.status not in ("running", "restarting", "paused"):
         return record
     containers.update(record.id, stop_requested=1)
+    containers.event(record.id, "stop")
     fd = _pidfd(record)
     if fd is not None:
         grace = timeout if timeout is not None else float(record.options.get("stop_timeout", 10))
         stop_signal = parse_signal(record.options.get("stop_signal") or "SIGTERM")
         try:
             _signal(fd, stop_signal)
+            _continue(record, containers)
             if not _wait_fd(fd, grace):
                 _signal(fd, signal.SIGKILL)
                 _wait_fd(fd, 10)
@@ -108,7 +129,7 @@ def _await_exit_record(cid: str, containers: ContainerStore, timeout: float = 5)
     deadline = time.monotonic() + timeout
     while True:
         record = containers.refresh(containers.get(cid))
-        if record.status not in ("running", "restarting"):
+        if record.status not in ("running", "restarting", "paused"):
             return record
         if record.status == "restarting" and record.stop_requested:
             containers.update(cid, status="exited")
@@ -123,8 +144,8 @@ def wait(ref: str, paths: StoragePaths | None = None) -> int:
     """Block until the container exits (for good, after restarts); its exit code."""
     containers = containers_store(paths)
     record = get(ref, containers)
-    while record.status in ("running", "restarting"):
-        fd = _pidfd(record) if record.status == "running" else None
+    while record.status in ("running", "restarting", "paused"):
+        fd = _pidfd(record) if record.status in LIVE else None
         if fd is not None:
             try:
                 _wait_fd(fd, None)
@@ -138,7 +159,7 @@ def wait(ref: str, paths: StoragePaths | None = None) -> int:
 def rm(ref: str, *, force: bool = False, paths: StoragePaths | None = None) -> ContainerRecord:
     containers = containers_store(paths)
     record = get(ref, containers)
-    if record.status in ("running", "restarting"):
+    if record.status in ("running", "restarting", "paused"):
         if not force:
             raise ConfigError(
                 f"cannot remove container {record.name}: it is running",
@@ -175,6 +196,11 @@ def exec_in(
 
     containers = containers_store(paths)
     record = get(ref, containers)
+    if record.status == "paused":
+        raise ContainerStartError(
+            f"cannot exec in container {record.name}: it is paused",
+            hint="resume it first: rootless unpause " + record.name,
+        )
     if record.status != "running":
         raise ContainerStartError(
             f"cannot exec in container {record.name}: it is not running",

@@ -65,6 +65,7 @@ def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]
         "State": {
             "Status": r.status,
             "Running": r.status == "running",
+            "Paused": r.status == "paused",
             "Pid": r.pid,
             "ExitCode": r.exit_code if r.exit_code is not None else 0,
             "StartedAt": iso_time(r.started),

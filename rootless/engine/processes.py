@@ -246,7 +246,8 @@ def top(ref: str, descriptors: Sequence[str] = ()) -> list[list[str]]:
 
     wanted = parse_descriptors(descriptors)
     record = lifecycle.get(ref, containers_store())
-    if record.status != "running" or process_start_time(record.pid) != record.pid_start:
+    live = record.status in ("running", "paused")
+    if not live or process_start_time(record.pid) != record.pid_start:
         raise ContainerStartError(
             f"cannot show the processes of container {record.name}: it is not running",
             hint="start it first: rootless start " + record.name,

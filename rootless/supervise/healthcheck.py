@@ -108,6 +108,8 @@ async def run_healthchecks(
     containers.update(cid, health=HealthState().to_json())
     while True:
         await trio.sleep(config.interval)
+        if containers.get(cid).status == "paused":
+            continue  # its processes are stopped: a check would only time out
         result = await run_check(cid, containers, config)
         state = record_result(cid, containers, config, result)
         if on_healthy is not None and state.status == HEALTHY:
