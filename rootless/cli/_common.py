@@ -107,7 +107,7 @@ def for_each_container(
 
     Like Podman: go on after an error, report it, and exit 125 if any failed.
     """
-    from rootless.errors import ConfigError, RootlessError
+    from rootless.errors import ConfigError
 
     refs = list(args.containers)
     if getattr(args, "all", False):
@@ -119,15 +119,26 @@ def for_each_container(
         refs = [r.id for r in records if not running or r.status in states]
     elif not refs:
         raise ConfigError("no container given", hint="name one or more containers, or use --all")
+    return apply_each(refs, action)
+
+
+def apply_each(
+    refs: list[str], action: Callable[[str], object], shown: Callable[[str], str] = str
+) -> int:
+    """``action`` on each ref, printing ``shown(ref)`` after it worked. Like Podman: go
+    on after an error, report it, and exit with the last error's code."""
+    from rootless.errors import RootlessError
+
     failed = 0
     for ref in refs:
         try:
+            name = shown(ref)
             action(ref)
         except RootlessError as e:
             print(f"Error: {e}", file=sys.stderr)
             failed = e.exit_code
             continue
-        print(ref)
+        print(name)
     return failed
 
 

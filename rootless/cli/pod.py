@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 from rootless.cli._common import bool_option
@@ -159,23 +158,14 @@ def _inspect(args: argparse.Namespace) -> int:
 def _each(args: argparse.Namespace, action: Callable[[str], object]) -> int:
     """``action`` on each named pod (or every pod with --all), printing its ID; go on
     after an error, report it, and exit with its code (as the container verbs)."""
+    from rootless.cli._common import apply_each
     from rootless.engine.pods import get_pod, list_pods
-    from rootless.errors import ConfigError, RootlessError
+    from rootless.errors import ConfigError
 
     refs = [p.id for p in list_pods()] if args.all else list(args.pods)
     if not refs and not args.all:
         raise ConfigError("no pod given", hint="name one or more pods, or use --all")
-    failed = 0
-    for ref in refs:
-        try:
-            pod_id = get_pod(ref).id
-            action(ref)
-        except RootlessError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            failed = e.exit_code
-            continue
-        print(pod_id)
-    return failed
+    return apply_each(refs, action, shown=lambda ref: get_pod(ref).id)
 
 
 def _start(args: argparse.Namespace) -> int:
