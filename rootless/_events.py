@@ -16,11 +16,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 MAX_LINE = 4000  # below PIPE_BUF (4096): one write stays one line
+MAX_LOG = (
+    1 << 20
+)  # then the log becomes events.log.1 (replacing the older one), as Podman's 1 MB cap
 
 
 def log_path(data: Path) -> Path:
     """The events log of the storage whose data root is ``data``."""
     return data / "events" / "events.log"
+
+
+def older_log(path: Path) -> Path:
+    """Where the log's previous generation goes when it reaches MAX_LOG."""
+    return path.with_name(path.name + ".1")
 
 
 def encode(
@@ -69,8 +77,25 @@ def emit(
     except OSError:
         return
     try:
+        if os.fstat(fd).st_size >= MAX_LOG:
+            fd = _rotate(path, fd, flags)
         os.write(fd, line)
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+def _rotate(path: Path, fd: int, flags: int) -> int:
+    """Move the full log aside and open a new one. The lock on the full file makes one
+    writer of several rotate; the others see that the path is a new file already."""
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.replace(path, older_log(path))
+    except FileNotFoundError:
+        pass
+    os.close(fd)  # releases the lock
+    return os.open(path, flags, 0o600)

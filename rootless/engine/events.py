@@ -152,9 +152,16 @@ def _lines(fd: int, pending: bytearray) -> Iterator[bytes]:
 
 
 def read_events(path: Path, filt: EventFilter) -> list[Event]:
-    """The events in the log that pass ``filt``, oldest first."""
+    """The events in the log (its older generation first) that pass ``filt``, oldest
+    first."""
+    from rootless._events import older_log
+
+    return _read(older_log(path), filt) + _read(path, filt)
+
+
+def _read(file: Path, filt: EventFilter) -> list[Event]:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return []
     try:
@@ -165,17 +172,33 @@ def read_events(path: Path, filt: EventFilter) -> list[Event]:
 
 def follow_events(path: Path, filt: EventFilter, emit: Callable[[Event], None]) -> None:
     """Emit the log's events, then new ones as they are appended, until ``--until``
-    passes (or forever: Ctrl-C ends it)."""
+    passes (or forever: Ctrl-C ends it). A rotation is followed into the new file."""
+    from rootless._events import older_log
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     pending = bytearray()
     try:
+        for old in _read(older_log(path), filt):
+            emit(old)
         while True:
             for event in map(parse_line, _lines(fd, pending)):
                 if event and filt.matches(event):
                     emit(event)
             if filt.until_ns is not None and time.time_ns() > filt.until_ns:
                 return
+            if _rotated(path, fd):  # what was read is all the old file will get
+                os.close(fd)
+                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                pending.clear()
+                continue
             time.sleep(POLL_SECONDS)
     finally:
         os.close(fd)
+
+
+def _rotated(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino != os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import attrs
@@ -103,6 +104,38 @@ def test_emit_appends_and_makes_the_directory(tmp_path: Path):
     events = ev.read_events(path, ev.parse_filters([]))
     assert [(e.status, e.name) for e in events] == [("pull", "busybox"), ("tag", "b:1")]
     assert ev.read_events(tmp_path / "none.log", ev.parse_filters([])) == []
+
+
+def test_a_full_log_rotates_once_and_both_generations_are_read(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(_events, "MAX_LOG", 300)
+    for i in range(10):
+        _events.emit(tmp_path, "container", "create", id=str(i), name=f"c{i}")
+    path = _events.log_path(tmp_path)
+    assert path.stat().st_size < 300 + _events.MAX_LINE
+    names = [e.name for e in ev.read_events(path, ev.parse_filters([]))]
+    # only two generations are kept: the newest events, in order, without a gap
+    assert names == [f"c{i}" for i in range(10 - len(names), 10)] and len(names) >= 3
+    assert _events.older_log(path).exists()
+
+
+def test_following_goes_on_into_the_new_file_after_a_rotation(tmp_path: Path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(_events, "MAX_LOG", 300)
+    monkeypatch.setattr(ev, "POLL_SECONDS", 0.01)
+    path = _events.log_path(tmp_path)
+    _events.emit(tmp_path, "container", "create", id="0", name="first")
+    seen: list[str] = []
+    filt = ev.parse_filters([], until_ns=time.time_ns() + 2_000_000_000)
+    follower = threading.Thread(
+        target=ev.follow_events, args=(path, filt, lambda e: seen.append(e.name))
+    )
+    follower.start()
+    for i in range(1, 12):
+        _events.emit(tmp_path, "container", "create", id=str(i), name=f"c{i}")
+        time.sleep(0.05)
+    follower.join(timeout=10)
+    assert seen == ["first"] + [f"c{i}" for i in range(1, 12)]
 
 
 def _event(kind: str, status: str, name: str, t: int = 10, image: str = "") -> ev.Event:
