@@ -117,10 +117,15 @@ def run_options(run: ServiceRun, report: Report = _quiet) -> Any:
     net = options.network
     if net is None or not run.networks:
         return options
-    first = run.networks[0]
+    first, *others = run.networks
     aliases = ",".join(f"alias={a}" for a in dict.fromkeys(first.aliases))
     mode = f"{first.network}:{aliases}" if aliases else first.network
-    return options._replace(network=net._replace(mode=mode))
+    options = options._replace(network=net._replace(mode=mode))
+    if others and not net.publish:
+        # the other networks, connected at every start (as `network connect` leaves them)
+        more = {a.network: {"aliases": list(dict.fromkeys(a.aliases)), "ip": None} for a in others}
+        options = options._replace(extra={**options.extra, "connected_networks": more})
+    return options
 
 
 # -- up --------------------------------------------------------------------------------
@@ -181,7 +186,8 @@ def up(
             if fresh:
                 bounced.add(service)
             made += ours
-        _start(project, made, supervisor, containers, paths, report, health_timeout)
+        _start(project, [r for r, _ in made], supervisor, containers, paths, report,
+               health_timeout)  # fmt: skip
     return tuple(record.name for record, _ in made)
 
 
@@ -234,7 +240,7 @@ def ensure_images(
 
 def _start(
     project: Project,
-    made: Sequence[tuple[ContainerRecord, ServiceRun | None]],
+    records: Sequence[ContainerRecord],
     supervisor: ProjectSupervisor,
     containers: ContainerStore,
     paths: StoragePaths,
@@ -246,8 +252,7 @@ def _start(
     from rootless.engine.lifecycle import get
 
     entries: list[StartEntry] = []
-    runs: dict[str, ServiceRun] = {}
-    for record, run in made:
+    for record in records:
         if get(record.id, containers).status in ("running", "restarting"):
             report(f"Container {record.name}  Running")
             continue
@@ -261,16 +266,11 @@ def _start(
             for dep in service.depends_on
         ]
         entries.append({"cid": record.id, "name": record.name, "after": after})
-        if run is not None:
-            runs[record.id] = run
     if not entries:
         return
 
     def progress(message: dict[str, Any]) -> None:
         report(f"Container {message['name']}  {message['event']}")
-        cid = message.get("cid")
-        if message["event"] == "Started" and cid in runs:
-            _connect_more(runs[cid], cid, paths)
 
     supervisor.start(entries, timeout=health_timeout, progress=progress)
 
@@ -379,16 +379,6 @@ def _warner(report: Report) -> Report:
     return lambda message: report(f"WARN: {message}")
 
 
-def _connect_more(run: ServiceRun, cid: str, paths: StoragePaths) -> None:
-    """Attach a started container to the service's other networks."""
-    from rootless.network.netops import connect_container
-
-    if run.options.network is not None and run.options.network.publish:
-        return
-    for attachment in run.networks[1:]:
-        connect_container(attachment.network, cid, aliases=attachment.aliases, paths=paths)
-
-
 def _find(name: str, containers: ContainerStore) -> ContainerRecord | None:
     from rootless.container.records import NoSuchContainer
 
@@ -466,7 +456,7 @@ def run_one_off(
     with ProjectSupervisor(project.name, paths, networks) as supervisor:
         record = create(options, paths).record
         containers = containers_store(paths)
-        _start(altered, [(record, plan)], supervisor, containers, paths, report, HEALTH_TIMEOUT)
+        _start(altered, [record], supervisor, containers, paths, report, HEALTH_TIMEOUT)
     print(record.id)
     return 0
 
@@ -602,8 +592,8 @@ def _start_existing(
 ) -> list[str]:
     """Start the existing containers of ``services`` (or all) under the project
     supervisor (spawned when none runs, as after ``stop``), in dependency order with
-    their ``depends_on`` conditions waited for; each is connected to its service's
-    other networks again (a stop leaves them)."""
+    their ``depends_on`` conditions waited for (each start connects a container to its
+    other networks again: they are in its record)."""
     from rootless.engine.containers import containers_store
     from rootless.supervise.project_client import ProjectSupervisor
 
@@ -614,7 +604,8 @@ def _start_existing(
     made = [(r, _current_run(project, r)) for r in records if compose_info(r)["service"] in known]
     networks = dict.fromkeys(a.network for _, run in made if run for a in run.networks)
     with ProjectSupervisor(project.name, paths, tuple(networks)) as supervisor:
-        _start(project, made, supervisor, containers, paths, report, health_timeout)
+        _start(project, [r for r, _ in made], supervisor, containers, paths, report,
+               health_timeout)  # fmt: skip
     return [r.name for r in records]
 
 

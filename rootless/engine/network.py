@@ -218,6 +218,13 @@ def _plan_container_mode(
     return NetworkPlan(True, tuple(mounts), options)
 
 
+def connected(options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The networks a container was connected to besides its ``--network`` (``network
+    connect``, a compose service's other networks), by name: ``{"aliases": [...], "ip":
+    IP or None}``. Each start connects it to them again."""
+    return dict(options.get("connected_networks") or {})
+
+
 class NetworkAttachment:
     """The network of one run of a container: ``prepare`` the spec before it starts,
     ``attach`` (a ``LaunchOptions.before_exec``) with PID 1, ``stop`` after it exits."""
@@ -302,6 +309,30 @@ class NetworkAttachment:
             check_free(ports)
             raise
         write_hosts(self.options, self.membership.net, reply["ip"])
+        for network, extra in connected(self.options).items():
+            self._attach_more(network, pid, info, extra)
+
+    def _attach_more(
+        self, network: str, pid: int, info: Mapping[str, Any], extra: Mapping[str, Any]
+    ) -> None:
+        """An interface on one of the container's other networks (``eth1``, ...)."""
+        from rootless._paths import StoragePaths
+        from rootless.network.membership import join
+
+        name = info["names"][0] if info["names"] else ""
+        try:
+            membership = join(StoragePaths.from_env(), network)
+        except ConfigError as e:
+            raise ConfigError(
+                f"cannot connect the container to network {network}: {e.message}",
+                hint=f"disconnect it: rootless network disconnect {network} {name or info['cid']}",
+            ) from None
+        try:
+            membership.attach(
+                cid=info["cid"], pid=pid, name=name, aliases=extra["aliases"], ip=extra["ip"]
+            )
+        finally:
+            membership.close()
 
     def stop(self) -> None:
         if self.helper is not None:

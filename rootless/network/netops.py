@@ -8,6 +8,7 @@ from typing import Any
 
 from rootless._paths import StoragePaths
 from rootless._procfs import process_start_time as process_start
+from rootless.engine.network import connected
 from rootless.errors import ConfigError
 from rootless.network.netstore import NetworkStore
 
@@ -23,9 +24,24 @@ def _users(paths: StoragePaths, name: str) -> list[Any]:
             mode = parse_network(record.options.get("network") or "none")
         except ConfigError:
             continue
-        if mode.kind == "network" and mode.name == name:
+        if (mode.kind == "network" and mode.name == name) or name in connected(record.options):
             out.append(record)
     return out
+
+
+def _remember(paths: StoragePaths, cid: str, network: str, attachment: Any) -> None:
+    """Record (or with ``attachment`` None, forget) a connection in the container's options."""
+    from rootless.engine.containers import containers_store
+
+    store = containers_store(paths)
+    options = dict(store.get(cid).options)
+    networks = connected(options)
+    if attachment is None:
+        networks.pop(network, None)
+    else:
+        networks[network] = attachment
+    options["connected_networks"] = networks
+    store.update(cid, options=options)
 
 
 def network_views(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -95,34 +111,45 @@ def connect_container(
     ip: str | None = None,
     paths: StoragePaths | None = None,
 ) -> None:
-    """Give running container ``ref`` an interface on ``network`` (it must share the
-    networks' user namespace: it runs on a user network itself)."""
+    """Connect container ``ref`` to ``network``: now if it runs, and at each start
+    (it must be on a user network itself: it then shares the networks' user namespace)."""
     import os
 
     from rootless.engine.containers import containers_store
     from rootless.network.membership import join
+    from rootless.network.mode import parse_network
 
     paths = paths or StoragePaths.from_env()
     record = containers_store(paths).get(ref)
-    if not record.pid or process_start(record.pid) != record.pid_start:
+    NetworkStore(paths).get(network)
+    mode = parse_network(record.options.get("network") or "none")
+    if mode.kind != "network":
         raise ConfigError(
-            f"cannot connect container {record.name}: it is not running",
-            hint=f"start it first, or create it with --network {network}",
+            f"cannot connect container {record.name} to network {network}: it has its own "
+            "user namespace, in which the network's holder has no rights",
+            hint=f"start it on a user network (--network NAME), or with --network {network}",
         )
-    membership = join(paths, network)
-    try:
-        if os.stat(f"/proc/{record.pid}/ns/user").st_ino != os.stat(membership.userns).st_ino:
-            raise ConfigError(
-                f"cannot connect container {record.name} to network {network}: it has its own "
-                "user namespace, in which the network's holder has no rights",
-                hint=f"start it on a user network (--network NAME), or with --network {network}",
+    if mode.name == network or network in connected(record.options):
+        raise ConfigError(f"container {record.name} is connected to network {network} already")
+    if record.pid and process_start(record.pid) == record.pid_start:
+        membership = join(paths, network)
+        try:
+            if os.stat(f"/proc/{record.pid}/ns/user").st_ino != os.stat(membership.userns).st_ino:
+                raise ConfigError(
+                    f"cannot connect container {record.name} to network {network}: its user "
+                    "namespace is not the network's",
+                    hint="stop it, connect it, and start it again",
+                )
+            membership.attach(
+                cid=record.id, pid=record.pid, name=record.name, aliases=aliases, ip=ip
             )
-        membership.attach(cid=record.id, pid=record.pid, name=record.name, aliases=aliases, ip=ip)
-    finally:
-        membership.close()
+        finally:
+            membership.close()
+    _remember(paths, record.id, network, {"aliases": list(aliases), "ip": ip})
 
 
 def disconnect_container(network: str, ref: str, paths: StoragePaths | None = None) -> None:
+    """Take container ``ref`` off ``network``: now, and for its later starts."""
     from rootless.engine.containers import containers_store
     from rootless.network.membership import join
 
@@ -130,10 +157,13 @@ def disconnect_container(network: str, ref: str, paths: StoragePaths | None = No
     record = containers_store(paths).get(ref)
     store = NetworkStore(paths)
     store.get(network)
-    if record.id not in store.state(network).get("containers", {}):
+    attached = record.id in store.state(network).get("containers", {})
+    if not attached and network not in connected(record.options):
         raise ConfigError(f"container {record.name} is not connected to network {network}")
-    membership = join(paths, network)
-    try:
-        membership.request({"op": "detach", "cid": record.id})
-    finally:
-        membership.close()
+    if attached:
+        membership = join(paths, network)
+        try:
+            membership.request({"op": "detach", "cid": record.id})
+        finally:
+            membership.close()
+    _remember(paths, record.id, network, None)

@@ -118,6 +118,9 @@ class Holder:
         self.rtnl.add_bridge(BRIDGE)
         br = self.rtnl.index(BRIDGE)
         self.rtnl.add_address(br, self.net.gateway, prefix)
+        # A fixed MAC: a bridge's own follows its lowest port's, so a container's restart
+        # (a new veth) would change it under the others' neighbour entries for the gateway.
+        self.rtnl.set_link(br, mac=mac_for(self.net.gateway))
         self.rtnl.set_link(br, up=True, mtu=MTU)
         self.bridge = br
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
@@ -160,6 +163,8 @@ class Holder:
             readers += [m.pidfd for m in self.members.values()]
             ready, _, _ = select.select(readers, [], [], 0.5)
             for fd in ready:
+                if not _readable(fd):  # closed, or its number reused, by an earlier fd's work
+                    continue
                 if fd == self.ctl.fileno():
                     self._accept()
                 elif fd == self.dns.fileno():
@@ -441,6 +446,16 @@ class Holder:
             if now > deadline:
                 del self.forwards[fd]
                 upstream.close()
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` is open and readable now. A container's restart can close its old
+    pidfd and open the new one under the same number while the old one's exit waits to
+    be handled: that must not remove the new attachment."""
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 def _iptables(args: list[str]) -> None:

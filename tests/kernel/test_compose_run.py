@@ -152,3 +152,29 @@ def test_bad_input_fails_before_anything_starts(rootless, image, tmp_path):  # t
     assert r.returncode == 125
     assert 'volume "cache" is not declared' in r.stderr
     assert containers(rootless) == {}  # not even the dependency
+
+
+def test_a_one_off_is_on_every_network_of_its_service(rootless, image, tmp_path):  # type: ignore[no-untyped-def]
+    file = project(
+        tmp_path,
+        f"""
+services:
+  app:
+    image: {image}
+    networks: [default, back]
+networks:
+  back:
+""",
+    )
+    try:
+        for detach in (False, True):
+            args = ["sh", "-c", "ip -o -4 addr; sleep 300" if detach else "ip -o -4 addr"]
+            r = compose(
+                rootless, file, "run", *(["-d"] if detach else ["--rm", "-T"]), "app", *args
+            )
+            out = ok(r)
+            if detach:
+                out = ok(rootless("exec", out.strip().splitlines()[-1], "ip", "-o", "-4", "addr"))
+            assert "eth0" in out and "eth1" in out, out
+    finally:
+        ok(compose(rootless, file, "down", "-t", "1", timeout=60))

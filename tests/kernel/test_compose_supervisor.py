@@ -119,6 +119,7 @@ services:
     depends_on:
       db: {{condition: service_healthy}}
     networks: [default, back]
+    restart: on-failure
   keeper:
     image: {image}
     command: sh -c 'echo started; trap "exit 0" TERM; while true; do sleep 0.1; done'
@@ -167,6 +168,18 @@ def test_start_after_stop_is_supervised_and_ordered(
         assert ok(rootless("logs", "demo-keeper-1")).count("started") == 3
         # web is on its second network again: keeper (only there) finds it by name
         ok(rootless("exec", "demo-keeper-1", "nslookup", "web"))
+        # and so it is after its restart policy started it again
+        pid = state(rootless, "demo-web-1")["Pid"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            now = state(rootless, "demo-web-1")
+            if now["Status"] == "running" and now["Pid"] not in (0, pid):
+                break
+            assert time.monotonic() < deadline, f"not restarted: {now}"
+            time.sleep(0.1)
+        ok(rootless("exec", "demo-keeper-1", "nslookup", "web"))
+        assert "eth1" in ok(rootless("exec", "demo-web-1", "ip", "-o", "-4", "addr"))
     finally:
         r = compose(rootless, file, "down")
     ok(r)

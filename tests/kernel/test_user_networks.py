@@ -193,6 +193,19 @@ def _no_leftovers(rootless):
     assert holders_left(rootless) == []
 
 
+def _wait_restarted(rootless, name: str) -> None:
+    """Until the restart policy has started ``name`` again and it runs."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        info = json.loads(_ok(rootless("inspect", name)))[0]
+        if info["RestartCount"] >= 1 and info["State"]["Running"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not restarted")
+
+
 def test_connect_and_disconnect(rootless, busybox_rootfs):
     rootfs = str(busybox_rootfs)
     _ok(rootless("network", "create", "front"))
@@ -211,9 +224,37 @@ def test_connect_and_disconnect(rootless, busybox_rootfs):
         assert "eth1" not in _ok(rootless("exec", "app", "ip", "-o", "-4", "addr"))
         r = rootless("exec", "db", "nslookup", "api")
         assert "10.89.1.3" not in r.stdout
+        # A connection is kept in the container: a restart by its policy, or a stopped
+        # container connected, is on the network at its next start.
+        _ok(rootless("network", "connect", "--alias", "api", "back", "app"))
+        r = rootless("network", "rm", "back")
+        assert r.returncode == 125 and "containers use it: db, app" in r.stderr
+        _ok(rootless("stop", "-t", "1", "app"))
+        _ok(rootless("start", "app"))
+        assert "10.89.1." in _ok(rootless("exec", "app", "ip", "-o", "-4", "addr", "show", "eth1"))
+        # its first run exits 1 once the marker is there; the policy starts it again
+        once = (
+            "while ! test -e /m/go; do sleep 0.1; done; test -e /m/ran || { touch /m/ran; exit 1; }"
+        )
+        _ok(rootless("create", "--name", "later", "--restart", "on-failure", "--network", "front",
+                     "-v", "later-marks:/m", "--rootfs", rootfs,
+                     "sh", "-c", once + "; exec sleep 300"))  # fmt: skip
+        _ok(rootless("network", "connect", "back", "later"))
+        _ok(rootless("start", "later"))
+        assert "eth1" in _ok(rootless("exec", "later", "ip", "-o", "-4", "addr"))
+        _ok(rootless("exec", "later", "touch", "/m/go"))
+        _wait_restarted(rootless, "later")
+        assert "eth1" in _ok(rootless("exec", "later", "ip", "-o", "-4", "addr"))
+        assert "10.89.1." in _ok(rootless("exec", "db", "nslookup", "later"))
+        _ok(rootless("network", "disconnect", "back", "app"))
+        _ok(rootless("restart", "-t", "1", "app"))
+        assert "eth1" not in _ok(rootless("exec", "app", "ip", "-o", "-4", "addr"))
+        r = rootless("network", "connect", "front", "app")
+        assert r.returncode == 125 and "connected to network front already" in r.stderr
         # A slirp4netns container has a user namespace of its own: refused, clearly.
         _ok(rootless("run", "-d", "--name", "solo", "--rootfs", rootfs, "sleep", "300"))
         r = rootless("network", "connect", "back", "solo")
         assert r.returncode == 125 and "own user namespace" in r.stderr
     finally:
-        rootless("rm", "-f", "app", "db", "solo")
+        rootless("rm", "-f", "app", "db", "solo", "later")
+        rootless("volume", "rm", "-f", "later-marks")
