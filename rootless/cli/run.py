@@ -54,6 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="failures in this time after start do not count (0s)",
     )
     p.add_argument("--no-healthcheck", action="store_true", help="disable the image's healthcheck")
+    p.add_argument(
+        "--health-on-failure",
+        choices=("none", "kill", "restart", "stop"),
+        help="what an unhealthy container gets (default none)",
+    )
     p.add_argument("--log-opt", action="append", default=[], metavar="max-size=SIZE|max-file=N")
     p.add_argument(
         "--sdnotify",
@@ -300,6 +305,8 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
 
         health_config(None, **health, disabled=args.no_healthcheck)  # fail now on bad values
         extra["health_flags"] = {**health, "disabled": args.no_healthcheck}
+    if args.health_on_failure not in (None, "none"):
+        extra["health_on_failure"] = args.health_on_failure
     if args.restart:
         from rootless.supervise.policy import parse_restart
 

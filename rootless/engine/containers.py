@@ -517,6 +517,11 @@ def _health_options(
         health = health_config(image_health, **flags, disabled=disabled)
         if health is not None:
             options["health"] = health.to_json()
+    if options.get("health_on_failure") and "health" not in options:
+        raise ConfigError(
+            "--health-on-failure needs a healthcheck, and the container has none",
+            hint="add --health-cmd (or use an image with a HEALTHCHECK)",
+        )
     if options.get("sdnotify") == "healthy" and "health" not in options:
         raise ConfigError(
             "--sdnotify=healthy needs a healthcheck, and the container has none",

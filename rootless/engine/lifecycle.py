@@ -68,6 +68,18 @@ def _wait_fd(fd: int, timeout: float | None) -> bool:
 LIVE = ("running", "paused")  # a process to signal
 
 
+def signal_pid1(record: ContainerRecord, containers: ContainerStore, sig: int) -> None:
+    """Send ``sig`` to the container's PID 1 if it still runs (continued if paused)."""
+    fd = _pidfd(record)
+    if fd is None:
+        return
+    try:
+        _signal(fd, sig)
+        _continue(record, containers)
+    finally:
+        os.close(fd)
+
+
 def kill(ref: str, sig: int = signal.SIGKILL, paths: StoragePaths | None = None) -> ContainerRecord:
     """Send ``sig`` to PID 1; a paused container is continued after it (else the signal
     would wait), as Podman does."""

@@ -26,7 +26,7 @@ from rootless.compose.source import KeyPath, Source
 from rootless.engine.podplan import PodSpec, infra_name
 from rootless.errors import ConfigError
 from rootless.kube import objects as obj
-from rootless.kube.probes import PROBES, health_flags
+from rootless.kube.probes import PROBES, health_extra
 from rootless.kube.reader import DNS_LABEL, DNS_SUBDOMAIN, Doc
 
 if TYPE_CHECKING:
@@ -443,9 +443,8 @@ def _container(
     }
     if common.restart is not None and not init:
         extra["restart"] = common.restart
-    health = None if init else health_flags(doc, c, path)
-    if health is not None:
-        extra["health_flags"] = health
+    if not init:
+        extra.update(health_extra(doc, c, path))
     if common.grace is not None:
         extra["stop_timeout"] = float(common.grace)
     options = RunOptions(

@@ -4,6 +4,7 @@ A container has one healthcheck, so the first ``exec`` probe of liveness,
 readiness and startup becomes it: ``periodSeconds`` is the interval,
 ``timeoutSeconds`` the timeout, ``failureThreshold`` the retries and
 ``initialDelaySeconds`` the start period (Kubernetes' defaults: 10s, 1s, 3, 0).
+As in Kubernetes, a failing liveness probe restarts the container.
 ``httpGet``, ``tcpSocket`` and ``grpc`` probes would need a client inside the
 image, so they are warned about and not run.
 """
@@ -26,10 +27,12 @@ _PROBE = (
 _DEFAULTS = {"periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}
 
 
-def health_flags(doc: Doc, container: Mapping[str, Any], path: KeyPath) -> dict[str, Any] | None:
-    """The ``--health-*`` flags (as ``RunOptions.extra["health_flags"]`` holds them) for
-    the container's probes, or None."""
+def health_extra(doc: Doc, container: Mapping[str, Any], path: KeyPath) -> dict[str, Any]:
+    """The run options (``RunOptions.extra``) for the container's probes: the
+    ``--health-*`` flags, and ``--health-on-failure=restart`` when they come from a
+    liveness probe (a failing one restarts the container, as in Kubernetes)."""
     chosen: dict[str, Any] | None = None
+    liveness = False
     for key in PROBES:
         ppath = (*path, key)
         probe = doc.mapping(container.get(key), ppath, _PROBE)
@@ -45,7 +48,10 @@ def health_flags(doc: Doc, container: Mapping[str, Any], path: KeyPath) -> dict[
                      "this one is ignored")  # fmt: skip
             continue
         chosen = _flags(doc, probe, ppath)
-    return chosen
+        liveness = key == "livenessProbe"
+    if chosen is None:
+        return {}
+    return {"health_flags": chosen, **({"health_on_failure": "restart"} if liveness else {})}
 
 
 def _flags(doc: Doc, probe: Mapping[str, Any], path: KeyPath) -> dict[str, Any]:

@@ -66,7 +66,9 @@ async def supervise(
         run = _start(cid, containers, options, first, hooks or Hooks(), release)
         first = None
         if isinstance(run, _Running):
-            code = await _pump_and_wait(cid, containers, options, run, hooks or Hooks(), release)
+            code = await _pump_and_wait(
+                cid, containers, options, run, hooks or Hooks(), release, restarts
+            )
         else:
             code = run
         delay = restarts.after(code)
@@ -219,6 +221,7 @@ class _Restarts:
             self.policy = parse_restart(restart)
         self.count = 0
         self.code = 0
+        self.forced = False  # --health-on-failure=restart: the next start, whatever the policy
         self.last_delay: float | None = None
         self.started_at = time.monotonic()
         if state is not None:
@@ -236,7 +239,14 @@ class _Restarts:
         """The run that began at ``started_at`` ended with ``code``: the delay before the
         next start (the record says "restarting"), or None if this was the last run."""
         self.code = code
-        if self.policy is None or self.containers.get(self.cid).stop_requested:
+        forced, self.forced = self.forced, False
+        if self.containers.get(self.cid).stop_requested:
+            return None
+        if forced:
+            self.count += 1
+            self.containers.update(self.cid, restarts=self.count, status="restarting")
+            return 0.0
+        if self.policy is None:
             return None
         from rootless.supervise.policy import decide
 
@@ -248,6 +258,9 @@ class _Restarts:
         self.last_delay = decision.delay
         self.containers.update(self.cid, restarts=self.count, status="restarting")
         return decision.delay
+
+    def force(self) -> None:
+        self.forced = True
 
     def stopped_while_waiting(self) -> bool:
         """After the delay: True (and the record says "exited") if `stop` came meanwhile."""
@@ -346,6 +359,7 @@ async def _pump_and_wait(
     run: _Running,
     hooks: Hooks,
     release: bool,
+    restarts: _Restarts,
 ) -> int:
     """Pump the run's output, run its healthchecks, wait for it; its exit code."""
     import trio
@@ -355,9 +369,17 @@ async def _pump_and_wait(
         async with trio.open_nursery() as checks:
             health = options.get("health")
             if health:
-                from rootless.supervise.healthcheck import run_healthchecks
+                from rootless.supervise.healthcheck import act_on_failure, run_healthchecks
 
-                checks.start_soon(run_healthchecks, cid, containers, health, hooks.healthy)
+                action = options.get("health_on_failure")
+
+                async def on_unhealthy() -> None:
+                    await act_on_failure(str(action), cid, containers, restarts.force)
+
+                checks.start_soon(
+                    run_healthchecks, cid, containers, health, hooks.healthy,
+                    on_unhealthy if action else None,
+                )  # fmt: skip
             async with trio.open_nursery() as pumps:
                 for fd, stream in run.streams().items():
                     pumps.start_soon(_pump, fd, stream, run.log)

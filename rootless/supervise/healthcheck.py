@@ -10,13 +10,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rootless.container.records import ContainerStore
 from rootless.errors import RootlessError
 from rootless.supervise.health import (
     HEALTHY,
+    UNHEALTHY,
     HealthConfig,
     HealthResult,
     HealthState,
@@ -95,11 +96,13 @@ async def run_healthchecks(
     containers: ContainerStore,
     stored: dict[str, Any],
     on_healthy: Callable[[], None] | None = None,
+    on_unhealthy: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """The supervisor's loop: a check every interval while the container runs.
 
     ``on_healthy`` is called after each check that leaves the container healthy
-    (``--sdnotify=healthy`` sends READY=1 on the first)."""
+    (``--sdnotify=healthy`` sends READY=1 on the first); ``on_unhealthy`` when the
+    container becomes unhealthy (``--health-on-failure``), which ends the checks."""
     import trio
 
     config = health_config(stored)
@@ -114,3 +117,29 @@ async def run_healthchecks(
         state = record_result(cid, containers, config, result)
         if on_healthy is not None and state.status == HEALTHY:
             on_healthy()
+        if on_unhealthy is not None and state.status == UNHEALTHY:
+            await on_unhealthy()
+            return
+
+
+async def act_on_failure(
+    action: str, cid: str, containers: ContainerStore, force_restart: Callable[[], None]
+) -> None:
+    """``--health-on-failure``: ``kill`` (SIGKILL; the restart policy decides what
+    follows), ``restart`` (SIGKILL, then a start whatever the policy) or ``stop`` (as
+    ``rootless stop``: the stop signal, the grace period, SIGKILL; no restart)."""
+    import trio
+
+    from rootless.engine.lifecycle import signal_pid1
+    from rootless.runtime.signals import parse_signal
+
+    record = containers.get(cid)
+    if action == "restart":
+        force_restart()
+    elif action == "stop":
+        containers.update(cid, stop_requested=1)
+        containers.event(cid, "stop")
+        stop_signal = parse_signal(record.options.get("stop_signal") or "SIGTERM")
+        signal_pid1(record, containers, stop_signal)
+        await trio.sleep(float(record.options.get("stop_timeout", 10)))
+    signal_pid1(record, containers, signal.SIGKILL)

@@ -360,6 +360,44 @@ def test_healthcheck_healthy_and_unhealthy(rootless, busybox_rootfs, cleanup):
     assert r.returncode == 1 and r.stdout.strip() == "unhealthy"
 
 
+def test_health_on_failure_kill_restart_and_stop(rootless, busybox_rootfs, cleanup):
+    # healthy while /tmp/ok exists; each run makes it again (a fresh tmpfs)
+    health = ("--health-cmd", "test -e /tmp/ok", "--health-interval", "0.2s",
+              "--health-retries", "1", "--tmpfs", "/tmp")  # fmt: skip
+    cmd = ("sh", "-c", "touch /tmp/ok; trap 'exit 0' TERM; while true; do sleep 0.1; done")
+
+    def start(action: str, restart: str) -> str:
+        opts = (*health, "--health-on-failure", action, "--restart", restart)
+        return _run_d(rootless, busybox_rootfs, *cmd, opts=opts)  # type: ignore[no-any-return]
+
+    def state(cid: str) -> dict:  # type: ignore[type-arg]
+        return json.loads(rootless("inspect", cid).stdout)[0]  # type: ignore[no-any-return]
+
+    def healthy(cid: str) -> bool:
+        return (state(cid)["State"]["Health"] or {}).get("Status") == "healthy"
+
+    kill, restart, stop = start("kill", "no"), start("restart", "no"), start("stop", "always")
+    first_pid = {}
+    for cid in (kill, restart, stop):
+        _wait_for(lambda cid=cid: healthy(cid))
+        first_pid[cid] = state(cid)["State"]["Pid"]
+        assert rootless("exec", cid, "rm", "/tmp/ok").returncode == 0
+    # kill: SIGKILL, and --restart no leaves it exited
+    _wait_for(lambda: state(kill)["State"]["Status"] == "exited")
+    assert state(kill)["State"]["ExitCode"] == 137
+    # restart: started again whatever the policy, and healthy again
+    _wait_for(lambda: state(restart)["RestartCount"] == 1 and state(restart)["State"]["Running"])
+    assert state(restart)["State"]["Pid"] != first_pid[restart]
+    _wait_for(lambda: healthy(restart))
+    # stop: the stop signal (the trap exits 0), and --restart always does not bring it back
+    _wait_for(lambda: state(stop)["State"]["Status"] == "exited")
+    assert state(stop)["State"]["ExitCode"] == 0 and state(stop)["RestartCount"] == 0
+    r = rootless(
+        "run", "--rm", "--health-on-failure", "kill", "--rootfs", str(busybox_rootfs), "true"
+    )
+    assert r.returncode == 125 and "--health-on-failure needs a healthcheck" in r.stderr
+
+
 def test_rm_all_during_ps_does_not_deadlock(rootless, busybox_rootfs, cleanup):
     for _ in range(3):
         _run_d(rootless, busybox_rootfs, "sleep", "1000")

@@ -420,9 +420,13 @@ def test_probe_defaults_are_kubernetes() -> None:
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
         "  - {name: c, image: i, readinessProbe: {exec: {command: [ls]}}}\n"
     )
-    flags = plan(text).pods[0].containers[0].options.extra["health_flags"]
+    extra = plan(text).pods[0].containers[0].options.extra
+    flags = extra["health_flags"]
     assert (flags["interval"], flags["timeout"], flags["retries"]) == ("10s", "1s", 3)
     assert flags["start_period"] is None
+    assert "health_on_failure" not in extra  # a readiness probe only reports
+    liveness = plan(text.replace("readinessProbe", "livenessProbe"))
+    assert liveness.pods[0].containers[0].options.extra["health_on_failure"] == "restart"
 
 
 @pytest.mark.parametrize(
