@@ -94,11 +94,12 @@ def kill(ref: str, sig: int = signal.SIGKILL, paths: StoragePaths | None = None)
     try:
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             containers.update(record.id, stop_requested=1)
+        # logged first: the monitor may log "died" as soon as the signal is sent
+        containers.event(record.id, "kill", signal=str(sig))
         _signal(fd, sig)
         _continue(record, containers)
     finally:
         os.close(fd)
-    containers.event(record.id, "kill", signal=str(sig))
     return record
 
 
