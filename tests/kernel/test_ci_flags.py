@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 
+import pytest
 from conftest import ok
 
 
@@ -30,6 +31,13 @@ def test_timeout_not_reached_passes_exit_code(rootless, busybox_rootfs):
     )
     assert r.returncode == 7
     assert "timed out" not in r.stderr
+
+
+@pytest.mark.parametrize("verb", [("run", "-d"), ("create",)])
+def test_timeout_is_refused_where_nothing_would_enforce_it(rootless, busybox_rootfs, verb):
+    r = rootless(*verb, "--timeout", "5", "--rootfs", str(busybox_rootfs), "true")
+    assert r.returncode == 125 and "--timeout is not supported" in r.stderr, r.stderr
+    assert ok(rootless("ps", "-aq")).strip() == ""
 
 
 def test_cidfile_written_and_never_overwritten(rootless, busybox_rootfs, tmp_path):
