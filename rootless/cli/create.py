@@ -15,13 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from rootless.engine.containers import create
-    from rootless.errors import ConfigError
 
-    if args.timeout is not None:  # enforced by a foreground run only
-        raise ConfigError(
-            "--timeout is not supported by create: only a foreground run enforces it",
-            hint="use rootless run --timeout N (without -d)",
-        )
     prepared = create(run_cli.options_from(args))
     print(prepared.record.id)
     return 0

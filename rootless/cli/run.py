@@ -245,7 +245,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         read_only_tmpfs=args.read_only and _bool_flag("--read-only-tmpfs", args.read_only_tmpfs),
         secrets=tuple(args.secret),
         devices=tuple(args.device),
-        timeout=args.timeout,
+        timeout=args.timeout or None,  # 0: none, as Podman
         cidfile=args.cidfile,
         mounts=MountRequest(tuple(volumes), tuple(args.mount), tuple(args.tmpfs)),
         userns=args.userns,
@@ -305,6 +305,12 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
 
         health_config(None, **health, disabled=args.no_healthcheck)  # fail now on bad values
         extra["health_flags"] = {**health, "disabled": args.no_healthcheck}
+    if args.timeout is not None and args.timeout < 0:
+        from rootless.errors import ConfigError
+
+        raise ConfigError(f"invalid --timeout {args.timeout:g}", hint="give seconds, 0 for none")
+    if args.timeout:
+        extra["timeout"] = args.timeout  # the monitor enforces it at each start
     if args.health_on_failure not in (None, "none"):
         extra["health_on_failure"] = args.health_on_failure
     if args.restart:

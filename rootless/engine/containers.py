@@ -49,7 +49,7 @@ class RunOptions(Record):
     read_only_tmpfs: bool = False  # with read_only: tmpfs on /tmp, /var/tmp, /run
     secrets: tuple[str, ...] = ()  # --secret NAME[,target=...]
     devices: tuple[str, ...] = ()  # --device HOST[:CTR][:rwm] or a CDI name
-    timeout: float | None = None  # --timeout: kill after this many seconds (foreground)
+    timeout: float | None = None  # --timeout: kill after this many seconds
     cidfile: str | None = None  # --cidfile: write the ID here; refused if it exists
     mounts: MountRequest | None = None  # -v, --mount, --tmpfs
     userns: str | None = None  # --userns: None (the default map) or "keep-id"
@@ -233,11 +233,6 @@ def run(opts: RunOptions, paths: StoragePaths | None = None) -> int:
     """Run a container in the foreground (or detached with ``opts.detach``); its exit code."""
     from rootless.runtime.launch import Started, run_foreground
 
-    if opts.detach and opts.timeout is not None:
-        raise ConfigError(
-            "--timeout is not supported with -d yet: only a foreground run enforces it",
-            hint="run in the foreground, or stop the container with rootless stop",
-        )
     paths = paths or StoragePaths.from_env()
     if "pod" in opts.extra and opts.network is not None:  # joins its infra's network
         from rootless.engine.pods import start_infra_of

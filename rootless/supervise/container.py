@@ -35,9 +35,10 @@ class Hooks(NamedTuple):
 
 
 def needs_event_loop(options: dict[str, Any]) -> bool:
-    """Whether supervising a container with these options takes trio: only healthchecks
-    run beside the wait. Without them ``supervise_blocking`` does the same work."""
-    return bool(options.get("health"))
+    """Whether supervising a container with these options takes trio: healthchecks and
+    the ``--timeout`` timer run beside the wait. Without them ``supervise_blocking``
+    does the same work."""
+    return bool(options.get("health") or options.get("timeout"))
 
 
 async def supervise(
@@ -380,6 +381,8 @@ async def _pump_and_wait(
                     run_healthchecks, cid, containers, health, hooks.healthy,
                     on_unhealthy if action else None,
                 )  # fmt: skip
+            if options.get("timeout"):
+                checks.start_soon(_time_out, cid, containers, float(options["timeout"]))
             async with trio.open_nursery() as pumps:
                 for fd, stream in run.streams().items():
                     pumps.start_soon(_pump, fd, stream, run.log)
@@ -392,6 +395,21 @@ async def _pump_and_wait(
         run.log.close()
         run.network.stop()
     return _finish(cid, containers, status, release)
+
+
+async def _time_out(cid: str, containers: ContainerStore, seconds: float) -> None:
+    """``--timeout``: SIGKILL to PID 1 after ``seconds`` of this run (cancelled when it
+    ends first); the restart policy does not start it again."""
+    import signal
+
+    import trio
+
+    from rootless.engine.lifecycle import signal_pid1
+
+    await trio.sleep(seconds)
+    containers.update(cid, stop_requested=1)
+    containers.event(cid, "kill", signal=str(int(signal.SIGKILL)))
+    signal_pid1(containers.get(cid), containers, signal.SIGKILL)
 
 
 _PUMP_GRACE = 5.0  # seconds the pumps may go on after the container exited

@@ -6,7 +6,6 @@ import os
 import subprocess
 import time
 
-import pytest
 from conftest import ok
 
 
@@ -33,11 +32,20 @@ def test_timeout_not_reached_passes_exit_code(rootless, busybox_rootfs):
     assert "timed out" not in r.stderr
 
 
-@pytest.mark.parametrize("verb", [("run", "-d"), ("create",)])
-def test_timeout_is_refused_where_nothing_would_enforce_it(rootless, busybox_rootfs, verb):
-    r = rootless(*verb, "--timeout", "5", "--rootfs", str(busybox_rootfs), "true")
-    assert r.returncode == 125 and "--timeout is not supported" in r.stderr, r.stderr
-    assert ok(rootless("ps", "-aq")).strip() == ""
+def test_timeout_of_a_detached_or_created_container(rootless, busybox_rootfs):
+    rootfs = str(busybox_rootfs)
+    started = time.monotonic()
+    ok(rootless("run", "-d", "--name", "t1", "--restart", "always", "--timeout", "1",
+                "--rootfs", rootfs, "sleep", "60"))  # fmt: skip
+    ok(rootless("create", "--name", "t2", "--timeout", "1", "--rootfs", rootfs, "sleep", "60"))
+    ok(rootless("start", "t2"))
+    # killed by the monitor at the deadline; the restart policy does not bring it back
+    assert ok(rootless("wait", "t1", "t2", timeout=30)).split() == ["137", "137"]
+    assert time.monotonic() - started < 20
+    assert ok(rootless("inspect", "--format", "{{.RestartCount}}", "t1")).strip() == "0"
+    r = rootless("run", "--rm", "--timeout", "-1", "--rootfs", rootfs, "true")
+    assert r.returncode == 125 and "invalid --timeout -1" in r.stderr
+    ok(rootless("rm", "t1", "t2"))
 
 
 def test_cidfile_written_and_never_overwritten(rootless, busybox_rootfs, tmp_path):
