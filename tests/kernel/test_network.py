@@ -401,6 +401,15 @@ def test_pasta_configures_the_namespace(container):
     assert helper.process.returncode is not None
 
 
+def _http_get_retried(host: str, port: int, tries: int = 3) -> str:
+    for _ in range(tries - 1):
+        try:
+            return http_get(host, port)
+        except TimeoutError:
+            continue
+    return http_get(host, port)
+
+
 def test_pasta_publishes_tcp_and_udp_keeping_the_source(container):
     ports = publish(["127.0.0.1::80", "::81", "127.0.0.1::81/udp"])
     tcp, tcp81, udp = ports
@@ -408,7 +417,9 @@ def test_pasta_publishes_tcp_and_udp_keeping_the_source(container):
     helper = start_pasta(container.pid, ports=ports)
     try:
         assert http_get("127.0.0.1", tcp.host_port).endswith(PAGE)
-        assert http_get(host_address(), tcp81.host_port).endswith(PAGE_81)
+        # passt 2023-03-09 (Debian 12) sometimes stalls a connection to the host's own
+        # external address (the container has that address too): a second one works.
+        assert _http_get_retried(host_address(), tcp81.host_port).endswith(PAGE_81)
         with pytest.raises(TimeoutError):
             # passt 2023-03-09 (Debian 12) delivers the datagram but loses the reply.
             udp_ask("127.0.0.1", udp.host_port, timeout=1)
