@@ -37,7 +37,39 @@ def container_object(name: str) -> dict[str, Any] | None:
         config = json.loads((containers.container_dir(record.id) / "config.json").read_bytes())
     except (OSError, ValueError):
         config = None
-    return inspect(record, config)
+    return inspect(record, config, _attached(record))
+
+
+def _attached(record: Any) -> dict[str, dict[str, Any]]:
+    """The user networks the container is on now: name -> its entry in the holder's
+    state, with the network's gateway and prefix length."""
+    import ipaddress
+
+    from rootless._paths import StoragePaths
+    from rootless.engine.network import connected
+    from rootless.errors import ConfigError
+    from rootless.network.mode import parse_network
+    from rootless.network.netstore import NetworkStore
+
+    try:
+        mode = parse_network(record.options.get("network") or "none")
+    except ConfigError:
+        return {}
+    names = [mode.name] if mode.kind == "network" and mode.name else []
+    names += connected(record.options)
+    store = NetworkStore(StoragePaths.from_env())
+    out = {}
+    for name in names:
+        entry = store.state(name).get("containers", {}).get(record.id)
+        if entry is None:
+            continue
+        try:
+            net = store.get(name)
+        except ConfigError:  # removed meanwhile
+            continue
+        prefix = ipaddress.IPv4Network(net.subnet).prefixlen
+        out[name] = {**entry, "gateway": net.gateway, "prefixlen": prefix}
+    return out
 
 
 def image_object(name: str) -> dict[str, Any] | None:

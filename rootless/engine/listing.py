@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from rootless._empty import EMPTY_MAP
 from rootless._units import format_ago, ps_status
 from rootless.container.records import ContainerRecord
 
@@ -50,8 +52,47 @@ def ps_row(
     }
 
 
-def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]:
-    """The container as ``inspect`` shows it: Podman's shape for the common fields."""
+def network_settings(
+    options: Mapping[str, Any], attached: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``NetworkSettings`` as Podman shows it: published ports, and for each user network
+    the container is on (``attached``: name -> its entry in the holder's state, with the
+    network's ``gateway`` and ``prefixlen``) its address; the first is also the top-level
+    ``IPAddress``. slirp4netns, pasta, host and none show no address, as in Podman."""
+    ports: dict[str, list[dict[str, str]]] = {}
+    for host_ip, host_port, container_port, protocol in options.get("ports") or ():
+        ports.setdefault(f"{container_port}/{protocol}", []).append(
+            {"HostIp": host_ip, "HostPort": str(host_port)}
+        )
+    networks = {
+        name: {
+            "NetworkID": name,
+            "IPAddress": entry.get("ip", ""),
+            "IPPrefixLen": entry.get("prefixlen", 0),
+            "Gateway": entry.get("gateway", ""),
+            "MacAddress": entry.get("mac", ""),
+            "Aliases": list(entry.get("aliases") or ()),
+        }
+        for name, entry in attached.items()
+    }
+    first = next(iter(networks.values()), {})
+    return {
+        "Ports": ports,
+        "IPAddress": first.get("IPAddress", ""),
+        "IPPrefixLen": first.get("IPPrefixLen", 0),
+        "Gateway": first.get("Gateway", ""),
+        "MacAddress": first.get("MacAddress", ""),
+        "Networks": networks,
+    }
+
+
+def inspect(
+    r: ContainerRecord,
+    config: dict[str, Any] | None,
+    attached: Mapping[str, Mapping[str, Any]] = EMPTY_MAP,
+) -> dict[str, Any]:
+    """The container as ``inspect`` shows it: Podman's shape for the common fields
+    (``attached``: see :func:`network_settings`)."""
     process = (config or {}).get("process", {})
     return {
         "Id": r.id,
@@ -95,4 +136,5 @@ def inspect(r: ContainerRecord, config: dict[str, Any] | None) -> dict[str, Any]
             for m in (config or {}).get("mounts", [])
             if m.get("type") == "bind" and m["destination"] != "/sys"
         ],
+        "NetworkSettings": network_settings(r.options, attached),
     }

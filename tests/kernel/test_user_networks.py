@@ -220,6 +220,13 @@ def test_connect_and_disconnect(rootless, busybox_rootfs):
         assert "eth0" in out and "10.89.0.2/24" in out
         assert "eth1" in out and "10.89.1.3/24" in out
         assert "10.89.1.3" in _ok(rootless("exec", "db", "nslookup", "api"))
+        nets = json.loads(_ok(rootless("inspect", "app")))[0]["NetworkSettings"]["Networks"]
+        assert {n: v["IPAddress"] for n, v in nets.items()} == {
+            "front": "10.89.0.2", "back": "10.89.1.3"
+        }  # fmt: skip
+        assert nets["back"]["Aliases"] == ["api"] and nets["back"]["Gateway"] == "10.89.1.1"
+        ip = _ok(rootless("inspect", "--format", "{{.NetworkSettings.IPAddress}}", "app"))
+        assert ip.strip() == "10.89.0.2"
         _ok(rootless("network", "disconnect", "back", "app"))
         assert "eth1" not in _ok(rootless("exec", "app", "ip", "-o", "-4", "addr"))
         r = rootless("exec", "db", "nslookup", "api")
