@@ -103,9 +103,10 @@ def test_exec_shares_pid_namespace_and_filesystem(rootless, busybox_rootfs, clea
 
 def test_stop_of_a_process_that_traps_sigterm_is_prompt(rootless, busybox_rootfs, cleanup):
     cid = _run_d(
-        rootless, busybox_rootfs, "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"
-    )
-    time.sleep(0.3)
+        rootless, busybox_rootfs, "sh", "-c",
+        "trap 'exit 0' TERM; echo trapped; while :; do sleep 0.1; done",
+    )  # fmt: skip
+    _wait_for(lambda: "trapped" in rootless("logs", cid).stdout)  # PID 1 ignores it before
     began = time.monotonic()
     r = rootless("stop", cid)
     assert r.returncode == 0, r.stderr
@@ -131,9 +132,9 @@ def test_kill_delivers_the_signal(rootless, busybox_rootfs, cleanup):
         busybox_rootfs,
         "sh",
         "-c",
-        "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done",
+        "trap 'echo got-usr1' USR1; echo trapped; while :; do sleep 0.1; done",
     )
-    time.sleep(0.3)
+    _wait_for(lambda: "trapped" in rootless("logs", cid).stdout)
     assert rootless("kill", "-s", "USR1", cid).returncode == 0
     _wait_for(lambda: "got-usr1" in rootless("logs", cid).stdout)
 
@@ -364,7 +365,7 @@ def test_health_on_failure_kill_restart_and_stop(rootless, busybox_rootfs, clean
     # healthy while /tmp/ok exists; each run makes it again (a fresh tmpfs)
     health = ("--health-cmd", "test -e /tmp/ok", "--health-interval", "0.2s",
               "--health-retries", "1", "--tmpfs", "/tmp")  # fmt: skip
-    cmd = ("sh", "-c", "touch /tmp/ok; trap 'exit 0' TERM; while true; do sleep 0.1; done")
+    cmd = ("sh", "-c", "trap 'exit 0' TERM; touch /tmp/ok; while true; do sleep 0.1; done")
 
     def start(action: str, restart: str) -> str:
         opts = (*health, "--health-on-failure", action, "--restart", restart)

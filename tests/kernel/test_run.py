@@ -374,8 +374,10 @@ def test_kill_9_of_supervisor_leaves_nothing(rootless, busybox_rootfs, find_proc
     )
     try:
         _wait_for_container_pid(find_processes_with_token, token, proc)
-        time.sleep(0.2)
-        assert len(find_processes_with_token(token)) >= 3  # sh and both sleeps
+        deadline = time.monotonic() + 10
+        while len(find_processes_with_token(token)) < 3:  # sh and both sleeps
+            assert time.monotonic() < deadline, "the container's processes did not start"
+            time.sleep(0.05)
         proc.kill()
         proc.wait()
         assert find_processes_with_token(token, wait=5) == []
@@ -394,7 +396,8 @@ def test_sigterm_is_forwarded(rootless, busybox_rootfs, find_processes_with_toke
             str(busybox_rootfs),
             "sh",
             "-c",
-            f"trap 'echo got-term; exit 3' TERM; : {token}; while :; do sleep 0.1; done",
+            f"trap 'echo got-term; exit 3' TERM; echo trapped; : {token}; "
+            "while :; do sleep 0.1; done",
         ),
         env=rootless.env,
         stdin=subprocess.DEVNULL,
@@ -403,7 +406,8 @@ def test_sigterm_is_forwarded(rootless, busybox_rootfs, find_processes_with_toke
     )
     try:
         _wait_for_container_pid(find_processes_with_token, token, proc)
-        time.sleep(0.2)
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "trapped\n"  # before, PID 1 would ignore it
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
         assert proc.returncode == 3
