@@ -337,7 +337,7 @@ def test_attach_follows_output_and_returns_the_exit_code(rootless, busybox_rootf
         str(busybox_rootfs),
         "sh",
         "-c",
-        "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done;"
+        "echo before; while [ ! -e /tmp/go ]; do echo tick; sleep 0.05; done;"
         " echo after; echo err >&2; exit 3",
     )
     _wait_for(lambda: "before" in rootless("logs", cid).stdout)
@@ -348,11 +348,13 @@ def test_attach_follows_output_and_returns_the_exit_code(rootless, busybox_rootf
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.5)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "tick\n"  # attached: what follows reaches it
     _ok(rootless("exec", cid, "touch", "/tmp/go"))
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 3
-    assert out == "after\n" and err == "err\n"
+    lines = out.splitlines()
+    assert lines[-1] == "after" and set(lines[:-1]) <= {"tick"} and err == "err\n"
     r = rootless("attach", cid)
     assert r.returncode == 125 and "not running" in r.stderr
 
