@@ -65,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("conmon", "container", "healthy", "ignore"),
         help="how systemd learns the unit is ready (default conmon when NOTIFY_SOCKET is set)",
     )
+    p.add_argument(
+        "-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="add a label"
+    )
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
@@ -305,6 +308,10 @@ def _supervision_options(args: argparse.Namespace) -> dict[str, object]:
 
         health_config(None, **health, disabled=args.no_healthcheck)  # fail now on bad values
         extra["health_flags"] = {**health, "disabled": args.no_healthcheck}
+    if args.label:
+        from rootless.cli._common import key_values
+
+        extra["labels"] = key_values(args.label, "label", bare_keys=True)
     if args.timeout is not None and args.timeout < 0:
         from rootless.errors import ConfigError
 

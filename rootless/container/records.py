@@ -126,10 +126,16 @@ class ContainerStore:
         """Append a container event (``start``, ``died``, ...) to the events log."""
         if self.events is None:
             return
-        row = self._conn().execute("SELECT name, image FROM containers WHERE id=?", (cid,))
-        name, image = row.fetchone() or ("", "")
+        row = (
+            self._conn()
+            .execute("SELECT name, image, options FROM containers WHERE id=?", (cid,))
+            .fetchone()
+        )
+        name, image, options = row or ("", "", "{}")
+        # the container's labels go with it, as in Podman (for events --filter label=)
+        labels = json.loads(options or "{}").get("labels") or {}
         emit(self.events, "container", status, id=cid, name=name, image=image,
-             attributes=attributes)  # fmt: skip
+             attributes={**labels, **attributes})  # fmt: skip
 
     def container_dir(self, cid: str) -> Path:
         return self.root / cid

@@ -20,7 +20,7 @@ from rootless._units import format_timestamp
 from rootless.errors import ConfigError
 
 POLL_SECONDS = 0.2
-FILTER_KEYS = ("type", "event", "container", "image")
+FILTER_KEYS = ("type", "event", "container", "image", "label")
 
 
 @attrs.frozen
@@ -72,6 +72,9 @@ def _match(key: str, value: str, event: Event) -> bool:
         return event.type == value
     if key == "event":
         return event.status == value
+    if key == "label":  # KEY or KEY=VALUE, among a container event's attributes
+        k, sep, v = value.partition("=")
+        return k in event.attributes and (not sep or event.attributes[k] == v)
     if key == "container":
         return event.type == "container" and (
             value == event.name or (len(value) >= 3 and event.id.startswith(value))
@@ -91,7 +94,8 @@ def parse_filters(
         if not sep or not value or key not in FILTER_KEYS:
             raise ConfigError(
                 f'invalid filter "{f}"',
-                hint="use type=container|image, event=NAME, container=NAME|ID or image=NAME|ID",
+                hint="use type=container|image, event=NAME, container=NAME|ID, image=NAME|ID "
+                "or label=KEY[=VALUE]",
             )
         by_key.setdefault(key, set()).add(value)
     return EventFilter({k: frozenset(v) for k, v in by_key.items()}, since_ns, until_ns)

@@ -440,3 +440,13 @@ def test_logs_since_and_until(rootless, busybox_rootfs, cleanup):
     assert rootless("logs", "--since", "1h", cid).stdout.splitlines() == ["early", "late"]
     r = rootless("logs", "--since", "yesterday-ish", cid)
     assert r.returncode == 125 and "--since" in r.stderr
+
+
+def test_labels_are_kept_and_filtered_on(rootless, busybox_rootfs, cleanup):
+    cid = _run_d(rootless, busybox_rootfs, "sleep", "1000", opts=("-l", "tier=web", "--label", "x"))
+    _run_d(rootless, busybox_rootfs, "sleep", "1000", opts=("-l", "tier=db"))
+    [row] = _ps(rootless, "--filter", "label=tier=web")
+    assert cid.startswith(row["ID"]) and row["Labels"] == {"tier": "web", "x": ""}
+    assert len(_ps(rootless, "--filter", "label=tier")) == 2
+    r = rootless("run", "--rm", "-l", "=v", "--rootfs", str(busybox_rootfs), "true")
+    assert r.returncode == 125 and "invalid --label" in r.stderr

@@ -206,6 +206,12 @@ def test_events_of_run_rm_and_filters(rootless, busybox_rootfs, cleanup):
     r = rootless("events", "--no-stream", "--filter", "bogus=1")
     assert r.returncode == 125 and "invalid filter" in r.stderr
 
+    # a container's labels go with its events: --filter label=
+    _ok(rootless("run", "--rm", "--label", "tier=web", "--rootfs", str(busybox_rootfs), "true"))
+    labelled = _events(rootless, "--filter", "label=tier=web", "--filter", "event=died")
+    assert len(labelled) == 1 and labelled[0]["Attributes"]["tier"] == "web"
+    assert _events(rootless, "--filter", "label=tier=db") == []
+
 
 def test_events_stream_follows_new_events(rootless, busybox_rootfs, cleanup):
     proc = subprocess.Popen(

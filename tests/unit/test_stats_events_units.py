@@ -167,6 +167,15 @@ def test_filters_or_within_a_key_and_across_keys():
             ev.parse_filters([bad])
 
 
+def test_label_filter_matches_a_key_or_a_key_and_value():
+    web = ev.Event(10, "container", "start", "a" * 64, "web", "", {"tier": "web", "x": ""})
+    assert ev.parse_filters(["label=tier"]).matches(web)
+    assert ev.parse_filters(["label=tier=web"]).matches(web)
+    assert ev.parse_filters(["label=x="]).matches(web)
+    assert not ev.parse_filters(["label=tier=db"]).matches(web)
+    assert not ev.parse_filters(["label=other"]).matches(web)
+
+
 def test_event_formats():
     event = ev.Event(1_700_000_000_123_456_789, "container", "died", "f" * 64, "web", "busybox",
                      {"containerExitCode": "0"})  # fmt: skip
