@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="type=container|image, event=NAME, container=NAME|ID, image=NAME|ID, label=K[=V]",
+        help="type=, event=, container=, image=, volume=, network=, label=K[=V]",
     )
     p.add_argument("--format", metavar="FORMAT", help="json or a Go template")
     bool_option(

@@ -20,7 +20,7 @@ from rootless._units import format_timestamp
 from rootless.errors import ConfigError
 
 POLL_SECONDS = 0.2
-FILTER_KEYS = ("type", "event", "container", "image", "label")
+FILTER_KEYS = ("type", "event", "container", "image", "volume", "network", "label")
 
 
 @attrs.frozen
@@ -75,8 +75,8 @@ def _match(key: str, value: str, event: Event) -> bool:
     if key == "label":  # KEY or KEY=VALUE, among a container event's attributes
         k, sep, v = value.partition("=")
         return k in event.attributes and (not sep or event.attributes[k] == v)
-    if key == "container":
-        return event.type == "container" and (
+    if key in ("container", "volume", "network"):
+        return event.type == key and (
             value == event.name or (len(value) >= 3 and event.id.startswith(value))
         )
     # image: an image event's name or ID, or the image a container event names
@@ -94,8 +94,8 @@ def parse_filters(
         if not sep or not value or key not in FILTER_KEYS:
             raise ConfigError(
                 f'invalid filter "{f}"',
-                hint="use type=container|image, event=NAME, container=NAME|ID, image=NAME|ID "
-                "or label=KEY[=VALUE]",
+                hint="use type=container|image|volume|network, event=NAME, container=NAME|ID, "
+                "image=NAME|ID, volume=NAME, network=NAME|ID or label=KEY[=VALUE]",
             )
         by_key.setdefault(key, set()).add(value)
     return EventFilter({k: frozenset(v) for k, v in by_key.items()}, since_ns, until_ns)

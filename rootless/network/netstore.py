@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rootless._atomic import atomic_write, flock
+from rootless._events import emit
 from rootless._paths import StoragePaths
 from rootless._procfs import process_start_time
 from rootless._record import Record
@@ -174,11 +175,17 @@ class NetworkStore:
                 created=datetime.datetime.now(datetime.UTC).isoformat(),
             )
             atomic_write(self._def_path(name), json.dumps(net.to_json(), indent=2).encode())
+        emit(self.defs.parent, "network", "create", id=net.id, name=name)
         return net
 
     def delete(self, name: str) -> None:
         with self.definitions_lock():
+            try:
+                net_id = self.get(name).id
+            except ConfigError:
+                return
             self._def_path(name).unlink(missing_ok=True)
+        emit(self.defs.parent, "network", "remove", id=net_id, name=name)
 
     # -- runtime files -------------------------------------------------------------
 

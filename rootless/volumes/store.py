@@ -20,6 +20,7 @@ from typing import Any
 
 from rootless._atomic import atomic_write, flock, fsync_dir
 from rootless._empty import EMPTY_MAP
+from rootless._events import emit
 from rootless._record import Record
 from rootless._units import format_timestamp
 from rootless.errors import ConfigError
@@ -184,6 +185,7 @@ class VolumeStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsync_dir(self.root)
+        emit(self.root.parent, "volume", "create", id=name, name=name)
         return vol
 
     def save(self, vol: Volume) -> None:
@@ -206,6 +208,8 @@ class VolumeStore:
         if doomed:
             fsync_dir(self.root)
             remove_trees(doomed)
+        for name in names:
+            emit(self.root.parent, "volume", "remove", id=name, name=name)
 
 
 def _write_metadata(directory: Path, vol: Volume) -> None:

@@ -244,3 +244,19 @@ def test_image_events(rootless, busybox_image, cleanup):
         ("untag", "localhost/other:1"),
     ]
     assert len({e["ID"] for e in events}) == 1
+
+
+def test_volume_and_network_events(rootless, cleanup):
+    _ok(rootless("volume", "create", "data"))
+    _ok(rootless("volume", "rm", "data"))
+    _ok(rootless("network", "create", "net1"))
+    _ok(rootless("network", "rm", "net1"))
+    volumes = _events(rootless, "--filter", "type=volume")
+    assert [(e["Status"], e["Name"]) for e in volumes] == [("create", "data"), ("remove", "data")]
+    nets = _events(rootless, "--filter", "network=net1")
+    assert [(e["Type"], e["Status"]) for e in nets] == [
+        ("network", "create"),
+        ("network", "remove"),
+    ]
+    assert nets[0]["ID"] == nets[1]["ID"] and len(nets[0]["ID"]) == 64
+    assert _events(rootless, "--filter", "volume=other") == []
