@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 MAX_LINE = 4000  # below PIPE_BUF (4096): one write stays one line
-MAX_LOG = (
-    1 << 20
-)  # then the log becomes events.log.1 (replacing the older one), as Podman's 1 MB cap
+MAX_LOG = 1 << 20  # then it becomes events.log.1, replacing the older one (Podman: 1 MB)
 
 
 def log_path(data: Path) -> Path:

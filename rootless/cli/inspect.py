@@ -46,20 +46,13 @@ def _attached(record: Any) -> dict[str, dict[str, Any]]:
     import ipaddress
 
     from rootless._paths import StoragePaths
-    from rootless.engine.network import connected
+    from rootless.engine.network import user_networks
     from rootless.errors import ConfigError
-    from rootless.network.mode import parse_network
     from rootless.network.netstore import NetworkStore
 
-    try:
-        mode = parse_network(record.options.get("network") or "none")
-    except ConfigError:
-        return {}
-    names = [mode.name] if mode.kind == "network" and mode.name else []
-    names += connected(record.options)
     store = NetworkStore(StoragePaths.from_env())
     out = {}
-    for name in names:
+    for name in user_networks(record.options):
         entry = store.state(name).get("containers", {}).get(record.id)
         if entry is None:
             continue

@@ -225,6 +225,19 @@ def connected(options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(options.get("connected_networks") or {})
 
 
+def user_networks(options: Mapping[str, Any]) -> list[str]:
+    """The user networks a container is on at each start: its ``--network`` (when that
+    is one) first, then those it was connected to."""
+    from rootless.network.mode import parse_network
+
+    try:
+        mode = parse_network(options.get("network") or "none")
+    except ConfigError:
+        return []
+    first = [mode.name] if mode.kind == "network" and mode.name else []
+    return [*first, *connected(options)]
+
+
 class NetworkAttachment:
     """The network of one run of a container: ``prepare`` the spec before it starts,
     ``attach`` (a ``LaunchOptions.before_exec``) with PID 1, ``stop`` after it exits."""

@@ -8,25 +8,16 @@ from typing import Any
 
 from rootless._paths import StoragePaths
 from rootless._procfs import process_start_time as process_start
-from rootless.engine.network import connected
+from rootless.engine.network import connected, user_networks
 from rootless.errors import ConfigError
 from rootless.network.netstore import NetworkStore
 
 
 def _users(paths: StoragePaths, name: str) -> list[Any]:
-    """Container records whose --network is user network ``name``."""
+    """Container records on user network ``name`` (their --network, or connected)."""
     from rootless.engine.containers import containers_store
-    from rootless.network.mode import parse_network
 
-    out = []
-    for record in containers_store(paths).list():
-        try:
-            mode = parse_network(record.options.get("network") or "none")
-        except ConfigError:
-            continue
-        if (mode.kind == "network" and mode.name == name) or name in connected(record.options):
-            out.append(record)
-    return out
+    return [r for r in containers_store(paths).list() if name in user_networks(r.options)]
 
 
 def _remember(paths: StoragePaths, cid: str, network: str, attachment: Any) -> None:
