@@ -255,6 +255,14 @@ def busybox_image(
     return ref
 
 
+@pytest.fixture
+def image(rootless: RootlessCLI, busybox_image: str) -> str:
+    """busybox_image, pulled into this test's store; its reference. A module that must
+    clean up after it overrides this fixture, requesting ``image`` itself."""
+    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
+    return busybox_image
+
+
 def podman_env(base: Path) -> tuple[dict[str, str], Path]:
     """An environment in which podman runs as this user with private storage (vfs) under
     ``base``, and the short directory holding its runroot (remove it when done).

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from _compose import compose, project
 from conftest import ok
-
-
-@pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
-
 
 FILE = """
 services:
@@ -37,29 +30,31 @@ services:
 def test_service_keys_reach_the_container_and_network_mode_shares_a_namespace(
     rootless, image, tmp_path: Path
 ):  # type: ignore[no-untyped-def]
-    d = tmp_path / "proj"
-    d.mkdir()
-    (d / "compose.yaml").write_text(FILE.format(image=image))
-
-    def compose(*args: str, **kw):  # type: ignore[no-untyped-def]
-        return rootless("compose", "-f", str(d / "compose.yaml"), "-p", "keys", *args, **kw)
-
+    file = project(tmp_path, FILE.format(image=image))
     try:
-        ok(compose("up", "-d", timeout=120))
-        hosts = ok(compose("exec", "-T", "db", "cat", "/etc/hosts"))
+        ok(compose(rootless, file, "up", "-d", timeout=120))
+        hosts = ok(compose(rootless, file, "exec", "-T", "db", "cat", "/etc/hosts"))
         assert "10.1.2.3\tregistry.test" in hosts or "10.1.2.3 registry.test" in hosts
-        resolv = ok(compose("exec", "-T", "db", "cat", "/etc/resolv.conf"))
+        resolv = ok(compose(rootless, file, "exec", "-T", "db", "cat", "/etc/resolv.conf"))
         assert "nameserver 9.9.9.9" in resolv and "search corp.test" in resolv
-        limits = ok(compose("exec", "-T", "db", "sh", "-c", "ulimit -Sn; ulimit -Hn"))
+        limits = ok(
+            compose(rootless, file, "exec", "-T", "db", "sh", "-c", "ulimit -Sn; ulimit -Hn")
+        )
         assert limits.split() == ["500", "600"]
-        shm = ok(compose("exec", "-T", "db", "df", "-k", "/dev/shm")).splitlines()[-1].split()
+        shm = (
+            ok(compose(rootless, file, "exec", "-T", "db", "df", "-k", "/dev/shm"))
+            .splitlines()[-1]
+            .split()
+        )
         assert shm[1] == str(32 * 1024)
         # app joined db's network namespace: same namespace, same hostname files
         net = [
-            ok(compose("exec", "-T", s, "readlink", "/proc/self/ns/net")).strip()
+            ok(compose(rootless, file, "exec", "-T", s, "readlink", "/proc/self/ns/net")).strip()
             for s in ("db", "app")
         ]
         assert net[0] == net[1]
-        assert "registry.test" in ok(compose("exec", "-T", "app", "cat", "/etc/hosts"))
+        assert "registry.test" in ok(
+            compose(rootless, file, "exec", "-T", "app", "cat", "/etc/hosts")
+        )
     finally:
-        ok(compose("down", "-t", "1", timeout=60))
+        ok(compose(rootless, file, "down", "-t", "1", timeout=60))

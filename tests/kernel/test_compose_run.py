@@ -5,28 +5,10 @@ from __future__ import annotations
 import json
 import re
 import socket
-from pathlib import Path
 
-import pytest
+from _compose import compose, project
 from conftest import fetch_until_up, ok
 from docker_registry import free_port
-
-
-@pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
-
-
-def project(tmp_path: Path, text: str) -> Path:
-    d = tmp_path / "proj"
-    d.mkdir(exist_ok=True)
-    (d / "compose.yaml").write_text(text)
-    return d / "compose.yaml"
-
-
-def compose(rootless, file, *args, **kw):  # type: ignore[no-untyped-def]
-    return rootless("compose", "-f", str(file), "-p", "demo", *args, **kw)
 
 
 def containers(rootless) -> dict[str, dict]:  # type: ignore[no-untyped-def,type-arg]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from conftest import ok
 
 STACK = """
@@ -17,12 +16,6 @@ secrets:
   db_password: {{file: ./secrets/db.txt}}
   api_key: {{file: ./secrets/{key_file}}}
 """
-
-
-@pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
 
 
 def test_file_secrets_are_mounted_read_only(rootless, image, tmp_path):  # type: ignore[no-untyped-def]

@@ -8,15 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
+from _compose import compose
 from conftest import ok
-
-
-@pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
-
 
 STACK = """
 services:
@@ -37,10 +30,6 @@ services:
 """
 
 
-def compose(rootless, file, *args):  # type: ignore[no-untyped-def]
-    return rootless("compose", "-f", str(file), "-p", "demo", *args, timeout=60)
-
-
 def supervisors(runtime_dir: Path, find) -> list[int]:  # type: ignore[no-untyped-def]
     """Session leaders running a supervise module for this test's roots (the
     containers' stage-1 processes are forks of the supervisor, not session leaders)."""
@@ -58,6 +47,19 @@ def supervisors(runtime_dir: Path, find) -> list[int]:  # type: ignore[no-untype
 
 def state(rootless, name):  # type: ignore[no-untyped-def]
     return json.loads(ok(rootless("inspect", name)))[0]["State"]
+
+
+def kill_and_await_restart(rootless, name: str) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL the container's PID 1; return once its restart policy runs it again."""
+    pid = state(rootless, name)["Pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        now = state(rootless, name)
+        if now["Status"] == "running" and now["Pid"] not in (0, pid):
+            return
+        assert time.monotonic() < deadline, f"not restarted: {now}"
+        time.sleep(0.1)
 
 
 def test_one_supervisor_per_project_and_sigkill_of_it_leaves_nothing(
@@ -156,28 +158,12 @@ def test_start_after_stop_is_supervised_and_ordered(
         ok(r)
         assert "demo-keeper-1  Started" in r.stderr
         assert supervisors(rootless.runtime_dir, find_processes_with_token) == [sup]
-        pid = state(rootless, "demo-keeper-1")["Pid"]
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while True:
-            now = state(rootless, "demo-keeper-1")
-            if now["Status"] == "running" and now["Pid"] not in (0, pid):
-                break
-            assert time.monotonic() < deadline, f"not restarted: {now}"
-            time.sleep(0.1)
+        kill_and_await_restart(rootless, "demo-keeper-1")
         assert ok(rootless("logs", "demo-keeper-1")).count("started") == 3
         # web is on its second network again: keeper (only there) finds it by name
         ok(rootless("exec", "demo-keeper-1", "nslookup", "web"))
         # and so it is after its restart policy started it again
-        pid = state(rootless, "demo-web-1")["Pid"]
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while True:
-            now = state(rootless, "demo-web-1")
-            if now["Status"] == "running" and now["Pid"] not in (0, pid):
-                break
-            assert time.monotonic() < deadline, f"not restarted: {now}"
-            time.sleep(0.1)
+        kill_and_await_restart(rootless, "demo-web-1")
         ok(rootless("exec", "demo-keeper-1", "nslookup", "web"))
         assert "eth1" in ok(rootless("exec", "demo-web-1", "ip", "-o", "-4", "addr"))
     finally:

@@ -7,27 +7,9 @@ import json
 import signal
 import subprocess
 import time
-from pathlib import Path
 
-import pytest
+from _compose import compose, project
 from conftest import ok
-
-
-@pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
-
-
-def project(tmp_path: Path, text: str) -> Path:
-    d = tmp_path / "proj"
-    d.mkdir(exist_ok=True)
-    (d / "compose.yaml").write_text(text)
-    return d / "compose.yaml"
-
-
-def compose(rootless, file, *args, **kw):  # type: ignore[no-untyped-def]
-    return rootless("compose", "-f", str(file), "-p", "demo", *args, **kw)
 
 
 def inspect(rootless, name):  # type: ignore[no-untyped-def]

@@ -44,12 +44,6 @@ def cleanup(rootless):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    _ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
-
-
-@pytest.fixture
 def sentinel(tmp_path):  # type: ignore[no-untyped-def]
     """A host directory the container must never read or write through a symlink."""
     d = tmp_path / "sentinel"

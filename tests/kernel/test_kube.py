@@ -16,9 +16,8 @@ from tests.docker_registry import free_port
 
 
 @pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    yield busybox_image
+def image(rootless, image):  # type: ignore[no-untyped-def]
+    yield image
     rootless("rm", "-af")
 
 

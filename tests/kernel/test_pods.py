@@ -13,9 +13,8 @@ from tests.docker_registry import free_port
 
 
 @pytest.fixture
-def image(rootless, busybox_image):  # type: ignore[no-untyped-def]
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    yield busybox_image
+def image(rootless, image):  # type: ignore[no-untyped-def]
+    yield image
     for pod in ok(rootless("pod", "ps", "-q")).split():
         rootless("pod", "rm", "-f", pod)
     rootless("rm", "-af")

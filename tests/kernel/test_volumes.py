@@ -13,12 +13,6 @@ from conftest import ok
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture
-def pulled(rootless, busybox_image):
-    ok(rootless("pull", "-q", "--tls-verify=false", busybox_image))
-    return busybox_image
-
-
 @pytest.fixture(scope="module")
 def volume_image(image_registry, _busybox_template, tmp_path_factory):
     """busybox plus VOLUME /srv/data holding a file owned by 1000:1000."""
@@ -55,28 +49,28 @@ def test_named_volume_outlives_its_container(rootless, busybox_rootfs):
     assert (Path(vol["Mountpoint"]) / "f").read_text() == "persisted\n"
 
 
-def test_new_volume_gets_the_image_content_with_owners(rootless, pulled):
+def test_new_volume_gets_the_image_content_with_owners(rootless, image):
     script = "stat -c '%u:%g %a %n' /home/app /home/app/note; cat /home/app/note; rm /home/app/note"
-    out = ok(rootless("run", "--rm", "-v", "appvol:/home/app", pulled, "sh", "-c", script))
+    out = ok(rootless("run", "--rm", "-v", "appvol:/home/app", image, "sh", "-c", script))
     lines = out.splitlines()
     assert lines[0].startswith("1000:1000 ") and lines[0].endswith(" /home/app")
     assert lines[1].startswith("1000:1000 ") and lines[1].endswith(" /home/app/note")
     assert lines[2] == "app's file"
     # Copied once, on first use: the note deleted above does not come back.
-    out = ok(rootless("run", "--rm", "-v", "appvol:/home/app", pulled, "ls", "-A", "/home/app"))
+    out = ok(rootless("run", "--rm", "-v", "appvol:/home/app", image, "ls", "-A", "/home/app"))
     assert out.strip() == ""
     [vol] = json.loads(ok(rootless("volume", "inspect", "appvol")))
     assert vol["NeedsCopyUp"] is False
 
 
-def test_nocopy_and_existing_content_are_left_alone(rootless, pulled):
+def test_nocopy_and_existing_content_are_left_alone(rootless, image):
     out = ok(
-        rootless("run", "--rm", "-v", "empty:/home/app:nocopy", pulled, "ls", "-A", "/home/app")
+        rootless("run", "--rm", "-v", "empty:/home/app:nocopy", image, "ls", "-A", "/home/app")
     )
     assert out.strip() == ""
     ok(rootless("volume", "create", "full"))
-    ok(rootless("run", "--rm", "-v", "full:/x", pulled, "sh", "-c", "echo mine > /x/own"))
-    out = ok(rootless("run", "--rm", "-v", "full:/home/app", pulled, "ls", "-A", "/home/app"))
+    ok(rootless("run", "--rm", "-v", "full:/x", image, "sh", "-c", "echo mine > /x/own"))
+    out = ok(rootless("run", "--rm", "-v", "full:/home/app", image, "ls", "-A", "/home/app"))
     assert out.split() == ["own"]
 
 
